@@ -1,0 +1,244 @@
+"""`python -m analytics`: every number of the app from the command line.
+
+Exit status: 0 on success, 2 on bad input (the message on stderr names the file, row and
+column), 1 on an internal error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from analytics import __version__, cube, demo, ingest, plans
+from analytics.errors import InputError
+from analytics.period import resolve
+from analytics.store import Store, default_db_path
+from analytics.units import UnitType
+
+EXIT_OK, EXIT_INTERNAL, EXIT_INPUT = 0, 1, 2
+
+
+def _db_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--db", type=Path, default=None,
+        help=f"database file (default: $TERRITORY_ATLAS_DB or {default_db_path()})",
+    )
+
+
+def _period_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--period", help="START:END (ISO dates, both included) or a year; "
+                   "default: the calendar year of the as-of date")
+    p.add_argument("--as-of", dest="as_of", help="YYYY-MM-DD; default: the dataset's "
+                   "as-of date, else today")
+
+
+def _format_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--format", choices=["csv", "json"], default="csv")
+    p.add_argument("--out", type=Path, help="write to this file instead of standard output")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m analytics",
+        description="Territory Atlas: territory design and analysis on DuckDB.",
+    )
+    parser.add_argument("--version", action="version", version=__version__)
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("demo", help="build the default dataset and its starting plan")
+    _db_arg(p)
+    p.add_argument("--force", action="store_true",
+                   help="replace the data of a database that is not empty")
+
+    p = sub.add_parser("load", help="import accounts, sales (deals) and reps files")
+    _db_arg(p)
+    p.add_argument("--accounts", type=Path, help="CSV, Excel or Parquet file of accounts")
+    p.add_argument("--sales", type=Path, help="file of opportunities / deals")
+    p.add_argument("--reps", type=Path, help="file of sales reps")
+    p.add_argument("--map", action="append", default=[], metavar="TABLE.FIELD=COLUMN",
+                   help="take a field from a named column, e.g. accounts.lat=Latitude_Y "
+                   "(repeatable); overrides the automatic matching")
+    p.add_argument("--replace", action="store_true",
+                   help="replace each loaded table whole (only if its file has no bad row)")
+    p.add_argument("--all-or-nothing", action="store_true",
+                   help="store nothing if any row is rejected")
+    p.add_argument("--report", type=Path, help="write the rejected rows to this CSV file")
+
+    p = sub.add_parser("units", help="one row per spatial unit: accounts, potential, won, "
+                       "open pipeline")
+    _db_arg(p)
+    p.add_argument("--unit", required=True, help="h3:3..h3:8, zip3, zip5, county, state, "
+                   "fr_dept or fr_commune")
+    _period_args(p)
+    _format_arg(p)
+
+    p = sub.add_parser("territories", help="one row per territory of a plan")
+    _db_arg(p)
+    p.add_argument("--plan", help="plan name (default: the active plan)")
+    _period_args(p)
+    _format_arg(p)
+
+    p = sub.add_parser("plan", help="territory plans")
+    psub = p.add_subparsers(dest="plan_command", required=True)
+    q = psub.add_parser("import", help="create a plan from unit_id,territory_id[,"
+                        "territory_name,rep_id]")
+    _db_arg(q)
+    q.add_argument("--name", required=True)
+    q.add_argument("--unit", required=True, help="the plan's base unit (h3:R, zip3, ...)")
+    q.add_argument("--state", choices=["planning", "active", "archived"],
+                   help="default: active for the first plan, else planning")
+    q.add_argument("--note")
+    q.add_argument("file", type=Path)
+    q = psub.add_parser("list", help="the plans in the database")
+    _db_arg(q)
+    _format_arg(q)
+
+    p = sub.add_parser("info", help="what the database holds")
+    _db_arg(p)
+    return parser
+
+
+def _emit(frame: pd.DataFrame | dict | list, args: argparse.Namespace) -> None:
+    if isinstance(frame, pd.DataFrame):
+        if args.format == "json":
+            text = frame.to_json(orient="records", date_format="iso", indent=1) + "\n"
+        else:
+            text = frame.to_csv(index=False, float_format="%.10g")
+    else:
+        text = json.dumps(frame, indent=1, default=str) + "\n"
+    if getattr(args, "out", None):
+        args.out.write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+
+
+def _cmd_demo(args) -> int:
+    with Store(args.db) as store:
+        info = demo.build_demo(store, force=args.force)
+        print(info["report"].summary())
+        print(f"plan {info['plan']!r} ({info['plan_unit']}) is active; as-of date "
+              f"{info['as_of']}; database {store.path}")
+    return EXIT_OK
+
+
+def _cmd_load(args) -> int:
+    mapping = ingest.parse_mapping(args.map)
+    with Store(args.db) as store:
+        try:
+            report = ingest.load(
+                store, accounts=args.accounts, sales=args.sales, reps=args.reps,
+                mapping=mapping, replace=args.replace, all_or_nothing=args.all_or_nothing,
+            )
+        except ingest.ImportRejected as exc:
+            _print_rejections(exc.report, args.report)
+            print(exc.report.summary(), file=sys.stderr)
+            raise
+    print(report.summary())
+    if not report.clean:
+        _print_rejections(report, args.report)
+        print(f"{len(report.rejections)} problems: the rows above were not stored; the "
+              "others were", file=sys.stderr)
+        return EXIT_INPUT
+    return EXIT_OK
+
+
+def _print_rejections(report: ingest.ImportReport, path: Path | None, limit: int = 50) -> None:
+    rej = report.rejections
+    for r in rej[:limit]:
+        print(f"rejected: {r}", file=sys.stderr)
+    if len(rej) > limit:
+        print(f"... and {len(rej) - limit} more", file=sys.stderr)
+    if path is not None:
+        report.frame().to_csv(path, index=False)
+        print(f"rejection report written to {path}", file=sys.stderr)
+
+
+def _cmd_units(args) -> int:
+    unit = UnitType.parse(args.unit)
+    with Store(args.db, read_only=True) as store:
+        period, _ = resolve(store.get_meta("as_of"), args.period, args.as_of)
+        cur = store.cursor()
+        frame = cube.unit_cube(cur, unit, period)
+        missing = cube.accounts_without_unit(cur, unit)
+    if missing:
+        print(f"note: {missing} accounts have no {unit} unit (for example outside the "
+              "area that unit covers) and are not listed", file=sys.stderr)
+    _emit(frame, args)
+    return EXIT_OK
+
+
+def _cmd_territories(args) -> int:
+    with Store(args.db, read_only=True) as store:
+        period, _ = resolve(store.get_meta("as_of"), args.period, args.as_of)
+        cur = store.cursor()
+        plan = plans.get_plan(cur, args.plan)
+        table, _ = plans.territory_numbers(cur, plan, period)
+    _emit(table, args)
+    return EXIT_OK
+
+
+def _cmd_plan(args) -> int:
+    if args.plan_command == "list":
+        with Store(args.db, read_only=True) as store:
+            _emit(plans.list_plans(store.cursor()), args)
+        return EXIT_OK
+    unit = UnitType.parse(args.unit)
+    with Store(args.db) as store:
+        try:
+            plan, report = plans.import_plan(
+                store, args.name, unit, args.file, state=args.state, note=args.note
+            )
+        except ingest.ImportRejected as exc:
+            _print_rejections(exc.report, None)
+            raise
+    print(f"plan {plan.name!r} created ({unit}, {plan.state}): "
+          f"{report.tables[0].inserted} units")
+    return EXIT_OK
+
+
+def _cmd_info(args) -> int:
+    with Store(args.db, read_only=True) as store:
+        info = {
+            "database": str(store.path),
+            "dataset": store.get_meta("dataset"),
+            "as_of": store.get_meta("as_of"),
+            **store.counts(),
+            "plans": plans.list_plans(store.cursor())[["name", "unit_type", "state"]]
+            .to_dict(orient="records"),
+        }
+    print(json.dumps(info, indent=1, default=str))
+    return EXIT_OK
+
+
+COMMANDS = {
+    "demo": _cmd_demo, "load": _cmd_load, "units": _cmd_units,
+    "territories": _cmd_territories, "plan": _cmd_plan, "info": _cmd_info,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse: 2 on bad usage, 0 on --help
+        return int(exc.code or 0)
+    try:
+        return COMMANDS[args.command](args)
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the CLI's last line of defence
+        if args.debug:
+            traceback.print_exc()
+        print(f"internal error: {type(exc).__name__}: {exc} (run with --debug for details)",
+              file=sys.stderr)
+        return EXIT_INTERNAL

@@ -1,0 +1,732 @@
+"""Import accounts, sales and reps from CSV, Excel or Parquet files.
+
+The whole import runs inside one transaction: rows that fail validation are reported (file,
+row, column, value, reason) and left out, good rows are added or update the stored ones by id,
+and a file that cannot be read or lacks a required column stops the import with nothing
+changed. Validation and normalisation run in DuckDB SQL (columns, not Python loops), with
+every user value passed as data, never spliced into SQL.
+"""
+
+from __future__ import annotations
+
+import codecs
+import os
+import re
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from analytics import geography, units
+from analytics.errors import InputError
+from analytics.schema import ACCOUNTS, H3_RESOLUTIONS, REPS, SALES, TABLES, Field, TableSpec
+from analytics.store import Store
+
+CSV_SUFFIXES = {".csv", ".txt", ".tsv"}
+EXCEL_SUFFIXES = {".xlsx", ".xlsm", ".xls"}
+PARQUET_SUFFIXES = {".parquet", ".pq"}
+
+US_NAMES = {"US", "USA", "U.S.", "U.S.A.", "UNITED STATES", "UNITED STATES OF AMERICA",
+            "ETATS-UNIS", "ÉTATS-UNIS"}
+FR_NAMES = {"FR", "FRA", "FRANCE", "FRANKREICH"}
+WON_STAGES = {"won", "closed won", "closed/won", "win", "closed - won", "gagné", "gagne"}
+LOST_STAGES = {"lost", "closed lost", "closed/lost", "loss", "closed - lost", "perdu"}
+OPEN_STAGES = {
+    "open", "pipeline", "prospecting", "qualification", "needs analysis",
+    "value proposition", "id. decision makers", "perception analysis",
+    "proposal/price quote", "negotiation/review", "engaging", "proposal", "negotiation",
+    "discovery", "demo", "commit", "best case", "en cours",
+}
+
+
+# --------------------------------------------------------------------------------------
+# reports
+# --------------------------------------------------------------------------------------
+@dataclass
+class Rejection:
+    """One reason one row was left out."""
+
+    file: str
+    row: int
+    column: str
+    value: str | None
+    reason: str
+
+    def __str__(self) -> str:
+        shown = "(empty)" if self.value is None else repr(self.value)
+        return f"{self.file}, row {self.row}, column {self.column!r}: {shown}: {self.reason}"
+
+
+@dataclass
+class TableReport:
+    table: str
+    file: str
+    rows: int = 0
+    inserted: int = 0
+    updated: int = 0
+    removed: int = 0
+    columns: dict[str, str] = field(default_factory=dict)
+    rejected: list[Rejection] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def rejected_rows(self) -> int:
+        return len({r.row for r in self.rejected})
+
+    @property
+    def stored(self) -> int:
+        return self.inserted + self.updated
+
+
+@dataclass
+class ImportReport:
+    tables: list[TableReport] = field(default_factory=list)
+    committed: bool = False
+
+    @property
+    def rejections(self) -> list[Rejection]:
+        return [r for t in self.tables for r in t.rejected]
+
+    @property
+    def clean(self) -> bool:
+        return not self.rejections
+
+    def frame(self) -> pd.DataFrame:
+        """The rejection report as a table (file, row, column, value, reason)."""
+        return pd.DataFrame(
+            [(r.file, r.row, r.column, r.value, r.reason) for r in self.rejections],
+            columns=["file", "row", "column", "value", "reason"],
+        )
+
+    def summary(self) -> str:
+        lines = []
+        for t in self.tables:
+            line = (
+                f"{t.table}: {t.file}: {t.rows} rows read, {t.inserted} added, "
+                f"{t.updated} updated, {t.rejected_rows} rejected"
+            )
+            if t.removed:
+                line += f", {t.removed} removed (replaced table)"
+            lines.append(line)
+            lines.extend(f"  note: {n}" for n in t.notes)
+        if not self.committed:
+            lines.append("nothing was stored")
+        return "\n".join(lines)
+
+
+class ImportRejected(InputError):
+    """The import stored nothing; `report` says why row by row."""
+
+    def __init__(self, message: str, report: ImportReport) -> None:
+        super().__init__(message)
+        self.report = report
+
+
+# --------------------------------------------------------------------------------------
+# column mapping
+# --------------------------------------------------------------------------------------
+def _norm(name: str) -> str:
+    return re.sub(r"[\s_\-\.]+", " ", str(name).strip().lower().lstrip("\ufeff")).strip()
+
+
+def parse_mapping(items: Iterable[str]) -> dict[str, dict[str, str]]:
+    """`["accounts.lat=Y", ...]` -> `{"accounts": {"lat": "Y"}}`, checked against the specs."""
+    out: dict[str, dict[str, str]] = {}
+    for item in items or ():
+        target, sep, source = item.partition("=")
+        table, dot, fname = target.strip().partition(".")
+        if not sep or not dot or not source.strip():
+            raise InputError(
+                f"--map {item!r}: expected table.field=Column, for example "
+                "accounts.lat=BillingLatitude"
+            )
+        if table not in TABLES:
+            raise InputError(f"--map {item!r}: unknown table {table!r}; expected "
+                             + ", ".join(TABLES))
+        spec = TABLES[table]
+        if fname not in spec.names:
+            raise InputError(f"--map {item!r}: {table} has no field {fname!r}; its fields are "
+                             + ", ".join(spec.names))
+        out.setdefault(table, {})[fname] = source.strip()
+    return out
+
+
+def match_columns(
+    spec: TableSpec, headers: list[str], explicit: dict[str, str], file: str
+) -> dict[str, str]:
+    """Which source column feeds each field: explicit mapping, exact name, then aliases."""
+    by_norm: dict[str, str] = {}
+    for h in headers:
+        by_norm.setdefault(_norm(h), h)
+    chosen: dict[str, str] = {}
+    used: set[str] = set()
+    for fname, source in explicit.items():
+        if source not in headers:
+            match = by_norm.get(_norm(source))
+            if match is None:
+                raise InputError(
+                    f"--map {spec.name}.{fname}={source}: the file has no column {source!r}; "
+                    f"its columns are: {', '.join(headers)}",
+                    file=file,
+                )
+            source = match
+        chosen[fname] = source
+        used.add(source)
+    for f in spec.fields:  # exact names first, so `id` cannot steal an exact `account_id`
+        h = by_norm.get(_norm(f.name))
+        if f.name not in chosen and h is not None and h not in used:
+            chosen[f.name] = h
+            used.add(h)
+    for f in spec.fields:
+        if f.name in chosen:
+            continue
+        for alias in f.aliases:
+            h = by_norm.get(_norm(alias))
+            if h is not None and h not in used:
+                chosen[f.name] = h
+                used.add(h)
+                break
+    missing = [f.name for f in spec.fields if f.required and f.name not in chosen]
+    if missing:
+        expected = "; ".join(
+            f"{f.name} (or {', '.join(f.aliases[:4])})" if f.aliases else f.name
+            for f in spec.fields if f.required
+        )
+        raise InputError(
+            f"missing required column(s) {', '.join(missing)} for {spec.name}. "
+            f"Found columns: {', '.join(headers) or '(none)'}. Expected: {expected}. "
+            f"Rename the column or map it, e.g. --map {spec.name}.{missing[0]}=YourColumn",
+            file=file,
+        )
+    return chosen
+
+
+# --------------------------------------------------------------------------------------
+# reading files
+# --------------------------------------------------------------------------------------
+def _utf8_copy(path: Path) -> Path | None:
+    """None when the file is UTF-8; else a temporary UTF-8 copy (from Windows-1252/Latin-1)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        with open(path, "rb") as f:
+            while chunk := f.read(1 << 20):
+                decoder.decode(chunk)
+            decoder.decode(b"", final=True)
+        return None
+    except UnicodeDecodeError:
+        pass
+    fd, tmp = tempfile.mkstemp(suffix=".csv", prefix="atlas-utf8-")
+    with open(path, "rb") as src, os.fdopen(fd, "w", encoding="utf-8") as dst:
+        data = src.read()
+        try:
+            dst.write(data.decode("cp1252"))
+        except UnicodeDecodeError:
+            dst.write(data.decode("latin-1"))
+    return Path(tmp)
+
+
+def read_source(cur: duckdb.DuckDBPyConnection, path: Path, view: str) -> list[str]:
+    """Expose a file as a view `view` with a `__row` column; return its headers.
+
+    `__row` is the row a spreadsheet shows (header is row 1) for CSV and Excel, and the
+    1-based record number for Parquet.
+    """
+    label = str(path)
+    if not path.exists():
+        raise InputError("file not found", file=label)
+    if path.is_dir():
+        raise InputError("is a folder, not a file", file=label)
+    suffix = path.suffix.lower()
+    cur.complete()  # DuckDB 2: the relation API needs no pending result on the connection
+    try:
+        if suffix in PARQUET_SUFFIXES:
+            rel = cur.read_parquet(str(path), file_row_number=True)
+            headers = [c for c in rel.columns if c != "file_row_number"]
+            rel.create_view(f"{view}_parquet", replace=True)
+            cur.execute(
+                f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT "
+                f"CAST(file_row_number + 1 AS BIGINT) AS __row, * EXCLUDE (file_row_number) "
+                f"FROM {view}_parquet"
+            )
+            return headers
+        if suffix in EXCEL_SUFFIXES:
+            frame = pd.read_excel(path, dtype=str, sheet_name=0)
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+        elif suffix in CSV_SUFFIXES or suffix == "":
+            if path.stat().st_size == 0:
+                raise InputError("the file is empty", file=label)
+            utf8 = _utf8_copy(path)
+            try:
+                rel = cur.read_csv(str(utf8 or path), all_varchar=True, header=True)
+                table = rel.to_arrow_table()
+            finally:
+                if utf8 is not None:
+                    utf8.unlink(missing_ok=True)
+        else:
+            raise InputError(
+                f"unsupported file type {suffix!r}: use .csv, .txt, .tsv, .xlsx or .parquet",
+                file=label,
+            )
+    except InputError:
+        raise
+    except (duckdb.Error, ValueError, OSError, pa.ArrowException) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(f"cannot read the file: {first}", file=label) from exc
+    headers = [str(c) for c in table.column_names]
+    offset = 2
+    rows = pa.array(np.arange(offset, offset + table.num_rows, dtype=np.int64))
+    table = table.append_column("__row", rows)
+    name = f"{view}_arrow"
+    cur.register(name, table)
+    cur.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT * FROM {name}")
+    return headers
+
+
+# --------------------------------------------------------------------------------------
+# typed staging
+# --------------------------------------------------------------------------------------
+def _q(ident: str) -> str:
+    return '"' + ident.replace('"', '""') + '"'
+
+
+def _lit(text: str) -> str:
+    """A SQL string literal for fixed text written in this module (never user data)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _date_format(cur, view: str, src: str) -> str:
+    """Day-first or month-first for slash dates, decided once per column."""
+    mdy, dmy = cur.execute(
+        f"SELECT count(*) FILTER (WHERE try_strptime(v, '%m/%d/%Y') IS NULL "
+        f"AND try_strptime(v, '%d/%m/%Y') IS NOT NULL), "
+        f"count(*) FILTER (WHERE try_strptime(v, '%d/%m/%Y') IS NULL "
+        f"AND try_strptime(v, '%m/%d/%Y') IS NOT NULL) "
+        f"FROM (SELECT trim(CAST({src} AS VARCHAR)) AS v FROM {view})"
+    ).fetchone()
+    return "%d/%m/%Y" if mdy > 0 and dmy == 0 else "%m/%d/%Y"
+
+
+def _field_sql(cur, view: str, f: Field, src: str | None, src_type: str | None):
+    """(value expression, raw text expression, error expression) for one field."""
+    if src is None:
+        null = {"number": "NULL::DOUBLE", "lat": "NULL::DOUBLE", "lon": "NULL::DOUBLE",
+                "date": "NULL::DATE", "flag": "NULL::BOOLEAN"}.get(f.kind, "NULL::VARCHAR")
+        return null, "NULL::VARCHAR", "NULL::VARCHAR"
+    col = _q(src)
+    raw = f"NULLIF(trim(CAST({col} AS VARCHAR)), '')"
+    is_text = src_type is None or src_type.upper().startswith("VARCHAR")
+    if f.kind in ("number", "lat", "lon"):
+        if is_text:
+            s = rf"regexp_replace({raw}, '[\s\u00a0$€£¥]', '', 'g')"
+            value = (
+                f"TRY_CAST(CASE "
+                rf"WHEN regexp_full_match({s}, '[-+]?\d{{1,3}}(,\d{{3}})+(\.\d*)?') "
+                f"THEN replace({s}, ',', '') "
+                rf"WHEN regexp_full_match({s}, '[-+]?\d{{1,3}}(\.\d{{3}})+,\d*') "
+                f"THEN replace(replace({s}, '.', ''), ',', '.') "
+                rf"WHEN regexp_full_match({s}, '[-+]?\d*,\d+') THEN replace({s}, ',', '.') "
+                f"ELSE {s} END AS DOUBLE)"
+            )
+        else:
+            value = f"TRY_CAST({col} AS DOUBLE)"
+        value = f"(CASE WHEN isfinite({value}) THEN {value} END)"
+        checks = [f"WHEN {raw} IS NOT NULL AND {value} IS NULL THEN 'not a number'"]
+        if f.kind == "lat":
+            checks.append(
+                f"WHEN {value} NOT BETWEEN -90 AND 90 THEN 'latitude must be between -90 and 90'"
+            )
+        if f.kind == "lon":
+            checks.append(f"WHEN {value} NOT BETWEEN -180 AND 180 "
+                          "THEN 'longitude must be between -180 and 180'")
+        if f.minimum is not None:
+            checks.append(f"WHEN {value} < {f.minimum} THEN 'must not be negative'")
+    elif f.kind == "date":
+        if is_text:
+            fmt = _date_format(cur, view, col)
+            value = (
+                f"COALESCE(TRY_CAST({raw} AS DATE), "
+                f"CAST(try_strptime({raw}, '{fmt}') AS DATE), "
+                f"CAST(try_strptime({raw}, '%Y/%m/%d') AS DATE), "
+                f"CAST(try_strptime({raw}, '%d.%m.%Y') AS DATE), "
+                f"CAST(TRY_CAST({raw} AS TIMESTAMP) AS DATE), "
+                f"CAST(TRY_CAST({raw} AS TIMESTAMPTZ) AS DATE))"
+            )
+        else:
+            value = f"TRY_CAST({col} AS DATE)"
+        checks = [
+            f"WHEN {raw} IS NOT NULL AND {value} IS NULL "
+            "THEN 'not a date (use YYYY-MM-DD, or MM/DD/YYYY)'"
+        ]
+    elif f.kind == "flag":
+        value = (
+            f"CASE WHEN lower({raw}) IN ('true', '1', 'yes', 'y', 't') THEN true "
+            f"WHEN lower({raw}) IN ('false', '0', 'no', 'n', 'f') THEN false END"
+        )
+        checks = [f"WHEN {raw} IS NOT NULL AND ({value}) IS NULL THEN 'not true/false'"]
+    else:  # text, id, postal, stage
+        value = raw
+        checks = []
+    if f.required:
+        checks.insert(0, f"WHEN {raw} IS NULL THEN 'missing value (this column is required)'")
+    error = f"(CASE {' '.join(checks)} END)" if checks else "NULL::VARCHAR"
+    return value, raw, error
+
+
+def _stage(cur, view: str, spec: TableSpec, chosen: dict[str, str]) -> str:
+    """Create the typed staging table `t_<table>` with value, raw_ and err_ columns."""
+    types = dict(cur.execute(f"SELECT column_name, column_type FROM "
+                             f"(DESCRIBE SELECT * FROM {view})").fetchall())
+    parts = ["__row"]
+    for f in spec.fields:
+        src = chosen.get(f.name)
+        value, raw, error = _field_sql(cur, view, f, src, types.get(src) if src else None)
+        parts += [f"{value} AS {f.name}", f"{raw} AS raw_{f.name}", f"{error} AS err_{f.name}"]
+    table = f"t_{spec.name}"
+    cur.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT {', '.join(parts)} FROM {view}")
+    cur.execute(
+        "CREATE OR REPLACE TEMP TABLE rej (__row BIGINT, col VARCHAR, value VARCHAR, "
+        "reason VARCHAR)"
+    )
+    for f in spec.fields:
+        if f.name in chosen:
+            cur.execute(
+                f"INSERT INTO rej SELECT __row, {_lit(chosen[f.name])}, raw_{f.name}, "
+                f"err_{f.name} FROM {table} WHERE err_{f.name} IS NOT NULL"
+            )
+    key = spec.key
+    cur.execute(
+        f"""INSERT INTO rej
+        SELECT t.__row, {_lit(chosen[key])}, t.{key},
+               'duplicate {key}: the same id is on rows ' || d.rows_list ||
+               ' (fix the file so each id appears once)'
+        FROM {table} t JOIN (
+            SELECT {key}, string_agg(CAST(__row AS VARCHAR), ', ' ORDER BY __row) AS rows_list
+            FROM {table} WHERE {key} IS NOT NULL GROUP BY {key} HAVING count(*) > 1
+        ) d USING ({key})"""
+    )
+    return table
+
+
+# --------------------------------------------------------------------------------------
+# per-table rules
+# --------------------------------------------------------------------------------------
+def _accounts_rules(cur, chosen: dict[str, str], report: TableReport) -> None:
+    lat_c, lon_c = chosen.get("lat", "lat"), chosen.get("lon", "lon")
+    zeros = cur.execute(
+        "SELECT count(*) FROM t_accounts WHERE lat = 0 AND lon = 0"
+    ).fetchone()[0]
+    if zeros:
+        cur.execute("UPDATE t_accounts SET lat = NULL, lon = NULL WHERE lat = 0 AND lon = 0")
+        report.notes.append(
+            f"{zeros} rows had coordinates 0,0 (an empty geocode); placed by postal code"
+        )
+    cur.execute(
+        f"""INSERT INTO rej
+        SELECT __row, CASE WHEN lat IS NULL THEN {_lit(lat_c)} ELSE {_lit(lon_c)} END,
+               CASE WHEN lat IS NULL THEN raw_lat ELSE raw_lon END,
+               'latitude and longitude must be given together'
+        FROM t_accounts
+        WHERE (lat IS NULL) <> (lon IS NULL) AND err_lat IS NULL AND err_lon IS NULL"""
+    )
+    # country and postal code, normalised; then placement by postal code where needed
+    us = ", ".join(_lit(x) for x in sorted(US_NAMES))
+    fr = ", ".join(_lit(x) for x in sorted(FR_NAMES))
+    cur.execute(
+        f"""CREATE OR REPLACE TEMP TABLE p_accounts AS
+        WITH c AS (
+            SELECT __row, account_id, lat, lon, raw_postal_code,
+                   regexp_replace(coalesce(postal_code, ''), '\\s', '', 'g') AS pc,
+                   CASE WHEN upper(trim(country)) IN ({us}) THEN 'US'
+                        WHEN upper(trim(country)) IN ({fr}) THEN 'FR'
+                        WHEN country IS NOT NULL THEN upper(trim(country))
+                        WHEN lat BETWEEN 41.3 AND 51.1 AND lon BETWEEN -5.2 AND 9.6 THEN 'FR'
+                        ELSE 'US' END AS country
+            FROM t_accounts WHERE __row NOT IN (SELECT __row FROM rej)
+        ), n AS (
+            SELECT *,
+              CASE WHEN country = 'US' AND regexp_full_match(pc, '\\d{{3,5}}(-\\d{{4}})?')
+                   THEN lpad(split_part(pc, '-', 1), 5, '0') END AS zip5,
+              CASE WHEN country = 'FR' AND regexp_full_match(pc, '\\d{{4,5}}')
+                   THEN lpad(pc, 5, '0') END AS fr_pc
+            FROM c
+        ), fr_pick AS (
+            SELECT n.__row,
+                   arg_min(r.commune, CASE WHEN n.lat IS NULL THEN -r.population
+                       ELSE (r.lat - n.lat) ^ 2 + ((r.lon - n.lon) * cos(radians(n.lat))) ^ 2
+                       END) AS commune,
+                   arg_max(r.departement, r.population) AS dept,
+                   arg_max(r.lat, r.population) AS lat,
+                   arg_max(r.lon, r.population) AS lon
+            FROM n JOIN read_parquet(?) r ON r.postal_code = n.fr_pc
+            GROUP BY n.__row
+        )
+        SELECT n.__row, n.account_id, n.raw_postal_code, n.country,
+               coalesce(n.lat, z.lat, f.lat) AS lat, coalesce(n.lon, z.lon, f.lon) AS lon,
+               CASE WHEN n.lat IS NOT NULL THEN 'file'
+                    WHEN z.lat IS NOT NULL OR f.lat IS NOT NULL THEN 'postal_code' END
+                 AS placed_by,
+               CASE WHEN n.country = 'US' THEN n.zip5 WHEN n.country = 'FR' THEN n.fr_pc
+                    ELSE nullif(n.pc, '') END AS postal_code,
+               n.zip5, left(n.zip5, 3) AS zip3, z.state AS zip_state,
+               f.commune AS fr_commune,
+               CASE WHEN f.dept IS NOT NULL THEN f.dept
+                    WHEN n.fr_pc LIKE '97%' THEN left(n.fr_pc, 3)
+                    WHEN n.fr_pc LIKE '20%' THEN
+                         CASE WHEN n.fr_pc < '20200' THEN '2A' ELSE '2B' END
+                    ELSE left(n.fr_pc, 2) END AS fr_dept
+        FROM n
+        LEFT JOIN read_parquet(?) z ON z.zip = n.zip5
+        LEFT JOIN fr_pick f ON f.__row = n.__row""",
+        [str(geography.FR_POSTAL_FILE), str(geography.US_ZIP_FILE)],
+    )
+    pc_col = chosen.get("postal_code", "postal_code")
+    cur.execute(
+        f"""INSERT INTO rej
+        SELECT __row, {_lit(pc_col)}, raw_postal_code,
+          CASE WHEN raw_postal_code IS NULL
+               THEN 'no coordinates and no postal code: add lat/lon or a postal code'
+               WHEN country NOT IN ('US', 'FR')
+               THEN 'no coordinates, and postal codes are placed only for US and France '
+                    || '(country ' || country || '): add lat/lon'
+               ELSE 'no coordinates, and this postal code is not in the shipped ' ||
+                    CASE country WHEN 'US' THEN 'US ZIP' ELSE 'French postal code' END ||
+                    ' reference: add lat/lon or correct the postal code' END
+        FROM p_accounts WHERE lat IS NULL"""
+    )
+    placed = cur.execute(
+        "SELECT count(*) FROM p_accounts WHERE placed_by = 'postal_code'"
+    ).fetchone()[0]
+    if placed:
+        report.notes.append(f"{placed} accounts had no coordinates and were placed by "
+                            "postal code")
+
+
+def _accounts_final(cur, known_reps: bool) -> pa.Table:
+    """Valid accounts with every unit column computed (vectorised)."""
+    cur.complete()
+    rel = cur.sql(
+        """SELECT t.account_id, t.name, p.lat, p.lon, p.postal_code, p.country, t.segment,
+                  t.industry, coalesce(t.potential, 0) AS potential, t.owner_rep_id,
+                  t.last_activity_date, t.visits_per_year, p.placed_by, p.zip5, p.zip3,
+                  p.zip_state, p.fr_dept, p.fr_commune
+           FROM t_accounts t JOIN p_accounts p USING (__row)
+           WHERE t.__row NOT IN (SELECT __row FROM rej)
+           ORDER BY t.__row"""
+    )
+    table = rel.to_arrow_table()
+    lat = table.column("lat").to_numpy()
+    lon = table.column("lon").to_numpy()
+    is_us = pc_equal(table.column("country"), "US")
+    county = geography.locate_county(lat, lon, is_us)
+    state = np.array(
+        [geography.STATE_FIPS.get(c[:2]) if c else None for c in county], dtype=object
+    )
+    zip_state = table.column("zip_state").to_numpy(zero_copy_only=False)
+    state = np.where(pd.isna(state) & is_us, zip_state, state)
+    table = table.drop_columns(["zip_state"])
+    table = table.append_column("county", pa.array(county, pa.string()))
+    table = table.append_column("state", pa.array(state, pa.string()))
+    cells = units.h3_cells(lat, lon)
+    for name, arr in cells.items():
+        table = table.append_column(name, pa.array(arr, pa.int64()))
+    # same column order as the table
+    order = [
+        "account_id", "name", "lat", "lon", "postal_code", "country", "segment", "industry",
+        "potential", "owner_rep_id", "last_activity_date", "visits_per_year", "placed_by",
+        "zip5", "zip3", "county", "state", "fr_dept", "fr_commune",
+        *[f"h3_r{r}" for r in H3_RESOLUTIONS],
+    ]
+    return table.select(order)
+
+
+def pc_equal(column: pa.ChunkedArray, value: str) -> np.ndarray:
+    return np.asarray(column.to_numpy(zero_copy_only=False) == value, dtype=bool)
+
+
+def _sales_rules(cur, chosen, report: TableReport, account_source: str) -> None:
+    stage_c = chosen.get("stage")
+    has_flags = "is_won" in chosen and "is_closed" in chosen
+    won = ", ".join(_lit(s) for s in sorted(WON_STAGES))
+    lost = ", ".join(_lit(s) for s in sorted(LOST_STAGES))
+    opn = ", ".join(_lit(s) for s in sorted(OPEN_STAGES))
+    if has_flags:
+        stage_sql = ("CASE WHEN is_won THEN 'won' WHEN is_closed THEN 'lost' "
+                     "WHEN is_closed = false THEN 'open' END")
+    elif stage_c:
+        stage_sql = (f"CASE WHEN lower(trim(stage)) IN ({won}) THEN 'won' "
+                     f"WHEN lower(trim(stage)) IN ({lost}) THEN 'lost' "
+                     f"WHEN lower(trim(stage)) IN ({opn}) THEN 'open' END")
+    else:
+        raise InputError(
+            "the sales file needs a stage column (won / open / lost, or Salesforce "
+            "StageName), or both IsWon and IsClosed columns",
+            file=report.file,
+        )
+    cur.execute("ALTER TABLE t_sales ADD COLUMN stage_norm VARCHAR")
+    cur.execute(f"UPDATE t_sales SET stage_norm = {stage_sql}")
+    if not has_flags:
+        cur.execute(
+            f"""INSERT INTO rej SELECT __row, {_lit(stage_c)}, raw_stage,
+            CASE WHEN raw_stage IS NULL THEN 'missing stage'
+                 ELSE 'unknown stage: use won, open or lost (or Closed Won / Closed Lost / '
+                      || 'an open Salesforce stage), or map IsWon and IsClosed' END
+            FROM t_sales WHERE stage_norm IS NULL"""
+        )
+    else:
+        cur.execute(
+            f"""INSERT INTO rej SELECT __row, {_lit(chosen['is_closed'])}, raw_is_closed,
+            'missing IsClosed/IsWon value' FROM t_sales
+            WHERE stage_norm IS NULL AND err_is_closed IS NULL AND err_is_won IS NULL"""
+        )
+    cur.execute(
+        f"""INSERT INTO rej SELECT s.__row, {_lit(chosen['account_id'])}, s.account_id,
+        'account ' || s.account_id || ' does not exist: import it in the accounts file first'
+        FROM t_sales s
+        WHERE s.account_id IS NOT NULL
+          AND NOT EXISTS (SELECT 1 FROM {account_source} a WHERE a.account_id = s.account_id)"""
+    )
+
+
+# --------------------------------------------------------------------------------------
+# writing
+# --------------------------------------------------------------------------------------
+def _collect(cur, report: TableReport, table: str) -> None:
+    report.rows = cur.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+    for row, col, value, reason in cur.execute(
+        "SELECT __row, col, value, reason FROM rej ORDER BY __row, col"
+    ).fetchall():
+        report.rejected.append(Rejection(report.file, int(row), col, value, reason))
+
+
+def _write(cur, spec: TableSpec, source: str, report: TableReport, replace: bool) -> None:
+    key = spec.key
+    existing = cur.execute(f"SELECT count(*) FROM {spec.name}").fetchone()[0]
+    if replace:
+        report.updated = cur.execute(
+            f"SELECT count(*) FROM {source} WHERE {key} IN (SELECT {key} FROM {spec.name})"
+        ).fetchone()[0]
+        report.removed = existing - report.updated
+        cur.execute(f"DELETE FROM {spec.name}")
+    elif existing:
+        report.updated = cur.execute(
+            f"SELECT count(*) FROM {spec.name} WHERE {key} IN (SELECT {key} FROM {source})"
+        ).fetchone()[0]
+        if report.updated:
+            cur.execute(
+                f"DELETE FROM {spec.name} WHERE {key} IN (SELECT {key} FROM {source})"
+            )
+    cur.execute(f"INSERT INTO {spec.name} BY NAME SELECT * FROM {source}")
+    total = cur.execute(f"SELECT count(*) FROM {source}").fetchone()[0]
+    report.inserted = total - report.updated
+
+
+def load(
+    store: Store,
+    *,
+    accounts: str | Path | None = None,
+    sales: str | Path | None = None,
+    reps: str | Path | None = None,
+    mapping: dict[str, dict[str, str]] | None = None,
+    replace: bool = False,
+    all_or_nothing: bool = False,
+) -> ImportReport:
+    """Import the given files in one transaction and return the report.
+
+    Rows that fail validation are left out and reported; the others are stored (added, or
+    replacing the stored record with the same id). `replace=True` empties each loaded table
+    first, and is refused unless its file imported with no rejected row.
+    `all_or_nothing=True` stores nothing when any row is rejected.
+    Raises `InputError` (nothing stored) for unreadable files or missing required columns,
+    `ImportRejected` (nothing stored) when `all_or_nothing` or `replace` refuse.
+    """
+    mapping = mapping or {}
+    files = {"reps": reps, "accounts": accounts, "sales": sales}
+    if not any(files.values()):
+        raise InputError("nothing to load: give --accounts, --sales and/or --reps")
+    report = ImportReport()
+    with store.transaction() as cur:
+        for name in ("reps", "accounts", "sales"):
+            path = files[name]
+            if path is None:
+                continue
+            spec = TABLES[name]
+            tr = TableReport(name, str(path))
+            report.tables.append(tr)
+            view = f"raw_{name}"
+            headers = read_source(cur, Path(path), view)
+            chosen = match_columns(spec, headers, mapping.get(name, {}), str(path))
+            tr.columns = chosen
+            table = _stage(cur, view, spec, chosen)
+            if name == "accounts":
+                _accounts_rules(cur, chosen, tr)
+            elif name == "sales":
+                source = "accounts"
+                if files["accounts"] is not None:
+                    source = ("(SELECT account_id FROM new_accounts)" if replace else
+                              "(SELECT account_id FROM accounts UNION ALL "
+                              "SELECT account_id FROM new_accounts)")
+                _sales_rules(cur, chosen, tr, source)
+            _collect(cur, tr, table)
+            if replace and tr.rejected:
+                raise ImportRejected(
+                    f"{tr.file}: --replace needs a file that imports cleanly, and "
+                    f"{tr.rejected_rows} rows were rejected; nothing was changed",
+                    report,
+                )
+            if name == "reps":
+                cur.execute(
+                    """CREATE OR REPLACE TEMP TABLE new_reps AS
+                    SELECT rep_id, name, home_lat, home_lon,
+                           coalesce(annual_quota, 0) AS annual_quota, capacity_hours,
+                           manager_id, region
+                    FROM t_reps WHERE __row NOT IN (SELECT __row FROM rej) ORDER BY __row"""
+                )
+                _write(cur, REPS, "new_reps", tr, replace)
+            elif name == "accounts":
+                final = _accounts_final(cur, known_reps=True)
+                cur.register("new_accounts_arrow", final)
+                cur.execute(
+                    "CREATE OR REPLACE TEMP TABLE new_accounts AS SELECT * FROM "
+                    "new_accounts_arrow"
+                )
+                _write(cur, ACCOUNTS, "new_accounts", tr, replace)
+                if replace:
+                    _drop_orphans(cur, tr, sales_loaded=files["sales"] is not None)
+            else:
+                cur.execute(
+                    """CREATE OR REPLACE TEMP TABLE new_sales AS
+                    SELECT opportunity_id, account_id, amount, close_date,
+                           stage_norm AS stage, product, rep_id
+                    FROM t_sales WHERE __row NOT IN (SELECT __row FROM rej) ORDER BY __row"""
+                )
+                _write(cur, SALES, "new_sales", tr, replace)
+        if all_or_nothing and not report.clean:
+            bad_rows = sum(t.rejected_rows for t in report.tables)
+            raise ImportRejected(
+                f"{len(report.rejections)} problems in {bad_rows} rows; nothing was stored "
+                "(all-or-nothing import)",
+                report,
+            )
+        report.committed = True
+    return report
+
+
+def _drop_orphans(cur, tr: TableReport, sales_loaded: bool) -> None:
+    """After replacing accounts: deals and pins of accounts that are gone go too."""
+    if not sales_loaded:
+        gone = cur.execute(
+            "SELECT count(*) FROM sales WHERE account_id NOT IN (SELECT account_id FROM accounts)"
+        ).fetchone()[0]
+        if gone:
+            cur.execute(
+                "DELETE FROM sales WHERE account_id NOT IN (SELECT account_id FROM accounts)"
+            )
+            tr.notes.append(f"{gone} deals of accounts no longer in the file were removed")
+    cur.execute(
+        "DELETE FROM account_overrides WHERE account_id NOT IN (SELECT account_id FROM accounts)"
+    )

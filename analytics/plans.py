@@ -1,0 +1,298 @@
+"""Territory plans: which territory each unit belongs to, with their reps and account pins.
+
+A plan has one base unit type. Resolving an account follows METRICS.md: an account override
+wins, else the territory of the account's unit, else the account is unassigned.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from analytics.cube import AccountFilter, unit_cube
+from analytics.errors import InputError
+from analytics.ingest import ImportRejected, ImportReport, Rejection, TableReport, read_source
+from analytics.period import Period
+from analytics.schema import PLAN_STATES
+from analytics.store import Store
+from analytics.units import UnitType
+
+PLAN_COLUMNS = {
+    "unit_id": ("unit", "unit id", "unit_id", "zip", "zip code", "postal code", "county",
+                "fips", "h3", "cell", "hex"),
+    "territory_id": ("territory", "territory id", "territory_id", "territory code"),
+    "territory_name": ("territory name", "territory_name", "name"),
+    "rep_id": ("rep", "rep id", "owner", "owner id", "ownerid", "user id"),
+}
+
+
+@dataclass(frozen=True)
+class Plan:
+    plan_id: int
+    name: str
+    unit: UnitType
+    state: str
+
+
+def get_plan(cur: duckdb.DuckDBPyConnection, name: str | None = None) -> Plan:
+    """The plan of that name, or the active plan when `name` is None."""
+    if name is None:
+        row = cur.execute(
+            "SELECT plan_id, name, unit_type, state FROM plans WHERE state = 'active'"
+        ).fetchone()
+        if row is None:
+            raise InputError("there is no active plan: import one with `plan import --active` "
+                             "or name one with --plan")
+    else:
+        row = cur.execute(
+            "SELECT plan_id, name, unit_type, state FROM plans WHERE name = ?", [name]
+        ).fetchone()
+        if row is None:
+            names = [r[0] for r in cur.execute("SELECT name FROM plans ORDER BY name").fetchall()]
+            raise InputError(f"no plan named {name!r}; plans: {', '.join(names) or '(none)'}")
+    return Plan(row[0], row[1], UnitType.parse(row[2]), row[3])
+
+
+def list_plans(cur: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    return cur.execute(
+        """SELECT p.name, p.unit_type, p.state,
+                  (SELECT count(*) FROM territories t WHERE t.plan_id = p.plan_id)
+                      AS territories,
+                  (SELECT count(*) FROM plan_units u WHERE u.plan_id = p.plan_id) AS units,
+                  (SELECT count(*) FROM account_overrides o WHERE o.plan_id = p.plan_id)
+                      AS account_overrides,
+                  p.created_at, p.updated_at
+           FROM plans p ORDER BY p.state = 'active' DESC, p.name"""
+    ).df()
+
+
+def import_plan(
+    store: Store,
+    name: str,
+    unit: UnitType,
+    path: str | Path,
+    *,
+    state: str | None = None,
+    note: str | None = None,
+) -> tuple[Plan, ImportReport]:
+    """Create a plan from a file of `unit_id, territory_id[, territory_name, rep_id]`.
+
+    All or nothing: any bad row (unknown unit id, a unit given twice, a territory with two
+    names or reps) stores nothing and the report names each row. The first plan of a
+    database becomes the active one unless another state is asked for.
+    """
+    name = (name or "").strip()
+    if not name:
+        raise InputError("a plan needs a name (--name)")
+    if state is not None and state not in PLAN_STATES:
+        raise InputError(f"unknown plan state {state!r}: expected {', '.join(PLAN_STATES)}")
+    label = str(path)
+    tr = TableReport("plan", label)
+    report = ImportReport([tr])
+    with store.transaction() as cur:
+        if cur.execute("SELECT 1 FROM plans WHERE name = ?", [name]).fetchone():
+            raise InputError(f"a plan named {name!r} already exists: choose another name")
+        headers = read_source(cur, Path(path), "raw_plan")
+        chosen = _match(headers, label)
+        cols = ", ".join(
+            f"NULLIF(trim(CAST(\"{chosen[k].replace(chr(34), chr(34) * 2)}\" AS VARCHAR)), '') "
+            f"AS {k}" if k in chosen else f"NULL::VARCHAR AS {k}"
+            for k in PLAN_COLUMNS
+        )
+        raw = cur.execute(f"SELECT __row, {cols} FROM raw_plan ORDER BY __row").df()
+        tr.rows = len(raw)
+        tr.columns = chosen
+        raw["unit_norm"] = unit.normalize_ids(raw["unit_id"].fillna("").tolist())
+        _check_rows(cur, raw, unit, chosen, tr)
+        if tr.rejected:
+            raise ImportRejected(
+                f"{label}: {tr.rejected_rows} of {tr.rows} rows are wrong; the plan was not "
+                "created",
+                report,
+            )
+        has_active = cur.execute("SELECT 1 FROM plans WHERE state = 'active'").fetchone()
+        state = state or ("planning" if has_active else "active")
+        if state == "active":
+            cur.execute("UPDATE plans SET state = 'planning' WHERE state = 'active'")
+        plan_id = cur.execute("SELECT nextval('plan_ids')").fetchone()[0]
+        now = dt.datetime.now().replace(microsecond=0)
+        cur.execute(
+            "INSERT INTO plans VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [plan_id, name, str(unit), state, now, now, note],
+        )
+        terr = (
+            raw.groupby("territory_id", sort=True)
+            .agg(name=("territory_name", "first"), rep_id=("rep_id", "first"))
+            .reset_index()
+        )
+        terr.insert(0, "plan_id", plan_id)
+        terr["name"] = terr["name"].fillna(terr["territory_id"])
+        cur.register("new_territories", terr)
+        cur.execute(
+            "INSERT INTO territories (plan_id, territory_id, name, rep_id) "
+            "SELECT plan_id, territory_id, name, rep_id FROM new_territories"
+        )
+        assign = pd.DataFrame({
+            "plan_id": plan_id, "unit_id": raw["unit_norm"], "territory_id": raw["territory_id"]
+        })
+        cur.register("new_assign", assign)
+        cur.execute("INSERT INTO plan_units SELECT plan_id, unit_id, territory_id FROM new_assign")
+        tr.inserted = len(assign)
+        report.committed = True
+    return Plan(plan_id, name, unit, state), report
+
+
+def _match(headers: list[str], label: str) -> dict[str, str]:
+    from analytics.ingest import _norm
+
+    by_norm = {_norm(h): h for h in headers}
+    chosen: dict[str, str] = {}
+    for key, aliases in PLAN_COLUMNS.items():
+        for cand in (key, *aliases):
+            h = by_norm.get(_norm(cand))
+            if h is not None and h not in chosen.values():
+                chosen[key] = h
+                break
+    missing = [k for k in ("unit_id", "territory_id") if k not in chosen]
+    if missing:
+        raise InputError(
+            f"missing required column(s) {', '.join(missing)}. Found columns: "
+            f"{', '.join(headers)}. Expected: unit_id, territory_id and optionally "
+            "territory_name, rep_id",
+            file=label,
+        )
+    return chosen
+
+
+def _check_rows(cur, raw: pd.DataFrame, unit: UnitType, chosen, tr: TableReport) -> None:
+    def reject(row, key, value, reason):
+        tr.rejected.append(Rejection(tr.file, int(row), chosen.get(key, key), value, reason))
+
+    seen: dict[str, int] = {}
+    for row, uid, norm, tid in zip(
+        raw["__row"], raw["unit_id"], raw["unit_norm"], raw["territory_id"], strict=True
+    ):
+        if uid is None or pd.isna(uid):
+            reject(row, "unit_id", None, "missing unit id")
+        else:
+            why = unit.validate_id(norm)
+            if why:
+                reject(row, "unit_id", uid, f"{why} (the plan's unit is {unit})")
+            elif norm in seen:
+                reject(row, "unit_id", uid, f"unit listed twice (also on row {seen[norm]})")
+            else:
+                seen[norm] = int(row)
+        if tid is None or pd.isna(tid):
+            reject(row, "territory_id", None, "missing territory id")
+    for key in ("territory_name", "rep_id"):
+        if key not in chosen:
+            continue
+        sub = raw.dropna(subset=["territory_id", key])
+        firsts = sub.groupby("territory_id")[key].first()
+        for row, tid, val in zip(sub["__row"], sub["territory_id"], sub[key], strict=True):
+            if val != firsts[tid]:
+                reject(row, key, val,
+                       f"territory {tid} already has {key} {firsts[tid]!r} on an earlier row")
+    if "rep_id" in chosen:
+        reps = {r[0] for r in cur.execute("SELECT rep_id FROM reps").fetchall()}
+        for row, val in zip(raw["__row"], raw["rep_id"], strict=True):
+            if val is not None and not pd.isna(val) and val not in reps:
+                reject(row, "rep_id", val, "no rep with this id: load the reps file first")
+
+
+def assignment(cur: duckdb.DuckDBPyConnection, plan: Plan) -> pd.DataFrame:
+    return cur.execute(
+        "SELECT unit_id, territory_id FROM plan_units WHERE plan_id = ? ORDER BY unit_id",
+        [plan.plan_id],
+    ).df()
+
+
+def territories(cur: duckdb.DuckDBPyConnection, plan: Plan) -> pd.DataFrame:
+    return cur.execute(
+        """SELECT t.territory_id, t.name AS territory_name, t.rep_id, r.name AS rep_name,
+                  t.parent_id, t.color,
+                  coalesce(t.annual_quota, r.annual_quota, 0) AS annual_quota,
+                  r.home_lat, r.home_lon
+           FROM territories t LEFT JOIN reps r ON r.rep_id = t.rep_id
+           WHERE t.plan_id = ? ORDER BY t.territory_id""",
+        [plan.plan_id],
+    ).df()
+
+
+def territory_numbers(
+    cur: duckdb.DuckDBPyConnection,
+    plan: Plan,
+    period: Period,
+    flt: AccountFilter | None = None,
+    cube: pd.DataFrame | None = None,
+) -> tuple[pd.DataFrame, dict]:
+    """Per-territory accounts, potential, won, open pipeline, quota and attainment.
+
+    Built from the per-unit cube and the assignment (no rescan of accounts), corrected for
+    the few pinned accounts. Returns (territory table, whole-plan totals incl. unassigned).
+    """
+    cube = unit_cube(cur, plan.unit, period, flt) if cube is None else cube
+    assign = assignment(cur, plan)
+    terr = territories(cur, plan)
+    merged = cube.merge(assign, on="unit_id", how="left")
+    measures = ["accounts", "potential", "won", "open_pipeline"]
+    pins = _pinned(cur, plan, period, flt)
+    by_t = merged.dropna(subset=["territory_id"]).groupby("territory_id")[measures].sum()
+    unassigned = merged[merged["territory_id"].isna()][measures].sum()
+    if len(pins):
+        # take pinned accounts out of where their unit put them, add them where pinned
+        natural = pins.merge(assign, on="unit_id", how="left", suffixes=("", "_unit"))
+        for _, p in natural.iterrows():
+            src = p["territory_id_unit"]
+            vals = p[measures].astype(float)
+            if pd.isna(src):
+                unassigned = unassigned - vals
+            else:
+                by_t.loc[src] = by_t.loc[src] - vals if src in by_t.index else -vals
+            dst = p["territory_id"]
+            by_t.loc[dst] = by_t.loc[dst] + vals if dst in by_t.index else vals
+    table = terr.merge(by_t.reset_index(), on="territory_id", how="left")
+    table[measures] = table[measures].fillna(0)
+    table["accounts"] = table["accounts"].round().astype("int64")
+    units_per = assign.groupby("territory_id").size().rename("units")
+    table = table.merge(units_per, on="territory_id", how="left")
+    table["units"] = table["units"].fillna(0).astype("int64")
+    table["quota"] = table["annual_quota"] * period.days / 365
+    table["attainment"] = (table["won"] / table["quota"]).where(table["quota"] > 0)
+    totals = {
+        "accounts": int(cube["accounts"].sum()),
+        "potential": float(cube["potential"].sum()),
+        "won": float(cube["won"].sum()),
+        "open_pipeline": float(cube["open_pipeline"].sum()),
+        "unassigned_accounts": round(float(unassigned["accounts"])),
+        "unassigned_potential": float(unassigned["potential"]),
+        "territories": len(terr),
+        "units": len(assign),
+    }
+    cols = ["territory_id", "territory_name", "rep_id", "rep_name", "units", "accounts",
+            "potential", "won", "open_pipeline", "quota", "attainment"]
+    return table[cols], totals
+
+
+def _pinned(cur, plan: Plan, period: Period, flt: AccountFilter | None) -> pd.DataFrame:
+    flt = flt or AccountFilter()
+    acc_where, acc_params = flt.account_sql("a")
+    sale_where, sale_params = flt.sales_sql()
+    return cur.execute(
+        f"""SELECT o.territory_id, {plan.unit.unit_id_sql('a')} AS unit_id,
+                   1 AS accounts, a.potential,
+                   coalesce((SELECT sum(amount) FROM sales s WHERE s.account_id = a.account_id
+                        AND s.stage = 'won' AND s.close_date BETWEEN ? AND ?
+                        AND {sale_where}), 0) AS won,
+                   coalesce((SELECT sum(amount) FROM sales s WHERE s.account_id = a.account_id
+                        AND s.stage = 'open' AND s.close_date BETWEEN ? AND ?
+                        AND {sale_where}), 0) AS open_pipeline
+            FROM account_overrides o JOIN accounts a ON a.account_id = o.account_id
+            WHERE o.plan_id = ? AND a.{plan.unit.column} IS NOT NULL AND {acc_where}""",
+        [period.start, period.end, *sale_params, period.start, period.end, *sale_params,
+         plan.plan_id, *acc_params],
+    ).df()

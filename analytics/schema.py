@@ -1,0 +1,215 @@
+"""The database schema, its version, and the fields each imported table carries.
+
+The field specs are the single source of truth for the importer (names, types, aliases,
+Salesforce names), the docs and the tests.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+SCHEMA_VERSION = 1
+
+H3_RESOLUTIONS: tuple[int, ...] = (3, 4, 5, 6, 7, 8)
+"""Resolutions whose cell every account carries (computed at import, never by parent-of)."""
+
+POSTAL_UNIT_COLUMNS = ("zip5", "zip3", "county", "state", "fr_dept", "fr_commune")
+
+_H3_COLUMNS = ",\n    ".join(f"h3_r{r} BIGINT" for r in H3_RESOLUTIONS)
+
+DDL = f"""
+CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR);
+
+CREATE TABLE IF NOT EXISTS reps (
+    rep_id VARCHAR NOT NULL,
+    name VARCHAR,
+    home_lat DOUBLE,
+    home_lon DOUBLE,
+    annual_quota DOUBLE NOT NULL DEFAULT 0,
+    capacity_hours DOUBLE,
+    manager_id VARCHAR,
+    region VARCHAR
+);
+
+CREATE TABLE IF NOT EXISTS accounts (
+    account_id VARCHAR NOT NULL,
+    name VARCHAR,
+    lat DOUBLE NOT NULL,
+    lon DOUBLE NOT NULL,
+    postal_code VARCHAR,
+    country VARCHAR,
+    segment VARCHAR,
+    industry VARCHAR,
+    potential DOUBLE NOT NULL DEFAULT 0,
+    owner_rep_id VARCHAR,
+    last_activity_date DATE,
+    visits_per_year DOUBLE,
+    placed_by VARCHAR NOT NULL,
+    zip5 VARCHAR,
+    zip3 VARCHAR,
+    county VARCHAR,
+    state VARCHAR,
+    fr_dept VARCHAR,
+    fr_commune VARCHAR,
+    {_H3_COLUMNS}
+);
+
+CREATE TABLE IF NOT EXISTS sales (
+    opportunity_id VARCHAR NOT NULL,
+    account_id VARCHAR NOT NULL,
+    amount DOUBLE NOT NULL,
+    close_date DATE NOT NULL,
+    stage VARCHAR NOT NULL,
+    product VARCHAR,
+    rep_id VARCHAR
+);
+
+CREATE SEQUENCE IF NOT EXISTS plan_ids START 1;
+
+CREATE TABLE IF NOT EXISTS plans (
+    plan_id INTEGER PRIMARY KEY,
+    name VARCHAR NOT NULL UNIQUE,
+    unit_type VARCHAR NOT NULL,
+    state VARCHAR NOT NULL,
+    created_at TIMESTAMP NOT NULL,
+    updated_at TIMESTAMP NOT NULL,
+    note VARCHAR
+);
+
+CREATE TABLE IF NOT EXISTS territories (
+    plan_id INTEGER NOT NULL,
+    territory_id VARCHAR NOT NULL,
+    name VARCHAR,
+    rep_id VARCHAR,
+    parent_id VARCHAR,
+    annual_quota DOUBLE,
+    color VARCHAR,
+    PRIMARY KEY (plan_id, territory_id)
+);
+
+CREATE TABLE IF NOT EXISTS plan_units (
+    plan_id INTEGER NOT NULL,
+    unit_id VARCHAR NOT NULL,
+    territory_id VARCHAR NOT NULL,
+    PRIMARY KEY (plan_id, unit_id)
+);
+
+CREATE TABLE IF NOT EXISTS account_overrides (
+    plan_id INTEGER NOT NULL,
+    account_id VARCHAR NOT NULL,
+    territory_id VARCHAR NOT NULL,
+    PRIMARY KEY (plan_id, account_id)
+);
+"""
+
+PLAN_STATES = ("planning", "active", "archived")
+
+
+@dataclass(frozen=True)
+class Field:
+    """One column of an imported table: its canonical name, type and accepted header names."""
+
+    name: str
+    kind: str  # text | id | number | date | lat | lon | postal | stage | flag
+    required: bool = False
+    aliases: tuple[str, ...] = ()
+    minimum: float | None = None
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    name: str
+    key: str
+    fields: tuple[Field, ...] = field(default_factory=tuple)
+
+    def field(self, name: str) -> Field:
+        for f in self.fields:
+            if f.name == name:
+                return f
+        raise KeyError(name)
+
+    @property
+    def names(self) -> list[str]:
+        return [f.name for f in self.fields]
+
+
+ACCOUNTS = TableSpec(
+    "accounts",
+    key="account_id",
+    fields=(
+        Field("account_id", "id", True,
+              ("id", "account id", "accountid", "account number", "accountnumber",
+               "customer id", "customer_id", "account_number")),
+        Field("name", "text", False,
+              ("account name", "accountname", "account_name", "customer", "customer name",
+               "company", "company name")),
+        Field("lat", "lat", False,
+              ("latitude", "billinglatitude", "billing latitude", "shippinglatitude", "y")),
+        Field("lon", "lon", False,
+              ("lng", "long", "longitude", "billinglongitude", "billing longitude",
+               "shippinglongitude", "x")),
+        Field("postal_code", "postal", False,
+              ("zip", "zip code", "zipcode", "zip_code", "postcode", "postal code",
+               "postalcode", "billingpostalcode", "billing zip/postal code",
+               "billing postal code", "shippingpostalcode", "code postal", "cp")),
+        Field("country", "text", False,
+              ("billingcountry", "billing country", "country code", "country_code",
+               "shippingcountry", "pays")),
+        Field("segment", "text", False, ("type", "account type", "accounttype", "tier")),
+        Field("industry", "text", False, ("sector", "vertical")),
+        Field("potential", "number", False,
+              ("annualrevenue", "annual revenue", "sales potential", "market potential",
+               "potential_amount"), minimum=0),
+        Field("owner_rep_id", "id", False,
+              ("ownerid", "owner id", "owner", "account owner id", "rep_id", "rep id",
+               "owner_id")),
+        Field("last_activity_date", "date", False,
+              ("lastactivitydate", "last activity", "last activity date", "last_activity")),
+        Field("visits_per_year", "number", False,
+              ("visits", "call frequency", "visit frequency", "visits per year"), minimum=0),
+    ),
+)
+
+SALES = TableSpec(
+    "sales",
+    key="opportunity_id",
+    fields=(
+        Field("opportunity_id", "id", True,
+              ("id", "opportunity id", "opportunityid", "opportunity_id", "deal id",
+               "deal_id", "opportunity")),
+        Field("account_id", "id", True,
+              ("accountid", "account id", "account", "customer id", "customer_id")),
+        Field("amount", "number", True,
+              ("value", "deal value", "close_value", "close value", "revenue", "sales"),
+              minimum=0),
+        Field("close_date", "date", True,
+              ("closedate", "close date", "date", "closed date", "order date")),
+        Field("stage", "stage", False,
+              ("stagename", "stage name", "deal_stage", "deal stage", "status")),
+        Field("product", "text", False, ("product name", "product_name", "productname")),
+        Field("rep_id", "id", False,
+              ("ownerid", "owner id", "owner", "sales_agent", "sales agent", "rep")),
+        Field("is_won", "flag", False, ("iswon", "won")),
+        Field("is_closed", "flag", False, ("isclosed", "closed")),
+    ),
+)
+
+REPS = TableSpec(
+    "reps",
+    key="rep_id",
+    fields=(
+        Field("rep_id", "id", True,
+              ("id", "user id", "userid", "rep id", "owner id", "ownerid", "employee id")),
+        Field("name", "text", False, ("full name", "user name", "rep name", "sales_agent")),
+        Field("home_lat", "lat", False, ("latitude", "lat", "home latitude")),
+        Field("home_lon", "lon", False, ("longitude", "lon", "lng", "home longitude")),
+        Field("annual_quota", "number", False,
+              ("quota", "annual quota", "target", "annual target"), minimum=0),
+        Field("capacity_hours", "number", False,
+              ("capacity", "capacity hours", "selling hours"), minimum=0),
+        Field("manager_id", "id", False, ("managerid", "manager", "manager id")),
+        Field("region", "text", False, ("area", "division", "userrole", "role")),
+    ),
+)
+
+TABLES: dict[str, TableSpec] = {t.name: t for t in (ACCOUNTS, SALES, REPS)}

@@ -1,0 +1,124 @@
+"""The DuckDB store: where the database file lives, its schema version, and transactions.
+
+One `Store` wraps one DuckDB connection. Threads (Streamlit script runs) take their own
+`cursor()`: a single connection shared by threads fails with "connection is busy".
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+
+from analytics.errors import InputError
+from analytics.schema import DDL, SCHEMA_VERSION
+
+DB_ENV = "TERRITORY_ATLAS_DB"
+
+
+def default_db_path() -> Path:
+    """`$TERRITORY_ATLAS_DB`, else the user's data folder (never inside the checkout)."""
+    if os.environ.get(DB_ENV):
+        return Path(os.environ[DB_ENV]).expanduser()
+    base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return base / "territory-atlas" / "atlas.duckdb"
+
+
+class Store:
+    """A territory database. Use as a context manager or call `close()`."""
+
+    def __init__(self, path: str | Path | None = None, *, read_only: bool = False) -> None:
+        self.path = Path(path) if path is not None else default_db_path()
+        if str(self.path) != ":memory:":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.con = duckdb.connect(str(self.path), read_only=read_only)
+        except duckdb.IOException as exc:
+            raise InputError(
+                f"cannot open the database: {exc}. Is another Territory Atlas process "
+                "using it? Close it or choose another file with --db.",
+                file=str(self.path),
+            ) from exc
+        except duckdb.Error as exc:
+            raise InputError(
+                f"this file is not a Territory Atlas database ({exc})", file=str(self.path)
+            ) from exc
+        if not read_only:
+            self._migrate()
+        self._check_version()
+
+    # -- lifecycle ---------------------------------------------------------------------
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        return self.con.cursor()
+
+    @contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """One unit of work: everything inside commits together or not at all."""
+        cur = self.con.cursor()
+        cur.begin()
+        try:
+            yield cur
+        except BaseException:
+            cur.rollback()
+            raise
+        else:
+            cur.commit()
+        finally:
+            cur.close()
+
+    # -- schema ------------------------------------------------------------------------
+    def _migrate(self) -> None:
+        version = self._version()
+        if version is None:
+            with self.transaction() as cur:
+                cur.execute(DDL)
+                cur.execute(
+                    "INSERT INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)]
+                )
+
+    def _version(self) -> int | None:
+        try:
+            row = self.con.execute(
+                "SELECT value FROM meta WHERE key = 'schema_version'"
+            ).fetchone()
+        except duckdb.CatalogException:
+            return None
+        return int(row[0]) if row else None
+
+    def _check_version(self) -> None:
+        version = self._version()
+        if version is not None and version > SCHEMA_VERSION:
+            raise InputError(
+                f"the database has schema version {version}, newer than this Territory "
+                f"Atlas ({SCHEMA_VERSION}); upgrade the app",
+                file=str(self.path),
+            )
+
+    # -- settings kept with the data ---------------------------------------------------
+    def get_meta(self, key: str, default: str | None = None) -> str | None:
+        row = self.cursor().execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
+        return row[0] if row else default
+
+    def set_meta(self, key: str, value: str, cur: duckdb.DuckDBPyConnection | None = None):
+        (cur or self.cursor()).execute(
+            "INSERT OR REPLACE INTO meta VALUES (?, ?)", [key, value]
+        )
+
+    def counts(self) -> dict[str, int]:
+        cur = self.cursor()
+        return {
+            t: cur.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+            for t in ("accounts", "sales", "reps", "plans")
+        }
