@@ -46,8 +46,14 @@ def unit_cube(
     unit: UnitType,
     period: Period,
     flt: AccountFilter | None = None,
+    *,
+    include_unplaced: bool = False,
 ) -> pd.DataFrame:
-    """One row per unit that holds at least one account, ordered by unit id."""
+    """One row per unit that holds at least one account, ordered by unit id.
+
+    With `include_unplaced`, accounts that have no unit of this type (for example outside
+    the US for a county unit) come last in one row whose unit_id is empty.
+    """
     flt = flt or AccountFilter()
     acc_where, acc_params = flt.account_sql("a")
     sale_where, sale_params = flt.sales_sql()
@@ -66,9 +72,10 @@ def unit_cube(
                coalesce(sum(s.won), 0) AS won,
                coalesce(sum(s.open_pipeline), 0) AS open_pipeline
         FROM accounts a LEFT JOIN s ON s.account_id = a.account_id
-        WHERE a.{unit.column} IS NOT NULL AND {acc_where}
+        WHERE {"true" if include_unplaced else f"a.{unit.column} IS NOT NULL"}
+          AND {acc_where}
         GROUP BY ALL
-        ORDER BY unit_id
+        ORDER BY unit_id NULLS LAST
     """
     params = [period.start, period.end, *sale_params, *acc_params]
     return cur.execute(sql, params).df()

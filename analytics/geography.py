@@ -102,3 +102,26 @@ def locate_county(lat: np.ndarray, lon: np.ndarray, candidate: np.ndarray) -> np
     if len(idx):
         out[idx] = locate("county", lat[idx], lon[idx], near_degrees=0.25)
     return out
+
+
+@cache
+def postal_points(kind: str):
+    """Reference points for postal units without polygons: zip5, zip3, fr_commune."""
+    if kind in ("zip5", "zip3"):
+        z = pd.read_parquet(US_ZIP_FILE)
+        if kind == "zip5":
+            return pd.DataFrame({"unit_id": z["zip"], "name": z["zip"] + " " +
+                                 z["state"].fillna(""), "lat": z["lat"], "lon": z["lon"]})
+        z["zip3"] = z["zip"].str[:3]
+        z["w"] = z["population"].clip(lower=0) + 1e-9
+        g = z.assign(wlat=z["lat"] * z["w"], wlon=z["lon"] * z["w"]).groupby("zip3")
+        agg = g[["wlat", "wlon", "w"]].sum()
+        return pd.DataFrame({
+            "unit_id": agg.index, "name": agg.index,
+            "lat": agg["wlat"] / agg["w"], "lon": agg["wlon"] / agg["w"],
+        }).reset_index(drop=True)
+    if kind == "fr_commune":
+        f = pd.read_parquet(FR_POSTAL_FILE).drop_duplicates("commune")
+        return pd.DataFrame({"unit_id": f["commune"], "name": f["commune_name"],
+                             "lat": f["lat"], "lon": f["lon"]})
+    raise KeyError(kind)

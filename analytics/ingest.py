@@ -230,13 +230,15 @@ def _utf8_copy(path: Path) -> Path | None:
     return Path(tmp)
 
 
-def read_source(cur: duckdb.DuckDBPyConnection, path: Path, view: str) -> list[str]:
+def read_source(
+    cur: duckdb.DuckDBPyConnection, path: Path, view: str, label: str | None = None
+) -> list[str]:
     """Expose a file as a view `view` with a `__row` column; return its headers.
 
     `__row` is the row a spreadsheet shows (header is row 1) for CSV and Excel, and the
     1-based record number for Parquet.
     """
-    label = str(path)
+    label = label or str(path)
     if not path.exists():
         raise InputError("file not found", file=label)
     if path.is_dir():
@@ -322,7 +324,7 @@ def _field_sql(cur, view: str, f: Field, src: str | None, src_type: str | None):
     is_text = src_type is None or src_type.upper().startswith("VARCHAR")
     if f.kind in ("number", "lat", "lon"):
         if is_text:
-            s = rf"regexp_replace({raw}, '[\s\u00a0$€£¥]', '', 'g')"
+            s = rf"regexp_replace({raw}, '[\s\x{{00a0}}$€£¥]', '', 'g')"
             value = (
                 f"TRY_CAST(CASE "
                 rf"WHEN regexp_full_match({s}, '[-+]?\d{{1,3}}(,\d{{3}})+(\.\d*)?') "
@@ -528,6 +530,13 @@ def _accounts_final(cur, known_reps: bool) -> pa.Table:
     )
     zip_state = table.column("zip_state").to_numpy(zero_copy_only=False)
     state = np.where(pd.isna(state) & is_us, zip_state, state)
+    # French accounts with coordinates but no usable postal code: the departement they lie in
+    fr_dept = table.column("fr_dept").to_numpy(zero_copy_only=False).astype(object)
+    no_dept = pc_equal(table.column("country"), "FR") & pd.isna(fr_dept)
+    if no_dept.any():
+        fr_dept[no_dept] = geography.locate("fr_dept", lat[no_dept], lon[no_dept], 0.1)
+        table = table.set_column(table.schema.get_field_index("fr_dept"), "fr_dept",
+                                 pa.array(fr_dept, pa.string()))
     table = table.drop_columns(["zip_state"])
     table = table.append_column("county", pa.array(county, pa.string()))
     table = table.append_column("state", pa.array(state, pa.string()))
@@ -634,13 +643,15 @@ def load(
     mapping: dict[str, dict[str, str]] | None = None,
     replace: bool = False,
     all_or_nothing: bool = False,
+    labels: dict[str, str] | None = None,
 ) -> ImportReport:
     """Import the given files in one transaction and return the report.
 
     Rows that fail validation are left out and reported; the others are stored (added, or
     replacing the stored record with the same id). `replace=True` empties each loaded table
     first, and is refused unless its file imported with no rejected row.
-    `all_or_nothing=True` stores nothing when any row is rejected.
+    `all_or_nothing=True` stores nothing when any row is rejected. `labels` names the
+    files in messages (for uploads saved under a temporary name).
     Raises `InputError` (nothing stored) for unreadable files or missing required columns,
     `ImportRejected` (nothing stored) when `all_or_nothing` or `replace` refuse.
     """
@@ -655,11 +666,12 @@ def load(
             if path is None:
                 continue
             spec = TABLES[name]
-            tr = TableReport(name, str(path))
+            label = (labels or {}).get(name) or str(path)
+            tr = TableReport(name, label)
             report.tables.append(tr)
             view = f"raw_{name}"
-            headers = read_source(cur, Path(path), view)
-            chosen = match_columns(spec, headers, mapping.get(name, {}), str(path))
+            headers = read_source(cur, Path(path), view, label)
+            chosen = match_columns(spec, headers, mapping.get(name, {}), label)
             tr.columns = chosen
             table = _stage(cur, view, spec, chosen)
             if name == "accounts":

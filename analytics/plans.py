@@ -78,6 +78,7 @@ def import_plan(
     *,
     state: str | None = None,
     note: str | None = None,
+    label: str | None = None,
 ) -> tuple[Plan, ImportReport]:
     """Create a plan from a file of `unit_id, territory_id[, territory_name, rep_id]`.
 
@@ -90,13 +91,13 @@ def import_plan(
         raise InputError("a plan needs a name (--name)")
     if state is not None and state not in PLAN_STATES:
         raise InputError(f"unknown plan state {state!r}: expected {', '.join(PLAN_STATES)}")
-    label = str(path)
+    label = label or str(path)
     tr = TableReport("plan", label)
     report = ImportReport([tr])
     with store.transaction() as cur:
         if cur.execute("SELECT 1 FROM plans WHERE name = ?", [name]).fetchone():
             raise InputError(f"a plan named {name!r} already exists: choose another name")
-        headers = read_source(cur, Path(path), "raw_plan")
+        headers = read_source(cur, Path(path), "raw_plan", label)
         chosen = _match(headers, label)
         cols = ", ".join(
             f"NULLIF(trim(CAST(\"{chosen[k].replace(chr(34), chr(34) * 2)}\" AS VARCHAR)), '') "
@@ -234,8 +235,11 @@ def territory_numbers(
 
     Built from the per-unit cube and the assignment (no rescan of accounts), corrected for
     the few pinned accounts. Returns (territory table, whole-plan totals incl. unassigned).
+    A `cube` passed in must come from `unit_cube(..., include_unplaced=True)` so that
+    accounts without a unit count as unassigned.
     """
-    cube = unit_cube(cur, plan.unit, period, flt) if cube is None else cube
+    if cube is None:
+        cube = unit_cube(cur, plan.unit, period, flt, include_unplaced=True)
     assign = assignment(cur, plan)
     terr = territories(cur, plan)
     merged = cube.merge(assign, on="unit_id", how="left")
@@ -292,7 +296,68 @@ def _pinned(cur, plan: Plan, period: Period, flt: AccountFilter | None) -> pd.Da
                         AND s.stage = 'open' AND s.close_date BETWEEN ? AND ?
                         AND {sale_where}), 0) AS open_pipeline
             FROM account_overrides o JOIN accounts a ON a.account_id = o.account_id
-            WHERE o.plan_id = ? AND a.{plan.unit.column} IS NOT NULL AND {acc_where}""",
+            WHERE o.plan_id = ? AND {acc_where}""",
         [period.start, period.end, *sale_params, period.start, period.end, *sale_params,
          plan.plan_id, *acc_params],
     ).df()
+
+
+def units_with_territory(
+    cur: duckdb.DuckDBPyConnection, plan: Plan, cube: pd.DataFrame
+) -> pd.DataFrame:
+    """Every unit of the plan or holding accounts, with its territory and numbers.
+
+    Units that hold accounts but are in no territory come with an empty territory_id.
+    """
+    assign = assignment(cur, plan)
+    names = territories(cur, plan)[["territory_id", "territory_name"]]
+    merged = assign.merge(cube.dropna(subset=["unit_id"]), on="unit_id", how="outer")
+    merged = merged.merge(names, on="territory_id", how="left")
+    for col in ("accounts", "potential", "won", "open_pipeline"):
+        merged[col] = merged[col].fillna(0)
+    return merged
+
+
+def coverage(cur: duckdb.DuckDBPyConnection, plan: Plan) -> dict:
+    """Accounts resolved to a territory with a rep, the unassigned ones, and placement."""
+    resolved = f"""
+        WITH r AS (
+            SELECT a.account_id, a.name, a.segment, a.postal_code, a.state, a.potential,
+                   a.placed_by, {plan.unit.unit_id_sql('a')} AS unit_id,
+                   coalesce(o.territory_id, u.territory_id) AS territory_id
+            FROM accounts a
+            LEFT JOIN account_overrides o ON o.plan_id = ? AND o.account_id = a.account_id
+            LEFT JOIN plan_units u ON u.plan_id = ?
+                 AND u.unit_id = {plan.unit.unit_id_sql('a')}
+        )"""
+    params = [plan.plan_id, plan.plan_id]
+    totals = cur.execute(
+        resolved + """
+        SELECT count(*), sum(potential),
+               count(*) FILTER (WHERE t.rep_id IS NOT NULL),
+               sum(potential) FILTER (WHERE t.rep_id IS NOT NULL),
+               count(*) FILTER (WHERE r.territory_id IS NULL),
+               coalesce(sum(potential) FILTER (WHERE r.territory_id IS NULL), 0)
+        FROM r LEFT JOIN territories t ON t.plan_id = ? AND t.territory_id = r.territory_id
+        """,
+        [*params, plan.plan_id],
+    ).fetchone()
+    n, pot, n_cov, pot_cov, n_un, pot_un = totals
+    unassigned = cur.execute(
+        resolved + """SELECT account_id, name, segment, postal_code, state, unit_id,
+                             potential FROM r WHERE territory_id IS NULL
+                      ORDER BY potential DESC LIMIT 1000""",
+        params,
+    ).df()
+    placement = cur.execute(
+        "SELECT placed_by, count(*) AS accounts FROM accounts GROUP BY 1 ORDER BY 2 DESC"
+    ).df()
+    return {
+        "accounts": n,
+        "covered_accounts_share": (n_cov / n) if n else None,
+        "covered_potential_share": (pot_cov / pot) if pot else None,
+        "unassigned_accounts": n_un,
+        "unassigned_potential": pot_un,
+        "unassigned": unassigned,
+        "placement": placement,
+    }

@@ -124,3 +124,41 @@ def h3_cells(lat: np.ndarray, lon: np.ndarray) -> dict[str, np.ndarray]:
     with ThreadPoolExecutor(max_workers=2) as pool:
         arrays = list(pool.map(one, H3_RESOLUTIONS))
     return {f"h3_r{r}": a for r, a in zip(H3_RESOLUTIONS, arrays, strict=True)}
+
+
+def unit_shapes(unit: UnitType, unit_ids: list[str]):
+    """A GeoDataFrame (unit_id, name, geometry) for drawing and measuring units.
+
+    H3 cells get their hexagon; states, counties and French departements the shipped
+    polygons; ZIP codes and communes (no polygons shipped) a point at their reference
+    location. Ids without geometry are left out.
+    """
+    import geopandas as gpd
+    import shapely
+
+    from analytics import geography
+
+    ids = list(dict.fromkeys(str(u) for u in unit_ids))
+    if unit.kind == "h3":
+        geoms, names = [], []
+        for cell in ids:
+            ring = [(lng, lat) for lat, lng in h3.cell_to_boundary(cell)]
+            geoms.append(shapely.Polygon(ring))
+            names.append(cell)
+        return gpd.GeoDataFrame({"unit_id": ids, "name": names}, geometry=geoms, crs=4326)
+    if unit.kind in POLYGON_KINDS:
+        all_ids, all_names, all_geoms = geography.unit_polygons(unit.kind)
+        index = {u: i for i, u in enumerate(all_ids)}
+        keep = [index[u] for u in ids if u in index]
+        return gpd.GeoDataFrame(
+            {"unit_id": [all_ids[i] for i in keep], "name": [all_names[i] for i in keep]},
+            geometry=[all_geoms[i] for i in keep],
+            crs=4326,
+        )
+    points = geography.postal_points(unit.kind)
+    sub = points[points["unit_id"].isin(ids)]
+    return gpd.GeoDataFrame(
+        sub[["unit_id", "name"]].reset_index(drop=True),
+        geometry=shapely.points(sub["lon"].to_numpy(), sub["lat"].to_numpy()),
+        crs=4326,
+    )

@@ -89,12 +89,21 @@ def _reference(shared: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
 
     communes = pd.read_csv(
         shared / "france-communes/communes_cog2026_with_2018_points.csv",
-        dtype={"code": str, "departement": str, "region": str},
+        dtype={"code": str, "departement": str, "region": str, "commune": str},
     )
     postal = pd.read_csv(
         shared / "france-communes/codes_postaux_ban.csv",
         dtype={"codePostal": str, "codeCommune": str},
     )
+    # Paris, Lyon and Marseille: the postal codes name municipal arrondissements (75101...),
+    # which have no point of their own; use the city (75056, 69123, 13055) instead of
+    # dropping 75001-75020, 69001-69009 and 13001-13016.
+    arr = communes[communes["type"] == "arrondissement-municipal"]
+    city_of = dict(zip(arr["code"], arr["commune"], strict=True))
+    city_name = dict(zip(communes["code"], communes["nom"], strict=True))
+    in_city = postal["codeCommune"].isin(city_of)
+    postal.loc[in_city, "codeCommune"] = postal.loc[in_city, "codeCommune"].map(city_of)
+    postal.loc[in_city, "nomCommune"] = postal.loc[in_city, "codeCommune"].map(city_name)
     fr = postal.merge(communes, left_on="codeCommune", right_on="code", how="inner")
     fr = fr.dropna(subset=["interior_lat", "interior_lon"])
     fr_postal = pd.DataFrame({

@@ -1,0 +1,46 @@
+# The two quick-start commands: `make run` (the app on the default data) and `make test`.
+# Each creates .venv on first use and installs the pinned requirements.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   ?= .venv
+PY      = $(VENV)/bin/python
+PORT   ?= 8501
+
+.PHONY: run test lint e2e bench chromium clean
+
+$(VENV)/.app: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.app requirements-dev.txt
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+## run: install, then serve the app on http://localhost:$(PORT) (demo data on first start)
+run: $(VENV)/.app
+	$(PY) -m streamlit run app.py --server.port $(PORT)
+
+## chromium: Debian's Chromium for the browser tests (Playwright cannot download one here)
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+	@chromium --version
+
+## lint: ruff over the whole tree
+lint: $(VENV)/.dev
+	$(PY) -m ruff check .
+
+## test: install everything the tests need, lint, then run every test (browser tests too)
+test: $(VENV)/.dev chromium lint
+	$(PY) -m pytest
+
+## bench: the import and aggregation benchmark (1M accounts, 10M deals; several minutes)
+bench: $(VENV)/.dev
+	$(PY) benchmarks/bench_import.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,25 @@
+"""Territory Atlas: the Streamlit entry point (page config, navigation).
+
+Run with `streamlit run app.py`. The pages live in `pages/`, shared widgets in `ui/`, and
+every number comes from the engine in `analytics/`.
+"""
+
+import streamlit as st
+
+st.set_page_config(
+    page_title="Territory Atlas", page_icon="🗺️", layout="wide",
+    initial_sidebar_state="expanded",
+)
+
+PAGES = [
+    st.Page("pages/map.py", title="Territory map", icon=":material/map:", default=True,
+            url_path="map"),
+    st.Page("pages/performance.py", title="Performance", icon=":material/leaderboard:",
+            url_path="performance"),
+    st.Page("pages/coverage.py", title="Coverage", icon=":material/radar:",
+            url_path="coverage"),
+    st.Page("pages/plans.py", title="Plans", icon=":material/layers:", url_path="plans"),
+    st.Page("pages/data.py", title="Data", icon=":material/upload_file:", url_path="data"),
+]
+
+st.navigation(PAGES).run()

@@ -1,0 +1,105 @@
+"""Data: import accounts, deals and reps, map their columns, read the rejection report."""
+
+import streamlit as st
+
+from analytics import demo, ingest
+from analytics.errors import InputError
+from analytics.schema import TABLES
+from ui.context import sidebar_context
+from ui.uploads import detected_columns, save_upload, temp_folder
+
+ctx = sidebar_context()
+st.title("Data")
+counts = ctx.store.counts()
+st.caption(
+    f"The database holds {counts['accounts']:,} accounts, {counts['sales']:,} deals, "
+    f"{counts['reps']:,} reps and {counts['plans']:,} plans."
+)
+
+st.subheader("Import files")
+st.write(
+    "CSV (any delimiter, UTF-8 or Latin-1), Excel or Parquet. Columns are matched by name, "
+    "by common aliases and by Salesforce report names; change any match below. Records "
+    "with an id already stored are updated, new ones added."
+)
+uploads = {}
+cols = st.columns(3)
+for col, table in zip(cols, ("accounts", "sales", "reps"), strict=True):
+    uploads[table] = col.file_uploader(
+        {"accounts": "Accounts", "sales": "Deals (opportunities)", "reps": "Reps"}[table],
+        type=["csv", "txt", "tsv", "xlsx", "xls", "parquet"], key=f"upload_{table}",
+    )
+
+mode = st.radio(
+    "When some rows are wrong",
+    ["Store the good rows, report the bad ones", "Store nothing (all or nothing)"],
+    horizontal=True,
+)
+replace = st.checkbox(
+    "Replace each imported table whole (only if its file has no bad row)", value=False
+)
+
+chosen_files = {t: u for t, u in uploads.items() if u is not None}
+if chosen_files:
+    tmp = temp_folder()
+    paths, mapping = {}, {}
+    for table, upload in chosen_files.items():
+        spec = TABLES[table]
+        path = save_upload(upload, tmp.name)
+        paths[table] = path
+        try:
+            headers, auto = detected_columns(path, upload.name, spec)
+        except InputError as exc:
+            st.error(str(exc))
+            st.stop()
+        with st.expander(f"Columns of {upload.name} ({table})", expanded=False):
+            options = ["(none)", *headers]
+            for f in spec.fields:
+                pick = st.selectbox(
+                    f"{f.name}{' (required)' if f.required else ''}", options,
+                    index=options.index(auto[f.name]) if f.name in auto else 0,
+                    key=f"map_{table}_{f.name}",
+                )
+                if pick != "(none)":
+                    mapping.setdefault(table, {})[f.name] = pick
+    if st.button("Import", type="primary"):
+        try:
+            with st.spinner("Importing..."):
+                report = ingest.load(
+                    ctx.store, **{t: str(p) for t, p in paths.items()}, mapping=mapping,
+                    replace=replace, all_or_nothing=mode.startswith("Store nothing"),
+                    labels={t: u.name for t, u in chosen_files.items()},
+                )
+            st.session_state["last_report"] = report
+        except ingest.ImportRejected as exc:
+            st.session_state["last_report"] = exc.report
+            st.error(str(exc))
+        except InputError as exc:
+            st.session_state.pop("last_report", None)
+            st.error(str(exc))
+    tmp.cleanup()
+
+report = st.session_state.get("last_report")
+if report is not None:
+    st.subheader("Import report")
+    (st.success if report.committed and report.clean else st.warning)(report.summary())
+    if not report.clean:
+        frame = report.frame()
+        st.write(f"**{len(frame)} problems** in the rows below; those rows were not stored.")
+        st.dataframe(frame, hide_index=True, key="rejections")
+        st.download_button(
+            "Download the rejection report (CSV)", frame.to_csv(index=False).encode(),
+            file_name="rejected-rows.csv", mime="text/csv",
+        )
+
+st.divider()
+st.subheader("Default dataset")
+st.write(
+    "US hospitals (CMS FY2016) and clinics at real ZIP points, 40 reps, two years of deals "
+    "and the plan *Current alignment*. See `data/SOURCES.md`."
+)
+if st.button("Reload the default dataset (replaces all data and plans)"):
+    with st.spinner("Loading..."):
+        demo.build_demo(ctx.store, force=True)
+    st.session_state.pop("plan_name", None)
+    st.success("Default dataset loaded.")

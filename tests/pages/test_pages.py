@@ -1,0 +1,97 @@
+"""Page flow with Streamlit's AppTest: what a manager sees and does on each page."""
+
+from __future__ import annotations
+
+import duckdb
+import pandas as pd
+
+from analytics.geography import DATA_DIR
+
+DEMO = DATA_DIR / "demo"
+
+
+def _count(db, table):
+    con = duckdb.connect(str(db))  # same process as the app: same configuration
+    try:
+        return con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+    finally:
+        con.close()
+
+
+def test_map_page_opens_on_the_default_plan(app):
+    app.run()
+    assert not app.exception
+    assert app.title[0].value == "Territory map"
+    metrics = {m.label: m.value for m in app.metric}
+    accounts = pd.read_parquet(DEMO / "accounts.parquet")
+    assert metrics["Accounts"] == f"{len(accounts):,}"
+    # 3 demo accounts lie outside every county polygon (one has a bad geocode at sea)
+    assert metrics["Unassigned"] == "3"
+    table = app.dataframe[0].value
+    plan = pd.read_csv(DEMO / "plan_current_alignment.csv", dtype=str)
+    assert len(table) == plan["territory_id"].nunique() == 40
+    assert set(table["territory_name"]) == set(plan["territory_name"])
+    assert table["accounts"].sum() == len(accounts) - 3
+
+
+def test_period_changes_the_numbers(app):
+    app.run()
+    won_2026 = app.metric[2].value
+    app.sidebar.date_input(key="period").set_value(
+        (pd.Timestamp("2025-01-01").date(), pd.Timestamp("2025-12-31").date())
+    ).run()
+    assert not app.exception
+    assert app.metric[2].value != won_2026
+
+
+def test_data_page_reports_bad_rows_and_stores_good_ones(app):
+    app.run()
+    app.switch_page("pages/data.py").run()
+    assert app.title[0].value == "Data"
+    before = _count(app.db_path, "accounts")
+    csv = (
+        b"Id;Name;BillingLatitude;BillingLongitude;BillingPostalCode;AnnualRevenue\n"
+        b"NEW-1;Good Clinic;42.36;-71.06;02108;1000\n"
+        b"NEW-2;Bad Revenue;42.36;-71.06;02108;lots\n"
+        b"NEW-3;Zip Only;;;10001;500\n"
+    )
+    app.file_uploader(key="upload_accounts").set_value(
+        ("sf-accounts.csv", csv, "text/csv")
+    ).run()
+    app.button[0].click().run()
+    assert not app.exception
+    report = app.dataframe[0].value
+    assert list(report.columns) == ["file", "row", "column", "value", "reason"]
+    assert report.to_dict("records") == [{
+        "file": "sf-accounts.csv", "row": 3, "column": "AnnualRevenue", "value": "lots",
+        "reason": "not a number",
+    }]
+    assert _count(app.db_path, "accounts") == before + 2
+
+
+def test_plans_page_imports_a_plan(app, tmp_path):
+    app.run()
+    app.switch_page("pages/plans.py").run()
+    assert len(app.dataframe[0].value) == 1
+    app.text_input(key="new_plan_name").input("Two states")
+    app.selectbox(key="new_plan_unit").select("state")
+    app.file_uploader(key="new_plan_file").set_value((
+        "two-states.csv", b"unit_id,territory_id,territory_name\nCA,W,West\nNY,E,East\n",
+        "text/csv",
+    ))
+    app.button[0].click().run()
+    assert not app.exception
+    assert any("created with 2 units" in s.value for s in app.success)
+    plans = app.dataframe[0].value
+    assert "Two states" in set(plans["name"])
+
+
+def test_performance_and_coverage_pages_render(app):
+    app.run()
+    app.switch_page("pages/performance.py").run()
+    assert not app.exception
+    frame = app.dataframe[0].value
+    assert frame["accounts"].sum() == 20564  # every demo account has a state
+    app.switch_page("pages/coverage.py").run()
+    assert not app.exception
+    assert {m.label: m.value for m in app.metric}["Unassigned accounts"] == "3"

@@ -1,0 +1,76 @@
+"""The sidebar context every page shares: the database, the plan, the period."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import duckdb
+import streamlit as st
+
+from analytics import demo, plans
+from analytics.period import Period
+from analytics.store import Store, default_db_path
+
+
+@st.cache_resource(show_spinner="Opening the database...")
+def get_store(path: str) -> Store:
+    """One Store per database file for the whole server; pages take a cursor per run.
+
+    A new, empty database is filled with the embedded default dataset, so the app opens on
+    real data with no set-up.
+    """
+    store = Store(path)
+    if not any(store.counts().values()):
+        demo.build_demo(store)
+    return store
+
+
+@dataclass
+class Context:
+    store: Store
+    cur: duckdb.DuckDBPyConnection
+    plan: plans.Plan | None
+    period: Period
+    as_of: dt.date
+
+
+def _default_as_of(store: Store) -> dt.date:
+    fixed = store.get_meta("as_of")
+    return dt.date.fromisoformat(fixed) if fixed else dt.date.today()
+
+
+def sidebar_context() -> Context:
+    """Draw the shared sidebar (dataset, plan, period) and return what the pages need."""
+    store = get_store(str(default_db_path()))
+    cur = store.cursor()
+    plan_list = plans.list_plans(cur)
+    with st.sidebar:
+        st.caption(store.get_meta("dataset") or "Your data")
+        plan = None
+        if len(plan_list):
+            names = plan_list["name"].tolist()
+            labels = {
+                r.name: f"{r.name} ({r.state})" for r in plan_list.itertuples(index=False)
+            }
+            if st.session_state.get("plan_name") not in names:
+                st.session_state["plan_name"] = names[0]
+            chosen = st.selectbox(
+                "Plan", names, key="plan_name", format_func=lambda n: labels[n]
+            )
+            plan = plans.get_plan(cur, chosen)
+        else:
+            st.info("No territory plan yet: import one on the Plans page.")
+        as_of = st.date_input("As of", value=_default_as_of(store), key="as_of")
+        year = Period.year(as_of.year)
+        picked = st.date_input(
+            "Period", value=(year.start, year.end), key="period",
+            help="Whole days, both ends included. Default: the calendar year of the as-of "
+            "date.",
+        )
+        if isinstance(picked, tuple) and len(picked) == 2:
+            period = Period(picked[0], picked[1])
+        else:  # half-picked range: keep the year until the end date is chosen
+            period = year
+        st.caption(f"Database: `{store.path}`")
+    return Context(store, cur, plan, period, as_of)
