@@ -18,6 +18,7 @@ import shapely
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 US_ZIP_FILE = DATA_DIR / "reference" / "us_zip.parquet"
 FR_POSTAL_FILE = DATA_DIR / "reference" / "fr_postal.parquet"
+COUNTY_CELLS_FILE = DATA_DIR / "reference" / "county_cells.parquet"
 GEO_FILES = {
     "state": DATA_DIR / "geo" / "us_states.geojson.gz",
     "county": DATA_DIR / "geo" / "us_counties.geojson.gz",
@@ -95,10 +96,58 @@ def locate(
     return out
 
 
-def locate_county(lat: np.ndarray, lon: np.ndarray, candidate: np.ndarray) -> np.ndarray:
-    """County FIPS for US points; `candidate` marks the rows to look up (others get None)."""
+@cache
+def _county_cells() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    frame = pd.read_parquet(COUNTY_CELLS_FILE)
+    codes, names = pd.factorize(frame["county"])
+    return (frame["cell"].to_numpy(np.int64), codes.astype(np.int32),
+            np.asarray(names, dtype=object))
+
+
+def h3_parent(cells: np.ndarray, res: int) -> np.ndarray:
+    """Parent cells by bit arithmetic (for cells themselves, never to place points)."""
+    keep = ~np.int64(0xF << 52)
+    return (cells & keep) | np.int64(res << 52) | np.int64((1 << ((15 - res) * 3)) - 1)
+
+
+def county_from_cells(cell8: np.ndarray) -> np.ndarray:
+    """The county whose polygon wholly contains each res-8 cell (None near borders).
+
+    A point lies in its own res-8 cell; if that cell is wholly inside a county, so is the
+    point. `county_cells.parquet` lists such cells compacted, so a cell is looked up
+    together with its ancestors.
+    """
+    cells, codes, names = _county_cells()
+    hit_code = np.full(len(cell8), -1, dtype=np.int32)
+    if len(cells) == 0 or len(cell8) == 0:
+        return np.full(len(cell8), None, dtype=object)
+    for res in range(8, 2, -1):
+        todo = np.flatnonzero(hit_code < 0)
+        if not len(todo):
+            break
+        parent = h3_parent(cell8[todo], res)
+        pos = np.minimum(np.searchsorted(cells, parent), len(cells) - 1)
+        hit = cells[pos] == parent
+        hit_code[todo[hit]] = codes[pos[hit]]
+    out = np.full(len(cell8), None, dtype=object)
+    found = hit_code >= 0
+    out[found] = names[hit_code[found]]
+    return out
+
+
+def locate_county(
+    lat: np.ndarray, lon: np.ndarray, candidate: np.ndarray, cell8: np.ndarray | None = None
+) -> np.ndarray:
+    """County FIPS for US points; `candidate` marks the rows to look up (others get None).
+
+    With the points' res-8 H3 cells, most points are placed by the exact cell lookup and
+    only those near a county border go through point-in-polygon.
+    """
     out = np.full(len(lat), None, dtype=object)
     idx = np.flatnonzero(candidate)
+    if cell8 is not None and len(idx):
+        out[idx] = county_from_cells(cell8[idx])
+        idx = idx[pd.isna(out[idx])]
     if len(idx):
         out[idx] = locate("county", lat[idx], lon[idx], near_degrees=0.25)
     return out

@@ -336,6 +336,7 @@ def _field_sql(cur, view: str, f: Field, src: str | None, src_type: str | None):
             )
         else:
             value = f"TRY_CAST({col} AS DOUBLE)"
+            raw = f"(CASE WHEN NOT isnan({value}) THEN {raw} END)"  # NaN is a missing number
         value = f"(CASE WHEN isfinite({value}) THEN {value} END)"
         checks = [f"WHEN {raw} IS NOT NULL AND {value} IS NULL THEN 'not a number'"]
         if f.kind == "lat":
@@ -524,7 +525,8 @@ def _accounts_final(cur, known_reps: bool) -> pa.Table:
     lat = table.column("lat").to_numpy()
     lon = table.column("lon").to_numpy()
     is_us = pc_equal(table.column("country"), "US")
-    county = geography.locate_county(lat, lon, is_us)
+    cells = units.h3_cells(lat, lon)
+    county = geography.locate_county(lat, lon, is_us, cells["h3_r8"])
     state = np.array(
         [geography.STATE_FIPS.get(c[:2]) if c else None for c in county], dtype=object
     )
@@ -540,7 +542,6 @@ def _accounts_final(cur, known_reps: bool) -> pa.Table:
     table = table.drop_columns(["zip_state"])
     table = table.append_column("county", pa.array(county, pa.string()))
     table = table.append_column("state", pa.array(state, pa.string()))
-    cells = units.h3_cells(lat, lon)
     for name, arr in cells.items():
         table = table.append_column(name, pa.array(arr, pa.int64()))
     # same column order as the table
@@ -570,15 +571,15 @@ def _sales_rules(cur, chosen, report: TableReport, account_source: str) -> None:
         stage_sql = (f"CASE WHEN lower(trim(stage)) IN ({won}) THEN 'won' "
                      f"WHEN lower(trim(stage)) IN ({lost}) THEN 'lost' "
                      f"WHEN lower(trim(stage)) IN ({opn}) THEN 'open' END")
-    else:
-        raise InputError(
-            "the sales file needs a stage column (won / open / lost, or Salesforce "
-            "StageName), or both IsWon and IsClosed columns",
-            file=report.file,
+    else:  # orders / invoices exports: every row is a booked sale
+        stage_sql = "'won'"
+        report.notes.append(
+            "no stage column (nor IsWon/IsClosed): every row is counted as a won sale; map "
+            "one with --map sales.stage=COLUMN if the file holds open or lost deals"
         )
     cur.execute("ALTER TABLE t_sales ADD COLUMN stage_norm VARCHAR")
     cur.execute(f"UPDATE t_sales SET stage_norm = {stage_sql}")
-    if not has_flags:
+    if stage_c and not has_flags:
         cur.execute(
             f"""INSERT INTO rej SELECT __row, {_lit(stage_c)}, raw_stage,
             CASE WHEN raw_stage IS NULL THEN 'missing stage'
@@ -586,7 +587,7 @@ def _sales_rules(cur, chosen, report: TableReport, account_source: str) -> None:
                       || 'an open Salesforce stage), or map IsWon and IsClosed' END
             FROM t_sales WHERE stage_norm IS NULL"""
         )
-    else:
+    elif has_flags:
         cur.execute(
             f"""INSERT INTO rej SELECT __row, {_lit(chosen['is_closed'])}, raw_is_closed,
             'missing IsClosed/IsWon value' FROM t_sales

@@ -129,6 +129,30 @@ def _geo(shared: Path) -> None:
             shutil.copyfileobj(f_in, f_out)
 
 
+def _county_cells() -> None:
+    """H3 cells lying wholly inside one county, compacted: a fast exact county lookup.
+
+    Every res-8 cell fully inside a county polygon (the shipped one) is listed, then
+    compacted. At import an account whose res-8 cell (or an ancestor of it) is listed is in
+    that county for sure; only the others (near a border, ~4%) need point-in-polygon.
+    """
+    import h3
+
+    from analytics import geography
+
+    ids, _, geoms = geography.unit_polygons("county")
+    cells, counties = [], []
+    for cid, geom in zip(ids, geoms, strict=True):
+        shape = h3.geo_to_h3shape(geom)
+        inside = h3.compact_cells(h3.h3shape_to_cells_experimental(shape, 8, contain="full"))
+        cells.extend(h3.str_to_int(c) for c in inside)
+        counties.extend([cid] * len(inside))
+    frame = pd.DataFrame({"cell": np.array(cells, dtype=np.uint64).view(np.int64),
+                          "county": counties}).sort_values("cell")
+    frame.to_parquet(ROOT / "reference" / "county_cells.parquet", index=False,
+                     compression="zstd")
+
+
 def _counties(shared: Path) -> pd.DataFrame:
     """County FIPS with a representative point (2020 population centre where known)."""
     with open(shared / "us-boundaries/us-counties-10m.geojson") as f:
@@ -365,6 +389,7 @@ def main() -> None:
     args = parser.parse_args()
     us_zip, _ = _reference(args.shared)
     _geo(args.shared)
+    _county_cells()
     _demo(args.shared, us_zip)
 
 

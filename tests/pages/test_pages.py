@@ -95,3 +95,29 @@ def test_performance_and_coverage_pages_render(app):
     app.switch_page("pages/coverage.py").run()
     assert not app.exception
     assert {m.label: m.value for m in app.metric}["Unassigned accounts"] == "3"
+
+
+def test_map_page_draws_an_h3_plan_and_a_state_plan(app, tmp_path):
+    import h3
+
+    accounts = pd.read_parquet(DEMO / "accounts.parquet").dropna(subset=["lat", "lon"])
+    cells = sorted({h3.latlng_to_cell(la, lo, 4) for la, lo in
+                    zip(accounts["lat"], accounts["lon"], strict=True)})
+    plan_file = tmp_path / "hex.csv"
+    pd.DataFrame({
+        "unit_id": cells,
+        "territory_id": ["EAST" if h3.cell_to_latlng(c)[1] > -95 else "WEST" for c in cells],
+    }).to_csv(plan_file, index=False)
+    from analytics import plans
+    from analytics.store import Store
+    from analytics.units import UnitType
+
+    with Store(app.db_path) as store:
+        plans.import_plan(store, "Hexes", UnitType.parse("h3:4"), plan_file)
+    app.run()
+    app.sidebar.selectbox(key="plan_name").select("Hexes").run()
+    assert not app.exception
+    table = app.dataframe[0].value
+    assert sorted(table["territory_id"]) == ["EAST", "WEST"]
+    # accounts placed by postal code may fall in cells the plan (built from coordinates) lacks
+    assert table["accounts"].sum() + int(app.metric[5].value.replace(",", "")) == 20564
