@@ -250,8 +250,10 @@ def read_source(
             rel = cur.read_parquet(str(path), file_row_number=True)
             headers = [c for c in rel.columns if c != "file_row_number"]
             rel.create_view(f"{view}_parquet", replace=True)
+            # a table, not a view: over a view DuckDB trusts the file's statistics, which
+            # leave NaN out, and folds NaN tests on those columns to false
             cur.execute(
-                f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT "
+                f"CREATE OR REPLACE TEMP TABLE {view} AS SELECT "
                 f"CAST(file_row_number + 1 AS BIGINT) AS __row, * EXCLUDE (file_row_number) "
                 f"FROM {view}_parquet"
             )
@@ -336,7 +338,9 @@ def _field_sql(cur, view: str, f: Field, src: str | None, src_type: str | None):
             )
         else:
             value = f"TRY_CAST({col} AS DOUBLE)"
-            raw = f"(CASE WHEN NOT isnan({value}) THEN {raw} END)"  # NaN is a missing number
+            # NaN is a missing number (tested as text: DuckDB folds isnan() away from
+            # Parquet statistics, which leave NaN out)
+            raw = f"(CASE WHEN lower({raw}) NOT IN ('nan', '-nan') THEN {raw} END)"
         value = f"(CASE WHEN isfinite({value}) THEN {value} END)"
         checks = [f"WHEN {raw} IS NOT NULL AND {value} IS NULL THEN 'not a number'"]
         if f.kind == "lat":

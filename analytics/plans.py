@@ -45,8 +45,8 @@ def get_plan(cur: duckdb.DuckDBPyConnection, name: str | None = None) -> Plan:
             "SELECT plan_id, name, unit_type, state FROM plans WHERE state = 'active'"
         ).fetchone()
         if row is None:
-            raise InputError("there is no active plan: import one with `plan import --active` "
-                             "or name one with --plan")
+            raise InputError("there is no active plan: import one with "
+                             "`plan import --state active` or name one with --plan")
     else:
         row = cur.execute(
             "SELECT plan_id, name, unit_type, state FROM plans WHERE name = ?", [name]
