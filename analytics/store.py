@@ -32,6 +32,12 @@ class Store:
 
     def __init__(self, path: str | Path | None = None, *, read_only: bool = False) -> None:
         self.path = Path(path) if path is not None else default_db_path()
+        if read_only and not self.path.exists():
+            raise InputError(
+                "no database here: build one with `python -m analytics demo --db PATH` or "
+                "import files with `load`",
+                file=str(self.path),
+            )
         if str(self.path) != ":memory:":
             self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
