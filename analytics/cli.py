@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from analytics import __version__, cube, demo, ingest, plans
+from analytics import __version__, cube, demo, ingest, metrics, plans
 from analytics.errors import InputError
 from analytics.period import resolve
+from analytics.settings import load_settings
 from analytics.store import Store, default_db_path
 from analytics.units import UnitType
 
@@ -85,6 +86,18 @@ def build_parser() -> argparse.ArgumentParser:
     _period_args(p)
     _format_arg(p)
 
+    p = sub.add_parser("summary", help="every METRICS.md column per territory, then the "
+                       "whole plan")
+    _db_arg(p)
+    p.add_argument("--plan", help="plan name (default: the active plan)")
+    p.add_argument("--baseline", help="plan to measure disruption against (default: the "
+                   "active plan)")
+    _period_args(p)
+    p.add_argument("--setting", action="append", default=[], metavar="NAME=VALUE",
+                   help="override a setting for this run, e.g. speed_kmh=50 or "
+                   "visits_per_year.Clinic=6 (repeatable)")
+    _format_arg(p)
+
     p = sub.add_parser("plan", help="territory plans")
     psub = p.add_subparsers(dest="plan_command", required=True)
     q = psub.add_parser("import", help="create a plan from unit_id,territory_id[,"
@@ -110,7 +123,7 @@ def _emit(frame: pd.DataFrame | dict | list, args: argparse.Namespace) -> None:
         if args.format == "json":
             text = frame.to_json(orient="records", date_format="iso", indent=1) + "\n"
         else:
-            text = frame.to_csv(index=False, float_format="%.10g")
+            text = frame.to_csv(index=False)
     else:
         text = json.dumps(frame, indent=1, default=str) + "\n"
     if getattr(args, "out", None):
@@ -184,6 +197,36 @@ def _cmd_territories(args) -> int:
     return EXIT_OK
 
 
+def _cmd_summary(args) -> int:
+    with Store(args.db, read_only=True) as store:
+        settings = load_settings(store).with_overrides(args.setting)
+        period, as_of = resolve(store.get_meta("as_of"), args.period, args.as_of)
+        cur = store.cursor()
+        plan = plans.get_plan(cur, args.plan)
+        baseline = plans.get_plan(cur, args.baseline)
+        rows, plan_row = metrics.summary(cur, plan, period, as_of, settings,
+                                         baseline=baseline)
+    if args.format == "json":
+        _emit({"territories": _records(rows), "plan": _jsonable(plan_row)}, args)
+    else:
+        _emit(metrics.summary_frame(rows, plan_row), args)
+    return EXIT_OK
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, float) and value != value:
+        return None
+    if hasattr(value, "item"):  # numpy scalars
+        return _jsonable(value.item())
+    return value
+
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    return [_jsonable(r) for r in frame.to_dict(orient="records")]
+
+
 def _cmd_plan(args) -> int:
     if args.plan_command == "list":
         with Store(args.db, read_only=True) as store:
@@ -219,7 +262,8 @@ def _cmd_info(args) -> int:
 
 COMMANDS = {
     "demo": _cmd_demo, "load": _cmd_load, "units": _cmd_units,
-    "territories": _cmd_territories, "plan": _cmd_plan, "info": _cmd_info,
+    "territories": _cmd_territories, "summary": _cmd_summary, "plan": _cmd_plan,
+    "info": _cmd_info,
 }
 
 

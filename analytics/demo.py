@@ -10,6 +10,7 @@ import json
 
 from analytics import geography, ingest, plans
 from analytics.errors import InputError
+from analytics.settings import Settings, save_settings
 from analytics.store import Store
 from analytics.units import UnitType
 
@@ -49,6 +50,7 @@ def build_demo(store: Store, *, force: bool = False) -> dict:
         DEMO_DIR / "plan_current_alignment.csv", state="active",
         note="Hospital Referral Regions grouped into 40 territories, one rep each",
     )
+    save_settings(store, Settings(**info.get("settings", {})))
     store.set_meta("as_of", info["as_of"])
     store.set_meta("dataset", info["name"])
     return {**info, "report": report}

@@ -15,6 +15,7 @@ import argparse
 import gzip
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,7 @@ import pandas as pd
 import shapely
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT.parent))  # the analytics package, for the county cell index
 SEED = 20261127
 AS_OF = "2026-09-30"
 
@@ -56,11 +58,15 @@ LAST = ["Nguyen", "Garcia", "Smith", "Johnson", "Patel", "Kim", "Brown", "Lopez"
         "Davis", "Wilson", "Martinez", "Anderson", "Thomas", "Moore", "Jackson", "White",
         "Harris", "Clark", "Lewis", "Walker", "Hall", "Young", "King", "Wright", "Scott"]
 PRODUCTS = ["Infusion pumps", "Patient monitors", "Surgical consumables", "Imaging service"]
-CLINIC_SEGMENTS = [  # segment, share, potential median, visits/year (None = setting default)
+CLINIC_SEGMENTS = [  # segment, share, potential median, visits/year (None = segment setting)
     ("Surgery Center", 0.15, 180_000.0, None),
     ("Clinic", 0.40, 60_000.0, None),
-    ("Physician Practice", 0.45, 25_000.0, 6),
+    ("Physician Practice", 0.45, 25_000.0, None),
 ]
+# Field visits a year by segment (the demo's settings): one rep covers ~500 accounts, so
+# practices are served by inside sales (0 visits) and clinics see a rep every few years.
+DEMO_SETTINGS = {"visits_by_segment": {"Surgery Center": 0.5, "Clinic": 0.15,
+                                       "Physician Practice": 0.0}}
 INDUSTRIES = ["Cardiology", "Orthopedics", "Oncology", "General Medicine", "Pediatrics"]
 
 
@@ -125,8 +131,9 @@ def _geo(shared: Path) -> None:
         ("us-boundaries/us-counties-10m.geojson", "us_counties.geojson"),
         ("france-geojson/departements-version-simplifiee.geojson", "fr_departements.geojson"),
     ]:
-        with open(shared / src, "rb") as f_in, gzip.open(geo / (dst + ".gz"), "wb") as f_out:
-            shutil.copyfileobj(f_in, f_out)
+        with open(shared / src, "rb") as f_in, open(geo / (dst + ".gz"), "wb") as raw, \
+                gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, filename="") as f_out:
+            shutil.copyfileobj(f_in, f_out)  # mtime=0: the same bytes on every rebuild
 
 
 def _county_cells() -> None:
@@ -258,7 +265,7 @@ def _demo(shared: Path, us_zip: pd.DataFrame) -> None:
         "country": "US", "segment": "Hospital",
         "industry": "Acute Care",
         "potential": hosp["pot"],
-        "visits_per_year": np.where(hosp["total_discharges"] > 5000, 24, 12),
+        "visits_per_year": np.where(hosp["total_discharges"] > 10000, 4.0, 1.0),
         "_territory": hosp["territory_id"],
     })
     zbp = pd.read_csv(
@@ -371,6 +378,7 @@ def _demo(shared: Path, us_zip: pd.DataFrame) -> None:
     (demo / "dataset.json").write_text(json.dumps({
         "name": "US hospitals and clinics (medical devices)",
         "as_of": AS_OF, "seed": SEED, "plan": "Current alignment", "plan_unit": "county",
+        "settings": DEMO_SETTINGS,
         "accounts": len(accounts), "sales": len(sales), "reps": len(reps),
         "territories": len(territories),
     }, indent=2) + "\n")

@@ -1,0 +1,544 @@
+"""Every metric of METRICS.md, per territory and for the whole plan.
+
+Two steps, so that an edit to a plan never rescans the accounts:
+
+1. `MetricCube.build` scans accounts and deals once for a unit type, period, as-of date,
+   filter and settings: per unit the additive measures (accounts, potential, won, open
+   pipeline, visits, touched accounts), and per (unit, rep) the travel sums to that rep's
+   home.
+2. `territory_metrics` joins that small cube with a plan's assignment and pins, and derives
+   every column. Recomputing after a paint stroke is this step only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass, field
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from analytics import adjacency
+from analytics.cube import AccountFilter
+from analytics.period import Period
+from analytics.plans import Plan, assignment, territories
+from analytics.settings import Settings
+from analytics.units import POLYGON_KINDS, UnitType, unit_shapes
+
+EARTH_RADIUS_KM = 6371.0088
+BASE = ["accounts", "potential", "won", "open_pipeline", "visits", "touched", "has_activity"]
+TRAVEL = ["travel_sum", "visits_travel", "reach", "travelled"]
+BALANCE_METRICS = ("potential", "workload_hours", "accounts")
+
+TERRITORY_COLUMNS = [
+    "territory_id", "territory_name", "rep_id",
+    "accounts", "potential", "won", "open_pipeline", "quota", "attainment", "pace",
+    "pipeline_coverage", "penetration", "whitespace", "travel_km", "workload_hours",
+    "capacity_hours", "utilization", "status", "reach_pct", "touched_pct", "units",
+    "components", "contiguous", "polsby_popper",
+    "deviation_potential", "deviation_workload_hours", "deviation_accounts",
+]
+PLAN_COLUMNS = [
+    "coverage_accounts_pct", "coverage_potential_pct", "unassigned_accounts",
+    *[f"balance_cv_{m}" for m in BALANCE_METRICS],
+    *[f"balance_max_dev_{m}" for m in BALANCE_METRICS],
+    "disruption_accounts_pct", "disruption_potential_pct",
+]
+ADDITIVE = ["accounts", "potential", "won", "open_pipeline", "quota", "workload_hours",
+            "capacity_hours", "units"]
+
+
+def _visits_sql(settings: Settings) -> tuple[str, list]:
+    segs = list(settings.visits_by_segment)
+    vals = [float(settings.visits_by_segment[s]) for s in segs]
+    sql = ("coalesce(a.visits_per_year, (SELECT v.val FROM (SELECT unnest(?::VARCHAR[]) AS seg, "
+           "unnest(?::DOUBLE[]) AS val) v WHERE v.seg = a.segment), ?)")
+    return sql, [segs, vals, float(settings.visits_per_year)]
+
+
+def haversine_km(lat1, lon1, lat2, lon2):
+    """Great-circle distance on a sphere of radius 6,371.0088 km (numpy arrays)."""
+    p1, p2 = np.radians(lat1), np.radians(lat2)
+    dphi = p2 - p1
+    dlmb = np.radians(np.asarray(lon2) - np.asarray(lon1))
+    h = np.sin(dphi / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dlmb / 2) ** 2
+    return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(h, 0, 1)))
+
+
+HAVERSINE_SQL = (
+    "2 * 6371.0088 * asin(sqrt(least(1, pow(sin(radians(r.home_lat - a.lat) / 2), 2) + "
+    "cos(radians(a.lat)) * cos(radians(r.home_lat)) * "
+    "pow(sin(radians(r.home_lon - a.lon) / 2), 2))))"
+)
+
+
+@dataclass
+class MetricCube:
+    """Per-unit measures and per (unit, rep) travel sums for one set of conditions."""
+
+    unit: UnitType
+    period: Period
+    as_of: dt.date
+    settings: Settings
+    flt: AccountFilter
+    units: pd.DataFrame  # unit_id (None = accounts with no unit) + BASE
+    travel: pd.DataFrame  # unit_id, rep_id + TRAVEL
+    reps: set[str] = field(default_factory=set)
+
+    @classmethod
+    def build(
+        cls,
+        cur: duckdb.DuckDBPyConnection,
+        unit: UnitType,
+        period: Period,
+        as_of: dt.date,
+        settings: Settings,
+        flt: AccountFilter | None = None,
+        reps: set[str] | None = None,
+    ) -> MetricCube:
+        flt = flt or AccountFilter()
+        cube = cls(unit, period, as_of, settings, flt, pd.DataFrame(), pd.DataFrame())
+        cube.units = cube._base(cur)
+        cube.travel = pd.DataFrame(columns=["unit_id", "rep_id", *TRAVEL])
+        cube.add_reps(cur, reps or set())
+        return cube
+
+    def _accounts_cte(self) -> tuple[str, list]:
+        acc_where, acc_params = self.flt.account_sql("a")
+        visits, visit_params = _visits_sql(self.settings)
+        sql = f"""a AS (
+            SELECT a.account_id, a.lat, a.lon, a.potential, a.last_activity_date,
+                   {self.unit.unit_id_sql('a')} AS unit_id, {visits} AS visits
+            FROM accounts a WHERE {acc_where})"""
+        return sql, [*visit_params, *acc_params]
+
+    def _base(self, cur) -> pd.DataFrame:
+        acc_cte, acc_params = self._accounts_cte()
+        sale_where, sale_params = self.flt.sales_sql()
+        touch_from = self.as_of - dt.timedelta(days=int(self.settings.touch_days))
+        sql = f"""
+            WITH s AS (
+                SELECT account_id,
+                       sum(amount) FILTER (WHERE stage = 'won') AS won,
+                       sum(amount) FILTER (WHERE stage = 'open') AS open_pipeline
+                FROM sales WHERE close_date BETWEEN ? AND ? AND {sale_where}
+                GROUP BY account_id
+            ), {acc_cte}
+            SELECT a.unit_id, count(*) AS accounts, sum(a.potential) AS potential,
+                   coalesce(sum(s.won), 0) AS won,
+                   coalesce(sum(s.open_pipeline), 0) AS open_pipeline,
+                   sum(a.visits) AS visits,
+                   count(*) FILTER (WHERE a.last_activity_date BETWEEN ? AND ?) AS touched,
+                   count(a.last_activity_date) AS has_activity
+            FROM a LEFT JOIN s ON s.account_id = a.account_id
+            GROUP BY a.unit_id ORDER BY a.unit_id NULLS LAST"""
+        params = [self.period.start, self.period.end, *sale_params, *acc_params,
+                  touch_from, self.as_of]
+        return cur.execute(sql, params).df()
+
+    def add_reps(self, cur, reps: set[str]) -> None:
+        """Travel sums to these reps' homes (only reps not already in the cube)."""
+        new = sorted({r for r in reps if r} - self.reps)
+        if not new:
+            return
+        acc_cte, acc_params = self._accounts_cte()
+        sql = f"""
+            WITH {acc_cte}, r AS (
+                SELECT rep_id, home_lat, home_lon FROM reps
+                WHERE rep_id IN (SELECT unnest(?::VARCHAR[]))
+                  AND home_lat IS NOT NULL AND home_lon IS NOT NULL
+            ), d AS (
+                SELECT a.unit_id, r.rep_id, a.visits, {HAVERSINE_SQL} AS km
+                FROM a CROSS JOIN r
+            )
+            SELECT unit_id, rep_id, sum(km) AS travel_sum, sum(visits * km) AS visits_travel,
+                   count(*) FILTER (WHERE km <= ?) AS reach, count(*) AS travelled
+            FROM d GROUP BY ALL"""
+        frame = cur.execute(
+            sql, [*acc_params, new, float(self.settings.max_travel_km)]
+        ).df()
+        self.travel = pd.concat([self.travel, frame], ignore_index=True) if len(
+            self.travel) else frame
+        self.reps |= set(new)
+
+
+@dataclass
+class PlanInputs:
+    """What a plan contributes: assignment, territories (with reps) and pinned accounts."""
+
+    assign: pd.DataFrame  # unit_id, territory_id
+    terr: pd.DataFrame  # territory_id, territory_name, rep_id, annual_quota, capacity, home
+    pins: pd.DataFrame  # account_id, territory_id + per-account measures
+
+    @classmethod
+    def load(cls, cur, plan: Plan, cube: MetricCube) -> PlanInputs:
+        assign = assignment(cur, plan)
+        terr = territories(cur, plan)
+        caps = cur.execute(
+            "SELECT t.territory_id, r.capacity_hours AS rep_capacity, "
+            "r.rep_id IS NOT NULL AS has_rep FROM territories t "
+            "LEFT JOIN reps r ON r.rep_id = t.rep_id WHERE t.plan_id = ?", [plan.plan_id]
+        ).df()
+        terr = terr.merge(caps, on="territory_id", how="left")
+        pins = _pins(cur, plan, cube)
+        return cls(assign, terr, pins)
+
+
+def _pins(cur, plan: Plan, cube: MetricCube) -> pd.DataFrame:
+    acc_cte, acc_params = cube._accounts_cte()
+    sale_where, sale_params = cube.flt.sales_sql()
+    touch_from = cube.as_of - dt.timedelta(days=int(cube.settings.touch_days))
+    sql = f"""
+        WITH {acc_cte}
+        SELECT o.territory_id, a.account_id, a.unit_id, a.lat, a.lon, 1 AS accounts,
+               a.potential, a.visits,
+               coalesce((SELECT sum(amount) FROM sales s WHERE s.account_id = a.account_id
+                    AND s.stage = 'won' AND s.close_date BETWEEN ? AND ? AND {sale_where}), 0)
+                 AS won,
+               coalesce((SELECT sum(amount) FROM sales s WHERE s.account_id = a.account_id
+                    AND s.stage = 'open' AND s.close_date BETWEEN ? AND ? AND {sale_where}), 0)
+                 AS open_pipeline,
+               CASE WHEN a.last_activity_date BETWEEN ? AND ? THEN 1 ELSE 0 END AS touched,
+               CASE WHEN a.last_activity_date IS NOT NULL THEN 1 ELSE 0 END AS has_activity
+        FROM account_overrides o JOIN a ON a.account_id = o.account_id
+        WHERE o.plan_id = ?"""
+    params = [*acc_params, cube.period.start, cube.period.end, *sale_params,
+              cube.period.start, cube.period.end, *sale_params, touch_from, cube.as_of,
+              plan.plan_id]
+    return cur.execute(sql, params).df()
+
+
+def _travel_of(accounts: pd.DataFrame, homes: pd.DataFrame, settings: Settings) -> pd.DataFrame:
+    """Per-account travel measures to the home of the given rep (NaN rows: no home)."""
+    km = haversine_km(accounts["lat"].to_numpy(float), accounts["lon"].to_numpy(float),
+                      homes["home_lat"].to_numpy(float), homes["home_lon"].to_numpy(float))
+    ok = ~np.isnan(km)
+    return pd.DataFrame({
+        "travel_sum": np.where(ok, km, 0.0),
+        "visits_travel": np.where(ok, accounts["visits"].to_numpy(float) * km, 0.0),
+        "reach": np.where(ok & (km <= settings.max_travel_km), 1, 0),
+        "travelled": ok.astype(int),
+    }, index=accounts.index)
+
+
+def territory_metrics(
+    cube: MetricCube,
+    plan_in: PlanInputs,
+    *,
+    shapes_cache: dict | None = None,
+    baseline: pd.DataFrame | None = None,
+) -> tuple[pd.DataFrame, dict]:
+    """(one row per territory with TERRITORY_COLUMNS, the whole-plan dict)."""
+    s = cube.settings
+    days = cube.period.days
+    elapsed = cube.period.elapsed(cube.as_of)
+    terr = plan_in.terr.copy()
+    terr["has_rep"] = terr["has_rep"].fillna(False).astype(bool)
+    rep_of = dict(zip(terr["territory_id"], terr["rep_id"].where(terr["has_rep"]),
+                      strict=True))
+    ids = terr["territory_id"].tolist()
+
+    # 1. additive measures from the unit cube and the assignment
+    units = cube.units.merge(plan_in.assign, on="unit_id", how="left")
+    units.loc[units["unit_id"].isna(), "territory_id"] = np.nan
+    by_t = units.dropna(subset=["territory_id"]).groupby("territory_id")[BASE].sum()
+    by_t = by_t.reindex(ids, fill_value=0).astype(float)
+    unassigned = units[units["territory_id"].isna()][BASE].sum().astype(float)
+
+    # 2. travel sums: each unit's accounts to the home of its territory's rep
+    tr = units.dropna(subset=["territory_id"])[["unit_id", "territory_id"]].copy()
+    tr["rep_id"] = tr["territory_id"].map(rep_of)
+    tr = tr.merge(cube.travel, on=["unit_id", "rep_id"], how="inner")
+    tvl = tr.groupby("territory_id")[TRAVEL].sum().reindex(ids, fill_value=0).astype(float)
+
+    # 3. pinned accounts: out of the territory their unit gives, into the pinned one
+    pins = plan_in.pins
+    if len(pins):
+        unit_terr = dict(zip(plan_in.assign["unit_id"], plan_in.assign["territory_id"],
+                             strict=True))
+        natural = pins["unit_id"].map(unit_terr)
+        homes = terr.set_index("territory_id")[["home_lat", "home_lon"]]
+        for label, sign, target in (("from", -1.0, natural), ("to", 1.0, pins["territory_id"])):
+            vals = pins[BASE].astype(float)
+            has_home = target.map(lambda t: t in homes.index and rep_of.get(t) is not None)
+            h = pd.DataFrame({
+                "home_lat": [homes.loc[t, "home_lat"] if ok else np.nan
+                             for t, ok in zip(target, has_home, strict=True)],
+                "home_lon": [homes.loc[t, "home_lon"] if ok else np.nan
+                             for t, ok in zip(target, has_home, strict=True)],
+            }, index=pins.index)
+            tv = _travel_of(pins, h, s)
+            for i in pins.index:
+                t = target.loc[i]
+                if pd.isna(t) or t not in by_t.index:
+                    if label == "from":
+                        unassigned = unassigned + sign * vals.loc[i]
+                    continue
+                by_t.loc[t] = by_t.loc[t] + sign * vals.loc[i]
+                tvl.loc[t] = tvl.loc[t] + sign * tv.loc[i]
+
+    # 4. derived columns, METRICS.md formulas
+    out = pd.DataFrame({"territory_id": ids})
+    out["territory_name"] = terr["territory_name"].to_numpy()
+    out["rep_id"] = terr["rep_id"].to_numpy()
+    has_rep = terr["has_rep"].to_numpy()
+    acc = by_t["accounts"].round().astype("int64").to_numpy()
+    out["accounts"] = acc
+    out["potential"] = by_t["potential"].to_numpy()
+    out["won"] = by_t["won"].to_numpy()
+    out["open_pipeline"] = by_t["open_pipeline"].to_numpy()
+    annual = terr["annual_quota"].fillna(0).to_numpy(float)
+    out["quota"] = annual * days / 365
+    _ratios(out, elapsed, days)
+    travel_ok = has_rep & (tvl["travelled"].to_numpy() > 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out["travel_km"] = np.where(travel_ok & (acc > 0),
+                                    tvl["travel_sum"].to_numpy() / np.maximum(acc, 1), np.nan)
+    visit_hours = by_t["visits"].to_numpy() * s.visit_minutes / 60
+    travel_hours = tvl["visits_travel"].to_numpy() * 2 * s.road_factor / s.speed_kmh
+    out["workload_hours"] = visit_hours + np.where(has_rep, travel_hours, 0.0)
+    cap = terr["rep_capacity"].astype(float).fillna(s.capacity_hours).to_numpy()
+    out["capacity_hours"] = np.where(has_rep, cap, 0.0)
+    out["utilization"] = _div(out["workload_hours"], out["capacity_hours"])
+    out["status"] = _status(out["utilization"].to_numpy(), has_rep, s)
+    out["reach_pct"] = np.where(travel_ok & (acc > 0),
+                                tvl["reach"].to_numpy() / np.maximum(acc, 1), np.nan)
+    has_act = by_t["has_activity"].to_numpy()
+    out["touched_pct"] = np.where((has_act > 0) & (acc > 0),
+                                  by_t["touched"].to_numpy() / np.maximum(acc, 1), np.nan)
+    out["units"] = (plan_in.assign.groupby("territory_id").size()
+                    .reindex(ids, fill_value=0).to_numpy())
+    comps = _components(cube.unit, plan_in.assign, ids)
+    out["components"] = [comps[t] for t in ids]
+    out["contiguous"] = out["components"] == 1
+    out["polsby_popper"] = _polsby_popper(cube.unit, plan_in.assign, ids, shapes_cache)
+    for m in BALANCE_METRICS:
+        vals = out[m].to_numpy(float)
+        mean = vals[has_rep].mean() if has_rep.any() else np.nan
+        out[f"deviation_{m}"] = (vals - mean) / mean if mean and not np.isnan(mean) else np.nan
+
+    # 5. the whole plan
+    plan = _plan_row(out, has_rep, by_t, unassigned, tvl, cube, elapsed, days)
+    if baseline is not None:
+        plan.update(disruption(baseline))
+    return out[TERRITORY_COLUMNS], plan
+
+
+def _div(num, den):
+    num, den = np.asarray(num, float), np.asarray(den, float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den != 0, num / np.where(den != 0, den, 1), np.nan)
+
+
+def _ratios(out: pd.DataFrame, elapsed: float, days: int) -> None:
+    quota = out["quota"].to_numpy(float)
+    won = out["won"].to_numpy(float)
+    out["attainment"] = np.where(quota > 0, _div(won, quota), np.nan)
+    out["pace"] = np.where((quota > 0) & (elapsed > 0), out["attainment"] / (elapsed or 1),
+                           np.nan)
+    gap = quota - won
+    out["pipeline_coverage"] = np.where(gap > 0, _div(out["open_pipeline"], gap), np.nan)
+    period_pot = out["potential"].to_numpy(float) * days / 365
+    out["penetration"] = np.where(out["potential"] != 0, _div(won, period_pot), np.nan)
+    out["whitespace"] = np.maximum(period_pot - won, 0)
+
+
+def _status(util: np.ndarray, has_rep: np.ndarray, s: Settings) -> list[str]:
+    out = []
+    for u, rep in zip(util, has_rep, strict=True):
+        if not np.isnan(u) and u > 1 + s.overload_tolerance:
+            out.append("under-served")
+        elif not np.isnan(u) and u < s.underload_threshold:
+            out.append("over-served")
+        elif not rep:
+            out.append("no rep")
+        else:
+            out.append("balanced")
+    return out
+
+
+def _components(unit: UnitType, assign: pd.DataFrame, ids: list[str]) -> dict[str, int]:
+    """Connected pieces of each territory's units (union-find over touching units)."""
+    parent: dict[str, str] = {u: u for u in assign["unit_id"]}
+
+    def find(x: str) -> str:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    terr = dict(zip(assign["unit_id"], assign["territory_id"], strict=True))
+    for a, b in adjacency.unit_neighbours(unit, list(parent)):
+        if terr[a] == terr[b]:
+            ra, rb = find(a), find(b)
+            if ra != rb:
+                parent[ra] = rb
+    roots: dict[str, set[str]] = {t: set() for t in ids}
+    for u, t in terr.items():
+        roots.setdefault(t, set()).add(find(u))
+    return {t: len(roots[t]) for t in ids}
+
+
+def _polsby_popper(unit: UnitType, assign: pd.DataFrame, ids: list[str],
+                   cache: dict | None) -> list[float]:
+    """4 pi area / perimeter^2 of each territory's union, geodesic on WGS84 (pyproj.Geod)."""
+    from pyproj import Geod
+
+    if unit.kind != "h3" and unit.kind not in POLYGON_KINDS:
+        return [np.nan] * len(ids)
+    geod = Geod(ellps="WGS84")
+    cache = {} if cache is None else cache
+    out = []
+    for t in ids:
+        cells = tuple(sorted(assign.loc[assign["territory_id"] == t, "unit_id"]))
+        if not cells:
+            out.append(np.nan)
+            continue
+        key = (str(unit), cells)
+        if key not in cache:
+            geom = territory_shape(unit, list(cells))
+            if geom is None or geom.is_empty:
+                cache[key] = np.nan
+            else:
+                area, perim = geod.geometry_area_perimeter(geom)
+                cache[key] = 4 * math.pi * abs(area) / perim**2 if perim else np.nan
+        out.append(cache[key])
+    return out
+
+
+def territory_shape(unit: UnitType, unit_ids: list[str]):
+    """The union of a territory's units as one shapely (multi)polygon."""
+    import h3
+    import shapely
+
+    if unit.kind == "h3":
+        shape = h3.cells_to_h3shape(unit_ids)
+        return shapely.geometry.shape(shape.__geo_interface__)
+    shapes = unit_shapes(unit, unit_ids)
+    if not len(shapes):
+        return None
+    return shapely.union_all(shapes.geometry.to_numpy())
+
+
+def _plan_row(out, has_rep, by_t, unassigned, tvl, cube, elapsed, days) -> dict:
+    s = cube.settings
+    total = by_t[BASE].sum() + unassigned
+    n_acc = float(total["accounts"])
+    plan: dict[str, object] = {
+        "territory_id": "__plan__", "territory_name": None, "rep_id": None,
+        "accounts": round(n_acc), "potential": float(total["potential"]),
+        "won": float(total["won"]), "open_pipeline": float(total["open_pipeline"]),
+        "quota": float(out["quota"].sum()),
+    }
+    row = pd.DataFrame([{k: plan[k] for k in ("accounts", "potential", "won",
+                                              "open_pipeline", "quota")}])
+    _ratios(row, elapsed, days)
+    for k in ("attainment", "pace", "pipeline_coverage", "penetration", "whitespace"):
+        plan[k] = _clean(row[k].iloc[0])
+    travelled = float(tvl["travelled"][has_rep].sum())
+    rep_acc = float(out["accounts"][has_rep].sum())
+    plan["travel_km"] = (float(tvl["travel_sum"][has_rep].sum()) / rep_acc
+                         if rep_acc and travelled else None)
+    plan["workload_hours"] = float(total["visits"] * s.visit_minutes / 60 +
+                                   (tvl["visits_travel"][has_rep].sum()) * 2 * s.road_factor
+                                   / s.speed_kmh)
+    plan["capacity_hours"] = float(out["capacity_hours"].sum())
+    util = plan["workload_hours"] / plan["capacity_hours"] if plan["capacity_hours"] else None
+    plan["utilization"] = util
+    plan["status"] = None
+    plan["reach_pct"] = (float(tvl["reach"][has_rep].sum()) / rep_acc
+                         if rep_acc and travelled else None)
+    plan["touched_pct"] = (float(total["touched"]) / n_acc
+                           if n_acc and total["has_activity"] > 0 else None)
+    plan["units"] = int(out["units"].sum())
+    for k in ("components", "contiguous", "polsby_popper", "deviation_potential",
+              "deviation_workload_hours", "deviation_accounts"):
+        plan[k] = None
+    covered = out[has_rep]
+    plan["coverage_accounts_pct"] = float(covered["accounts"].sum()) / n_acc if n_acc else None
+    pot = float(total["potential"])
+    plan["coverage_potential_pct"] = float(covered["potential"].sum()) / pot if pot else None
+    plan["unassigned_accounts"] = round(float(unassigned["accounts"]))
+    for m in BALANCE_METRICS:
+        vals = covered[m].to_numpy(float)
+        mean = vals.mean() if len(vals) else np.nan
+        ok = len(vals) and mean and not np.isnan(mean)
+        plan[f"balance_cv_{m}"] = float(vals.std(ddof=0) / mean) if ok else None
+        plan[f"balance_max_dev_{m}"] = (float(np.max(np.abs((vals - mean) / mean)))
+                                        if ok else None)
+    plan["disruption_accounts_pct"] = None
+    plan["disruption_potential_pct"] = None
+    return plan
+
+
+def _clean(v):
+    return None if v is None or (isinstance(v, float) and np.isnan(v)) else float(v)
+
+
+# --------------------------------------------------------------------------------------
+# account-level resolution (disruption) and the one-call summary
+# --------------------------------------------------------------------------------------
+def resolved_accounts(cur, plan: Plan, flt: AccountFilter | None = None) -> pd.DataFrame:
+    """account_id, potential, territory_id (None = unassigned) under one plan."""
+    flt = flt or AccountFilter()
+    acc_where, acc_params = flt.account_sql("a")
+    uid = plan.unit.unit_id_sql("a")
+    return cur.execute(
+        f"""SELECT a.account_id, a.potential,
+                   coalesce(o.territory_id, u.territory_id) AS territory_id
+            FROM accounts a
+            LEFT JOIN account_overrides o ON o.plan_id = ? AND o.account_id = a.account_id
+            LEFT JOIN plan_units u ON u.plan_id = ? AND u.unit_id = {uid}
+            WHERE {acc_where}""",
+        [plan.plan_id, plan.plan_id, *acc_params],
+    ).df()
+
+
+def disruption_frame(cur, plan: Plan, baseline: Plan,
+                     flt: AccountFilter | None = None) -> pd.DataFrame:
+    a = resolved_accounts(cur, plan, flt)
+    b = resolved_accounts(cur, baseline, flt)[["account_id", "territory_id"]]
+    return a.merge(b, on="account_id", suffixes=("", "_baseline"))
+
+
+def disruption(frame: pd.DataFrame) -> dict:
+    """Share of accounts (and of potential) whose territory differs from the baseline's."""
+    now = frame["territory_id"].fillna("\0")
+    base = frame["territory_id_baseline"].fillna("\0")
+    moved = now != base
+    n = len(frame)
+    pot = float(frame["potential"].sum())
+    return {
+        "disruption_accounts_pct": float(moved.sum()) / n if n else None,
+        "disruption_potential_pct": (float(frame.loc[moved, "potential"].sum()) / pot
+                                     if pot else None),
+    }
+
+
+def summary(
+    cur: duckdb.DuckDBPyConnection,
+    plan: Plan,
+    period: Period,
+    as_of: dt.date,
+    settings: Settings,
+    *,
+    baseline: Plan | None = None,
+    flt: AccountFilter | None = None,
+) -> tuple[pd.DataFrame, dict]:
+    """Every METRICS.md column for a plan: (territory rows, whole-plan row)."""
+    reps = set(territories(cur, plan)["rep_id"].dropna())
+    cube = MetricCube.build(cur, plan.unit, period, as_of, settings, flt, reps)
+    plan_in = PlanInputs.load(cur, plan, cube)
+    base = disruption_frame(cur, plan, baseline, flt) if baseline is not None else None
+    return territory_metrics(cube, plan_in, baseline=base)
+
+
+def summary_frame(rows: pd.DataFrame, plan_row: dict) -> pd.DataFrame:
+    """The CSV shape: territory rows, then one `__plan__` row; every column named once."""
+    frame = rows.copy()
+    for c in PLAN_COLUMNS:
+        frame[c] = None
+    last = pd.DataFrame([{c: plan_row.get(c) for c in [*TERRITORY_COLUMNS, *PLAN_COLUMNS]}])
+    return pd.concat([frame.astype(object), last.astype(object)], ignore_index=True)

@@ -1,0 +1,110 @@
+"""The manager's settings named in METRICS.md, with their defaults.
+
+Kept in the database (`meta` key `settings`) so that every page, export and command uses the
+same values; `--setting name=value` overrides them for one command.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields, replace
+
+from analytics.errors import InputError
+
+
+@dataclass(frozen=True)
+class Settings:
+    visit_minutes: float = 45.0
+    road_factor: float = 1.3
+    speed_kmh: float = 60.0
+    capacity_hours: float = 1200.0
+    """Annual selling hours of a rep whose own capacity_hours is empty."""
+    visits_per_year: float = 12.0
+    """Visits a year of an account with no visits_per_year and no segment setting."""
+    visits_by_segment: dict[str, float] = field(default_factory=dict)
+    """Visits a year by segment, for accounts with no visits_per_year of their own."""
+    overload_tolerance: float = 0.10
+    underload_threshold: float = 0.70
+    max_travel_km: float = 150.0
+    touch_days: int = 90
+
+    # -- text forms ---------------------------------------------------------------------
+    def with_overrides(self, items: list[str] | None) -> Settings:
+        """Apply `name=value` texts; `visits_per_year.SEGMENT=N` sets one segment."""
+        out = self
+        for item in items or ():
+            name, sep, value = item.partition("=")
+            name = name.strip()
+            if not sep:
+                raise InputError(f"--setting {item!r}: expected name=value, e.g. speed_kmh=50")
+            number = _number(item, value)
+            if name.startswith("visits_per_year."):
+                segment = name.split(".", 1)[1]
+                if not segment:
+                    raise InputError(f"--setting {item!r}: name the segment after the dot")
+                out = replace(out, visits_by_segment={**out.visits_by_segment,
+                                                      segment: number})
+                continue
+            known = {f.name for f in fields(Settings)} - {"visits_by_segment"}
+            if name not in known:
+                raise InputError(
+                    f"--setting {item!r}: unknown setting {name!r}; settings are "
+                    + ", ".join(sorted(known)) + ", visits_per_year.<segment>"
+                )
+            if name == "touch_days":
+                if number != int(number):
+                    raise InputError(f"--setting {item!r}: touch_days is a whole number")
+                number = int(number)
+            out = replace(out, **{name: number})
+        out.check()
+        return out
+
+    def check(self) -> None:
+        positive = ("speed_kmh", "road_factor")
+        for name in positive:
+            if getattr(self, name) <= 0:
+                raise InputError(f"setting {name} must be greater than 0")
+        for f in fields(Settings):
+            v = getattr(self, f.name)
+            if isinstance(v, (int, float)) and v < 0:
+                raise InputError(f"setting {f.name} must not be negative")
+        for seg, v in self.visits_by_segment.items():
+            if v < 0:
+                raise InputError(f"setting visits_per_year.{seg} must not be negative")
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str | None) -> Settings:
+        if not text:
+            return cls()
+        data = json.loads(text)
+        known = {f.name for f in fields(Settings)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def as_rows(self) -> list[tuple[str, object]]:
+        rows = [(f.name, getattr(self, f.name)) for f in fields(Settings)
+                if f.name != "visits_by_segment"]
+        rows += [(f"visits_per_year.{s}", v) for s, v in sorted(self.visits_by_segment.items())]
+        return rows
+
+
+def _number(item: str, text: str) -> float:
+    try:
+        value = float(text.strip())
+    except ValueError as exc:
+        raise InputError(f"--setting {item!r}: {text.strip()!r} is not a number") from exc
+    if value != value or value in (float("inf"), float("-inf")):
+        raise InputError(f"--setting {item!r}: not a finite number")
+    return value
+
+
+def load_settings(store) -> Settings:
+    return Settings.from_json(store.get_meta("settings"))
+
+
+def save_settings(store, settings: Settings) -> None:
+    settings.check()
+    with store.transaction() as cur:
+        store.set_meta("settings", settings.to_json(), cur)
