@@ -20,6 +20,8 @@ PAGES = [
             url_path="coverage"),
     st.Page("pages/plans.py", title="Plans", icon=":material/layers:", url_path="plans"),
     st.Page("pages/data.py", title="Data", icon=":material/upload_file:", url_path="data"),
+    st.Page("pages/settings.py", title="Settings", icon=":material/tune:",
+            url_path="settings"),
 ]
 
 st.navigation(PAGES).run()

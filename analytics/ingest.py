@@ -13,6 +13,7 @@ import codecs
 import os
 import re
 import tempfile
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -729,8 +730,14 @@ def load(
                 "(all-or-nothing import)",
                 report,
             )
+        store.set_meta("data_version", _new_version(), cur)
         report.committed = True
     return report
+
+
+def _new_version() -> str:
+    """A fresh token for caches keyed on the data (any import changes it)."""
+    return uuid.uuid4().hex
 
 
 def _drop_orphans(cur, tr: TableReport, sales_loaded: bool) -> None:

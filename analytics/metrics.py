@@ -310,7 +310,7 @@ def territory_metrics(
                                   by_t["touched"].to_numpy() / np.maximum(acc, 1), np.nan)
     out["units"] = (plan_in.assign.groupby("territory_id").size()
                     .reindex(ids, fill_value=0).to_numpy())
-    comps = _components(cube.unit, plan_in.assign, ids)
+    comps = _components(cube.unit, plan_in.assign, ids, shapes_cache)
     out["components"] = [comps[t] for t in ids]
     out["contiguous"] = out["components"] == 1
     out["polsby_popper"] = _polsby_popper(cube.unit, plan_in.assign, ids, shapes_cache)
@@ -359,9 +359,17 @@ def _status(util: np.ndarray, has_rep: np.ndarray, s: Settings) -> list[str]:
     return out
 
 
-def _components(unit: UnitType, assign: pd.DataFrame, ids: list[str]) -> dict[str, int]:
+def _components(unit: UnitType, assign: pd.DataFrame, ids: list[str],
+                cache: dict | None = None) -> dict[str, int]:
     """Connected pieces of each territory's units (union-find over touching units)."""
     parent: dict[str, str] = {u: u for u in assign["unit_id"]}
+    key = ("neighbours", str(unit), frozenset(parent))
+    if cache is not None and key in cache:
+        pairs = cache[key]
+    else:
+        pairs = adjacency.unit_neighbours(unit, list(parent))
+        if cache is not None:
+            cache[key] = pairs
 
     def find(x: str) -> str:
         while parent[x] != x:
@@ -370,7 +378,7 @@ def _components(unit: UnitType, assign: pd.DataFrame, ids: list[str]) -> dict[st
         return x
 
     terr = dict(zip(assign["unit_id"], assign["territory_id"], strict=True))
-    for a, b in adjacency.unit_neighbours(unit, list(parent)):
+    for a, b in pairs:
         if terr[a] == terr[b]:
             ra, rb = find(a), find(b)
             if ra != rb:

@@ -10,6 +10,7 @@ import streamlit as st
 
 from analytics import demo, plans
 from analytics.period import Period
+from analytics.settings import Settings, load_settings
 from analytics.store import Store, default_db_path
 
 
@@ -33,6 +34,12 @@ class Context:
     plan: plans.Plan | None
     period: Period
     as_of: dt.date
+    settings: Settings
+
+    @property
+    def data_version(self) -> str:
+        """Changes with every import: part of every cache key over the data."""
+        return self.store.get_meta("data_version") or ""
 
 
 def _default_as_of(store: Store) -> dt.date:
@@ -73,4 +80,4 @@ def sidebar_context() -> Context:
         else:  # half-picked range: keep the year until the end date is chosen
             period = year
         st.caption(f"Database: `{store.path}`")
-    return Context(store, cur, plan, period, as_of)
+    return Context(store, cur, plan, period, as_of, load_settings(store))

@@ -5,9 +5,19 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+STATUS_BADGE = {
+    "under-served": "🔴 under-served",
+    "over-served": "🔵 over-served",
+    "balanced": "🟢 balanced",
+    "no rep": "⚪ no rep",
+}
+PERCENT_COLUMNS = ("attainment", "pace", "penetration", "utilization", "reach_pct",
+                   "touched_pct", "deviation_potential", "deviation_workload_hours",
+                   "deviation_accounts")
+
 
 def money(value: float) -> str:
-    """Money for a KPI card: whole units with thousands separators, or M/k when large."""
+    """Money for a KPI card: whole units with thousands separators, or M/B when large."""
     if value is None or pd.isna(value):
         return "–"
     if abs(value) >= 1_000_000_000:
@@ -17,8 +27,8 @@ def money(value: float) -> str:
     return f"{value:,.0f}"
 
 
-def percent(value: float | None) -> str:
-    return "–" if value is None or pd.isna(value) else f"{value:.1%}"
+def percent(value: float | None, digits: int = 1) -> str:
+    return "–" if value is None or pd.isna(value) else f"{value:.{digits}%}"
 
 
 def kpi_row(items: list[tuple[str, str, str | None]]) -> None:
@@ -29,29 +39,47 @@ def kpi_row(items: list[tuple[str, str, str | None]]) -> None:
 
 
 def territory_table(table: pd.DataFrame, colors: dict[str, str], key: str) -> None:
-    """The per-territory numbers with each territory's map colour as a swatch."""
+    """Per-territory metrics: map colour swatch, status at a glance, shares as percentages."""
     shown = table.copy()
     shown.insert(0, "color", shown["territory_id"].map(colors).fillna("#E6E6E6"))
+    if "status" in shown:
+        shown["status"] = shown["status"].map(STATUS_BADGE).fillna(shown["status"])
+    for col in PERCENT_COLUMNS:  # fractions in the data, percentages on screen
+        if col in shown:
+            shown[col] = shown[col].astype(float) * 100
     styled = shown.style.apply(
         lambda col: [f"background-color: {c}; color: {c}" for c in col], subset=["color"]
     )
-    st.dataframe(
-        styled,
-        key=key,
-        hide_index=True,
-        column_config={
-            "color": st.column_config.TextColumn("", width=28),
-            "territory_id": st.column_config.TextColumn("Territory"),
-            "territory_name": st.column_config.TextColumn("Name"),
-            "rep_id": st.column_config.TextColumn("Rep id"),
-            "rep_name": st.column_config.TextColumn("Rep"),
-            "units": st.column_config.NumberColumn("Units", format="localized"),
-            "accounts": st.column_config.NumberColumn("Accounts", format="localized"),
-            "potential": st.column_config.NumberColumn("Potential", format="localized"),
-            "won": st.column_config.NumberColumn("Won", format="localized"),
-            "open_pipeline": st.column_config.NumberColumn("Open pipeline",
-                                                           format="localized"),
-            "quota": st.column_config.NumberColumn("Quota (period)", format="localized"),
-            "attainment": st.column_config.NumberColumn("Attainment", format="percent"),
-        },
-    )
+    money_cols = ("potential", "won", "open_pipeline", "quota", "whitespace")
+    config = {
+        "color": st.column_config.TextColumn("", width=28),
+        "territory_id": st.column_config.TextColumn("Territory", pinned=True),
+        "territory_name": st.column_config.TextColumn("Name", pinned=True),
+        "rep_id": st.column_config.TextColumn("Rep"),
+        "rep_name": st.column_config.TextColumn("Rep name"),
+        "status": st.column_config.TextColumn("Status"),
+        "units": st.column_config.NumberColumn("Units", format="localized"),
+        "accounts": st.column_config.NumberColumn("Accounts", format="localized"),
+        "pipeline_coverage": st.column_config.NumberColumn("Pipeline coverage",
+                                                           format="%.2fx"),
+        "travel_km": st.column_config.NumberColumn("Travel km (mean)", format="%.0f"),
+        "workload_hours": st.column_config.NumberColumn("Workload h", format="%.0f"),
+        "capacity_hours": st.column_config.NumberColumn("Capacity h", format="%.0f"),
+        "components": st.column_config.NumberColumn("Pieces"),
+        "contiguous": st.column_config.CheckboxColumn("Contiguous"),
+        "polsby_popper": st.column_config.NumberColumn("Compactness", format="%.2f",
+                                                       help="Polsby-Popper: 1 = a circle"),
+    }
+    labels = {
+        "attainment": "Attainment", "pace": "Pace", "penetration": "Penetration",
+        "utilization": "Utilization", "reach_pct": "Reach", "touched_pct": "Touched",
+        "deviation_potential": "Dev. potential", "deviation_workload_hours":
+        "Dev. workload", "deviation_accounts": "Dev. accounts",
+    }
+    for col in PERCENT_COLUMNS:
+        config[col] = st.column_config.NumberColumn(labels[col], format="%.1f%%")
+    names = {"potential": "Potential", "won": "Won", "open_pipeline": "Open pipeline",
+             "quota": "Quota (period)", "whitespace": "Whitespace"}
+    for col in money_cols:
+        config[col] = st.column_config.NumberColumn(names[col], format="localized")
+    st.dataframe(styled, key=key, hide_index=True, column_config=config)

@@ -36,12 +36,12 @@ def test_map_page_opens_on_the_default_plan(app):
 
 def test_period_changes_the_numbers(app):
     app.run()
-    won_2026 = app.metric[2].value
+    won_2026 = {m.label: m.value for m in app.metric}["Won"]
     app.sidebar.date_input(key="period").set_value(
         (pd.Timestamp("2025-01-01").date(), pd.Timestamp("2025-12-31").date())
     ).run()
     assert not app.exception
-    assert app.metric[2].value != won_2026
+    assert {m.label: m.value for m in app.metric}["Won"] != won_2026
 
 
 def test_data_page_reports_bad_rows_and_stores_good_ones(app):
@@ -120,4 +120,20 @@ def test_map_page_draws_an_h3_plan_and_a_state_plan(app, tmp_path):
     table = app.dataframe[0].value
     assert sorted(table["territory_id"]) == ["EAST", "WEST"]
     # accounts placed by postal code may fall in cells the plan (built from coordinates) lacks
-    assert table["accounts"].sum() + int(app.metric[5].value.replace(",", "")) == 20564
+    unassigned = {m.label: m.value for m in app.metric}["Unassigned"]
+    assert table["accounts"].sum() + int(unassigned.replace(",", "")) == 20564
+
+
+def test_settings_page_saves_and_the_map_uses_them(app):
+    app.run()
+    before = app.dataframe[0].value.set_index("territory_id")["workload_hours"]
+    app.switch_page("pages/settings.py").run()
+    assert app.title[0].value == "Settings"
+    app.number_input(key="visit_minutes").set_value(90.0)
+    app.button[0].click().run()
+    assert not app.exception
+    assert any("saved" in s.value for s in app.success)
+    app.switch_page("pages/map.py").run()
+    after = app.dataframe[0].value.set_index("territory_id")["workload_hours"]
+    # doubling the visit minutes adds exactly the visit part again: visits x 45 / 60 hours
+    assert (after > before).all()

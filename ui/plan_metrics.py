@@ -1,0 +1,41 @@
+"""Territory metrics for the pages, with the expensive parts cached.
+
+The per-unit cube is rebuilt only when the data, unit type, period, as-of date or settings
+change; territory shapes and unit adjacency are kept across reruns.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from analytics import metrics, plans
+from ui.context import Context
+
+
+@st.cache_resource(show_spinner=False)
+def _shapes_cache(db_path: str) -> dict:
+    """Territory unions and unit neighbours, shared by every session on this database."""
+    return {}
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def _cube(db_path: str, unit: str, period: str, as_of: str, settings: str, version: str,
+          reps: tuple[str, ...], _ctx: Context) -> metrics.MetricCube:
+    return metrics.MetricCube.build(
+        _ctx.cur, _ctx.plan.unit, _ctx.period, _ctx.as_of, _ctx.settings, None, set(reps)
+    )
+
+
+def plan_metrics(ctx: Context, baseline: plans.Plan | None = None):
+    """(territory rows, plan dict, the cube) for the context's plan."""
+    plan = ctx.plan
+    reps = tuple(sorted(plans.territories(ctx.cur, plan)["rep_id"].dropna()))
+    cube = _cube(str(ctx.store.path), str(plan.unit), str(ctx.period), ctx.as_of.isoformat(),
+                 ctx.settings.to_json(), ctx.data_version, reps, ctx)
+    plan_in = metrics.PlanInputs.load(ctx.cur, plan, cube)
+    base = (metrics.disruption_frame(ctx.cur, plan, baseline)
+            if baseline is not None else None)
+    rows, plan_row = metrics.territory_metrics(
+        cube, plan_in, shapes_cache=_shapes_cache(str(ctx.store.path)), baseline=base
+    )
+    return rows, plan_row, cube
