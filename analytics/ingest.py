@@ -22,6 +22,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from analytics import geography, units
 from analytics.errors import InputError
@@ -248,20 +249,14 @@ def read_source(
     cur.complete()  # DuckDB 2: the relation API needs no pending result on the connection
     try:
         if suffix in PARQUET_SUFFIXES:
-            rel = cur.read_parquet(str(path), file_row_number=True)
-            headers = [c for c in rel.columns if c != "file_row_number"]
-            rel.create_view(f"{view}_parquet", replace=True)
-            # a table, not a view: over a view DuckDB trusts the file's statistics, which
-            # leave NaN out, and folds NaN tests on those columns to false
-            cur.execute(
-                f"CREATE OR REPLACE TEMP TABLE {view} AS SELECT "
-                f"CAST(file_row_number + 1 AS BIGINT) AS __row, * EXCLUDE (file_row_number) "
-                f"FROM {view}_parquet"
-            )
-            return headers
-        if suffix in EXCEL_SUFFIXES:
+            # read with Arrow (multi-threaded, no copy into DuckDB); a direct DuckDB scan
+            # would trust the file's statistics, which leave NaN out, and fold NaN tests away
+            table = pq.read_table(path)
+            offset = 1
+        elif suffix in EXCEL_SUFFIXES:
             frame = pd.read_excel(path, dtype=str, sheet_name=0)
             table = pa.Table.from_pandas(frame, preserve_index=False)
+            offset = 2
         elif suffix in CSV_SUFFIXES or suffix == "":
             if path.stat().st_size == 0:
                 raise InputError("the file is empty", file=label)
@@ -269,6 +264,7 @@ def read_source(
             try:
                 rel = cur.read_csv(str(utf8 or path), all_varchar=True, header=True)
                 table = rel.to_arrow_table()
+                offset = 2
             finally:
                 if utf8 is not None:
                     utf8.unlink(missing_ok=True)
@@ -283,7 +279,6 @@ def read_source(
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(f"cannot read the file: {first}", file=label) from exc
     headers = [str(c) for c in table.column_names]
-    offset = 2
     rows = pa.array(np.arange(offset, offset + table.num_rows, dtype=np.int64))
     table = table.append_column("__row", rows)
     name = f"{view}_arrow"
@@ -325,6 +320,9 @@ def _field_sql(cur, view: str, f: Field, src: str | None, src_type: str | None):
     col = _q(src)
     raw = f"NULLIF(trim(CAST({col} AS VARCHAR)), '')"
     is_text = src_type is None or src_type.upper().startswith("VARCHAR")
+    # "a value is there": typed columns are tested without turning them into text
+    present = f"({raw} IS NOT NULL)" if is_text else f"({col} IS NOT NULL)"
+    is_float = (src_type or "").upper() in ("DOUBLE", "FLOAT", "REAL", "FLOAT4", "FLOAT8")
     if f.kind in ("number", "lat", "lon"):
         if is_text:
             s = rf"regexp_replace({raw}, '[\s\x{{00a0}}$€£¥]', '', 'g')"
@@ -339,11 +337,12 @@ def _field_sql(cur, view: str, f: Field, src: str | None, src_type: str | None):
             )
         else:
             value = f"TRY_CAST({col} AS DOUBLE)"
-            # NaN is a missing number (tested as text: DuckDB folds isnan() away from
-            # Parquet statistics, which leave NaN out)
-            raw = f"(CASE WHEN lower({raw}) NOT IN ('nan', '-nan') THEN {raw} END)"
+            if is_float:  # NaN is a missing number (Parquet is read through Arrow, so
+                # DuckDB sees no file statistics that would fold isnan() away)
+                present = f"({col} IS NOT NULL AND NOT isnan({col}))"
+                raw = f"(CASE WHEN NOT isnan({col}) THEN {raw} END)"
         value = f"(CASE WHEN isfinite({value}) THEN {value} END)"
-        checks = [f"WHEN {raw} IS NOT NULL AND {value} IS NULL THEN 'not a number'"]
+        checks = [f"WHEN {present} AND {value} IS NULL THEN 'not a number'"]
         if f.kind == "lat":
             checks.append(
                 f"WHEN {value} NOT BETWEEN -90 AND 90 THEN 'latitude must be between -90 and 90'"
@@ -367,7 +366,7 @@ def _field_sql(cur, view: str, f: Field, src: str | None, src_type: str | None):
         else:
             value = f"TRY_CAST({col} AS DATE)"
         checks = [
-            f"WHEN {raw} IS NOT NULL AND {value} IS NULL "
+            f"WHEN {present} AND {value} IS NULL "
             "THEN 'not a date (use YYYY-MM-DD, or MM/DD/YYYY)'"
         ]
     elif f.kind == "flag":
@@ -380,41 +379,61 @@ def _field_sql(cur, view: str, f: Field, src: str | None, src_type: str | None):
         value = raw
         checks = []
     if f.required:
-        checks.insert(0, f"WHEN {raw} IS NULL THEN 'missing value (this column is required)'")
+        missing = f"{raw} IS NULL" if is_text else f"NOT {present}"
+        checks.insert(0, f"WHEN {missing} THEN 'missing value (this column is required)'")
     error = f"(CASE {' '.join(checks)} END)" if checks else "NULL::VARCHAR"
     return value, raw, error
 
 
-def _stage(cur, view: str, spec: TableSpec, chosen: dict[str, str]) -> str:
-    """Create the typed staging table `t_<table>` with value, raw_ and err_ columns."""
+def _stage(
+    cur, view: str, spec: TableSpec, chosen: dict[str, str], *, materialize: bool = True
+) -> str:
+    """Stage `t_<table>` with value, raw_ and err_ columns, and collect rejections in `rej`.
+
+    `materialize=False` makes `t_<table>` a view: DuckDB then computes only the columns a
+    query reads (the big deal files never get their raw and error texts copied).
+    """
     types = dict(cur.execute(f"SELECT column_name, column_type FROM "
                              f"(DESCRIBE SELECT * FROM {view})").fetchall())
     parts = ["__row"]
+    checked = []
     for f in spec.fields:
         src = chosen.get(f.name)
         value, raw, error = _field_sql(cur, view, f, src, types.get(src) if src else None)
         parts += [f"{value} AS {f.name}", f"{raw} AS raw_{f.name}", f"{error} AS err_{f.name}"]
+        if src is not None and error != "NULL::VARCHAR":
+            checked.append(f.name)
     table = f"t_{spec.name}"
-    cur.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT {', '.join(parts)} FROM {view}")
+    kind = "TABLE" if materialize else "VIEW"
+    cur.execute(f"CREATE OR REPLACE TEMP {kind} {table} AS SELECT {', '.join(parts)} FROM {view}")
     cur.execute(
         "CREATE OR REPLACE TEMP TABLE rej (__row BIGINT, col VARCHAR, value VARCHAR, "
         "reason VARCHAR)"
     )
-    for f in spec.fields:
-        if f.name in chosen:
+    if checked:  # one pass finds the bad rows; the per-column report reads only those
+        any_bad = " OR ".join(f"err_{n} IS NOT NULL" for n in checked)
+        cols = ", ".join(f"raw_{n}, err_{n}" for n in checked)
+        cur.execute(f"CREATE OR REPLACE TEMP TABLE bad AS SELECT __row, {cols} FROM {table} "
+                    f"WHERE {any_bad}")
+        for n in checked:
             cur.execute(
-                f"INSERT INTO rej SELECT __row, {_lit(chosen[f.name])}, raw_{f.name}, "
-                f"err_{f.name} FROM {table} WHERE err_{f.name} IS NOT NULL"
+                f"INSERT INTO rej SELECT __row, {_lit(chosen[n])}, raw_{n}, err_{n} "
+                f"FROM bad WHERE err_{n} IS NOT NULL"
             )
     key = spec.key
+    cur.execute(  # duplicate ids: find the few duplicated keys first, then list their rows
+        f"CREATE OR REPLACE TEMP TABLE dup_keys AS SELECT {key} FROM {table} "
+        f"WHERE {key} IS NOT NULL GROUP BY {key} HAVING count(*) > 1"
+    )
     cur.execute(
         f"""INSERT INTO rej
         SELECT t.__row, {_lit(chosen[key])}, t.{key},
                'duplicate {key}: the same id is on rows ' || d.rows_list ||
                ' (fix the file so each id appears once)'
-        FROM {table} t JOIN (
+        FROM (SELECT __row, {key} FROM {table} WHERE {key} IN (SELECT {key} FROM dup_keys)) t
+        JOIN (
             SELECT {key}, string_agg(CAST(__row AS VARCHAR), ', ' ORDER BY __row) AS rows_list
-            FROM {table} WHERE {key} IS NOT NULL GROUP BY {key} HAVING count(*) > 1
+            FROM {table} WHERE {key} IN (SELECT {key} FROM dup_keys) GROUP BY {key}
         ) d USING ({key})"""
     )
     return table
@@ -582,20 +601,20 @@ def _sales_rules(cur, chosen, report: TableReport, account_source: str) -> None:
             "no stage column (nor IsWon/IsClosed): every row is counted as a won sale; map "
             "one with --map sales.stage=COLUMN if the file holds open or lost deals"
         )
-    cur.execute("ALTER TABLE t_sales ADD COLUMN stage_norm VARCHAR")
-    cur.execute(f"UPDATE t_sales SET stage_norm = {stage_sql}")
+    cur.execute(f"CREATE OR REPLACE TEMP VIEW s_sales AS SELECT *, {stage_sql} AS stage_norm "
+                "FROM t_sales")
     if stage_c and not has_flags:
         cur.execute(
             f"""INSERT INTO rej SELECT __row, {_lit(stage_c)}, raw_stage,
             CASE WHEN raw_stage IS NULL THEN 'missing stage'
                  ELSE 'unknown stage: use won, open or lost (or Closed Won / Closed Lost / '
                       || 'an open Salesforce stage), or map IsWon and IsClosed' END
-            FROM t_sales WHERE stage_norm IS NULL"""
+            FROM s_sales WHERE stage_norm IS NULL"""
         )
     elif has_flags:
         cur.execute(
             f"""INSERT INTO rej SELECT __row, {_lit(chosen['is_closed'])}, raw_is_closed,
-            'missing IsClosed/IsWon value' FROM t_sales
+            'missing IsClosed/IsWon value' FROM s_sales
             WHERE stage_norm IS NULL AND err_is_closed IS NULL AND err_is_won IS NULL"""
         )
     cur.execute(
@@ -622,11 +641,12 @@ def _write(cur, spec: TableSpec, source: str, report: TableReport, replace: bool
     key = spec.key
     existing = cur.execute(f"SELECT count(*) FROM {spec.name}").fetchone()[0]
     if replace:
-        report.updated = cur.execute(
-            f"SELECT count(*) FROM {source} WHERE {key} IN (SELECT {key} FROM {spec.name})"
-        ).fetchone()[0]
-        report.removed = existing - report.updated
-        cur.execute(f"DELETE FROM {spec.name}")
+        if existing:
+            report.updated = cur.execute(
+                f"SELECT count(*) FROM {source} WHERE {key} IN (SELECT {key} FROM {spec.name})"
+            ).fetchone()[0]
+            report.removed = existing - report.updated
+            cur.execute(f"DELETE FROM {spec.name}")
     elif existing:
         report.updated = cur.execute(
             f"SELECT count(*) FROM {spec.name} WHERE {key} IN (SELECT {key} FROM {source})"
@@ -635,8 +655,7 @@ def _write(cur, spec: TableSpec, source: str, report: TableReport, replace: bool
             cur.execute(
                 f"DELETE FROM {spec.name} WHERE {key} IN (SELECT {key} FROM {source})"
             )
-    cur.execute(f"INSERT INTO {spec.name} BY NAME SELECT * FROM {source}")
-    total = cur.execute(f"SELECT count(*) FROM {source}").fetchone()[0]
+    total = cur.execute(f"INSERT INTO {spec.name} BY NAME SELECT * FROM {source}").fetchone()[0]
     report.inserted = total - report.updated
 
 
@@ -679,7 +698,7 @@ def load(
             headers = read_source(cur, Path(path), view, label)
             chosen = match_columns(spec, headers, mapping.get(name, {}), label)
             tr.columns = chosen
-            table = _stage(cur, view, spec, chosen)
+            table = _stage(cur, view, spec, chosen, materialize=name != "sales")
             if name == "accounts":
                 _accounts_rules(cur, chosen, tr)
             elif name == "sales":
@@ -709,18 +728,18 @@ def load(
                 final = _accounts_final(cur, known_reps=True)
                 cur.register("new_accounts_arrow", final)
                 cur.execute(
-                    "CREATE OR REPLACE TEMP TABLE new_accounts AS SELECT * FROM "
+                    "CREATE OR REPLACE TEMP VIEW new_accounts AS SELECT * FROM "
                     "new_accounts_arrow"
                 )
                 _write(cur, ACCOUNTS, "new_accounts", tr, replace)
                 if replace:
                     _drop_orphans(cur, tr, sales_loaded=files["sales"] is not None)
             else:
-                cur.execute(
-                    """CREATE OR REPLACE TEMP TABLE new_sales AS
+                cur.execute(  # a view: the deals are read once more, never copied
+                    """CREATE OR REPLACE TEMP VIEW new_sales AS
                     SELECT opportunity_id, account_id, amount, close_date,
                            stage_norm AS stage, product, rep_id
-                    FROM t_sales WHERE __row NOT IN (SELECT __row FROM rej) ORDER BY __row"""
+                    FROM s_sales WHERE __row NOT IN (SELECT __row FROM rej)"""
                 )
                 _write(cur, SALES, "new_sales", tr, replace)
         if all_or_nothing and not report.clean:
