@@ -203,7 +203,12 @@ def _cmd_summary(args) -> int:
         period, as_of = resolve(store.get_meta("as_of"), args.period, args.as_of)
         cur = store.cursor()
         plan = plans.get_plan(cur, args.plan)
-        baseline = plans.get_plan(cur, args.baseline)
+        try:
+            baseline = plans.get_plan(cur, args.baseline)
+        except InputError:
+            if args.baseline is not None:
+                raise
+            baseline = None  # no active plan to compare with: disruption stays empty
         rows, plan_row = metrics.summary(cur, plan, period, as_of, settings,
                                          baseline=baseline)
     if args.format == "json":

@@ -67,6 +67,11 @@ def haversine_km(lat1, lon1, lat2, lon2):
     return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(h, 0, 1)))
 
 
+def _touch_from(as_of: dt.date, touch_days) -> dt.date:
+    """as_of - touch_days, or the first date there is when that would be earlier."""
+    return as_of - dt.timedelta(days=min(int(touch_days), (as_of - dt.date.min).days))
+
+
 HAVERSINE_SQL = (
     "2 * 6371.0088 * asin(sqrt(least(1, pow(sin(radians(r.home_lat - a.lat) / 2), 2) + "
     "cos(radians(a.lat)) * cos(radians(r.home_lat)) * "
@@ -117,7 +122,7 @@ class MetricCube:
     def _base(self, cur) -> pd.DataFrame:
         acc_cte, acc_params = self._accounts_cte()
         sale_where, sale_params = self.flt.sales_sql()
-        touch_from = self.as_of - dt.timedelta(days=int(self.settings.touch_days))
+        touch_from = _touch_from(self.as_of, self.settings.touch_days)
         sql = f"""
             WITH s AS (
                 SELECT account_id,
@@ -189,7 +194,7 @@ class PlanInputs:
 def _pins(cur, plan: Plan, cube: MetricCube) -> pd.DataFrame:
     acc_cte, acc_params = cube._accounts_cte()
     sale_where, sale_params = cube.flt.sales_sql()
-    touch_from = cube.as_of - dt.timedelta(days=int(cube.settings.touch_days))
+    touch_from = _touch_from(cube.as_of, cube.settings.touch_days)
     sql = f"""
         WITH {acc_cte}
         SELECT o.territory_id, a.account_id, a.unit_id, a.lat, a.lon, 1 AS accounts,
@@ -260,7 +265,7 @@ def territory_metrics(
                              strict=True))
         natural = pins["unit_id"].map(unit_terr)
         homes = terr.set_index("territory_id")[["home_lat", "home_lon"]]
-        for label, sign, target in (("from", -1.0, natural), ("to", 1.0, pins["territory_id"])):
+        for sign, target in ((-1.0, natural), (1.0, pins["territory_id"])):
             vals = pins[BASE].astype(float)
             has_home = target.map(lambda t: t in homes.index and rep_of.get(t) is not None)
             h = pd.DataFrame({
@@ -272,9 +277,8 @@ def territory_metrics(
             tv = _travel_of(pins, h, s)
             for i in pins.index:
                 t = target.loc[i]
-                if pd.isna(t) or t not in by_t.index:
-                    if label == "from":
-                        unassigned = unassigned + sign * vals.loc[i]
+                if pd.isna(t) or t not in by_t.index:  # no territory (or not in the plan)
+                    unassigned = unassigned + sign * vals.loc[i]
                     continue
                 by_t.loc[t] = by_t.loc[t] + sign * vals.loc[i]
                 tvl.loc[t] = tvl.loc[t] + sign * tv.loc[i]
@@ -410,7 +414,8 @@ def _polsby_popper(unit: UnitType, assign: pd.DataFrame, ids: list[str],
             if geom is None or geom.is_empty:
                 cache[key] = np.nan
             else:
-                area, perim = geod.geometry_area_perimeter(geom)
+                area, _ = geod.geometry_area_perimeter(geom)  # its perimeter: exteriors only
+                perim = geod.geometry_length(geom.boundary)  # holes included (METRICS.md)
                 cache[key] = 4 * math.pi * abs(area) / perim**2 if perim else np.nan
         out.append(cache[key])
     return out
@@ -445,10 +450,9 @@ def _plan_row(out, has_rep, by_t, unassigned, tvl, cube, elapsed, days) -> dict:
     _ratios(row, elapsed, days)
     for k in ("attainment", "pace", "pipeline_coverage", "penetration", "whitespace"):
         plan[k] = _clean(row[k].iloc[0])
-    travelled = float(tvl["travelled"][has_rep].sum())
-    rep_acc = float(out["accounts"][has_rep].sum())
-    plan["travel_km"] = (float(tvl["travel_sum"][has_rep].sum()) / rep_acc
-                         if rep_acc and travelled else None)
+    travelled = float(tvl["travelled"][has_rep].sum())  # accounts with a known distance
+    plan["travel_km"] = (float(tvl["travel_sum"][has_rep].sum()) / travelled
+                         if travelled else None)
     plan["workload_hours"] = float(total["visits"] * s.visit_minutes / 60 +
                                    (tvl["visits_travel"][has_rep].sum()) * 2 * s.road_factor
                                    / s.speed_kmh)
@@ -456,8 +460,8 @@ def _plan_row(out, has_rep, by_t, unassigned, tvl, cube, elapsed, days) -> dict:
     util = plan["workload_hours"] / plan["capacity_hours"] if plan["capacity_hours"] else None
     plan["utilization"] = util
     plan["status"] = None
-    plan["reach_pct"] = (float(tvl["reach"][has_rep].sum()) / rep_acc
-                         if rep_acc and travelled else None)
+    plan["reach_pct"] = (float(tvl["reach"][has_rep].sum()) / travelled
+                         if travelled else None)
     plan["touched_pct"] = (float(total["touched"]) / n_acc
                            if n_acc and total["has_activity"] > 0 else None)
     plan["units"] = int(out["units"].sum())

@@ -14,7 +14,7 @@ import sys
 import h3
 import pandas as pd
 import pytest
-from conftest import REPO, rows, write_csv
+from conftest import REPO, SMALL_RES, rows, small_cells, write_csv
 
 from analytics import __version__
 from analytics.cli import main
@@ -356,3 +356,206 @@ def test_subprocess_units_and_bad_load(demo_db, tmp_path, expected_units):
     done = _python_m("load", "--db", tmp_path / "new.duckdb", "--accounts", bad)
     assert done.returncode == 2
     assert f"{bad}, row 2, column 'lat': '95'" in done.stderr
+
+
+# --------------------------------------------------------------------------------------
+# summary (the small world of tests/test_metrics.py; numbers worked out there)
+# --------------------------------------------------------------------------------------
+SMALL_PERIOD_ARG = "2025-07-01:2026-06-30"
+
+
+def _summary_json(capsys, db, *argv) -> dict:
+    code, out, err = run(capsys, "summary", "--db", db, "--format", "json", *argv)
+    assert code == 0, err
+    return json.loads(out)
+
+
+def test_summary_csv_and_json_same_names_and_values(capsys, small_db):
+    from analytics.metrics import PLAN_COLUMNS, TERRITORY_COLUMNS
+
+    code, out, err = run(capsys, "summary", "--db", small_db, "--period", SMALL_PERIOD_ARG)
+    assert code == 0, err
+    assert err == ""
+    frame = pd.read_csv(io.StringIO(out), dtype={"rep_id": str})
+    assert list(frame.columns) == TERRITORY_COLUMNS + PLAN_COLUMNS
+    assert frame["territory_id"].tolist() == ["T1", "T2", "T3", "T4", "T5", "__plan__"]
+    got = _summary_json(capsys, small_db, "--period", SMALL_PERIOD_ARG)
+    assert set(got) == {"territories", "plan"}
+    assert [list(t) for t in got["territories"]] == [TERRITORY_COLUMNS] * 5
+    assert set(got["plan"]) == set(TERRITORY_COLUMNS) | set(PLAN_COLUMNS)
+    plan = got["plan"]
+    # shares are fractions (hand values: 6 of 8 accounts covered, 3 of 8 touched, ...)
+    assert plan["coverage_accounts_pct"] == 0.75
+    assert plan["coverage_potential_pct"] == pytest.approx(675_000 / 1_085_000, rel=1e-12)
+    assert plan["touched_pct"] == 0.375
+    assert plan["reach_pct"] == pytest.approx(4 / 6, rel=1e-12)
+    assert plan["unassigned_accounts"] == 1
+    assert plan["accounts"] == 8
+    assert isinstance(plan["accounts"], int)
+    assert (plan["won"], plan["open_pipeline"], plan["quota"]) == (824_500, 76_000, 1_168_000)
+    # the baseline is the active plan, which is this plan: nothing moved
+    assert (plan["disruption_accounts_pct"], plan["disruption_potential_pct"]) == (0, 0)
+    assert plan["status"] is None
+    t = {r["territory_id"]: r for r in got["territories"]}
+    assert [t[k]["status"] for k in sorted(t)] == [
+        "balanced", "under-served", "no rep", "balanced", "over-served"]
+    assert t["T1"]["touched_pct"] == pytest.approx(2 / 3, rel=1e-12)
+    assert t["T2"]["pipeline_coverage"] is None
+    assert t["T2"]["contiguous"] is False
+    assert t["T3"]["rep_id"] is None
+    assert t["T5"]["accounts"] == 0
+    # CSV and JSON carry the same numbers
+    by_id = frame.set_index("territory_id", drop=False)
+    for tid, row in t.items():
+        for col in TERRITORY_COLUMNS:
+            v, c = row[col], by_id.loc[tid, col]
+            if v is None:
+                assert pd.isna(c), (tid, col)
+            elif isinstance(v, bool):
+                assert str(c) == str(v), (tid, col)
+            elif isinstance(v, str):
+                assert c == v, (tid, col)
+            else:
+                assert float(c) == pytest.approx(v, rel=1e-12), (tid, col)
+    for col in PLAN_COLUMNS:
+        assert float(by_id.loc["__plan__", col]) == pytest.approx(plan[col], rel=1e-12)
+        assert by_id.drop("__plan__")[col].isna().all()
+
+
+def test_summary_defaults_and_out_file(capsys, small_db, tmp_path):
+    """No --period: the calendar year of the dataset's as-of date (2026-03-31), so S3, S4,
+    S5, S8, S9, S12 count: won 7,000 + 800,000, open 20,000 + 3,000 + 50,000 + 6,000."""
+    out_file = tmp_path / "summary.json"
+    code, out, err = run(capsys, "summary", "--db", small_db, "--format", "json",
+                         "--out", out_file)
+    assert code == 0, err
+    assert out == ""
+    plan = json.loads(out_file.read_text())["plan"]
+    assert (plan["won"], plan["open_pipeline"]) == (807_000, 79_000)
+    # elapsed = (31 + 28 + 31) / 365
+    assert plan["pace"] == pytest.approx(807_000 / 1_168_000 / (90 / 365), rel=1e-12)
+    plan = _summary_json(capsys, small_db, "--period", "2026", "--as-of", "2026-12-31")["plan"]
+    assert plan["pace"] == pytest.approx(807_000 / 1_168_000, rel=1e-12)  # elapsed = 1
+
+
+def test_summary_settings(capsys, small_db):
+    """T1: visits 21 h and travel D = 2 x 1.3 / 60 x (6 x 0.05 K + 12 x 2 K) hours, with
+    K = 6,371.0088 pi / 180; at 120 km/h the travel part halves. The saved setting
+    visits_per_year.Clinic = 6 is used unless overridden (A2 then makes 3 visits)."""
+    import math
+
+    k = 6371.0088 * math.pi / 180
+    trip = 2 * 1.3 / 60
+    d1 = trip * (6 * 0.05 * k + 12 * 2 * k)
+    base = _summary_json(capsys, small_db, "--period", SMALL_PERIOD_ARG)["territories"][0]
+    assert base["workload_hours"] == pytest.approx(21 + d1, rel=1e-12)
+    fast = _summary_json(capsys, small_db, "--period", SMALL_PERIOD_ARG,
+                         "--setting", "speed_kmh=120")["territories"][0]
+    assert fast["workload_hours"] == pytest.approx(21 + d1 / 2, rel=1e-12)
+    assert fast["utilization"] == pytest.approx((21 + d1 / 2) / 150, rel=1e-12)
+    fewer = _summary_json(capsys, small_db, "--period", SMALL_PERIOD_ARG,
+                          "--setting", "visits_per_year.Clinic=3",
+                          "--setting", "speed_kmh=120")["territories"][0]
+    a2 = 3 * (45 / 60 + trip * 0.05 * k / 2)
+    assert fewer["workload_hours"] == pytest.approx(21 + d1 / 2 - a2, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--plan", "Nope"], "error: no plan named 'Nope'; plans: Base"),
+        (["--baseline", "Nope"], "error: no plan named 'Nope'; plans: Base"),
+        (["--setting", "speed=50"], "error: --setting 'speed=50': unknown setting 'speed'; "
+                                    "settings are capacity_hours, "),
+        (["--setting", "touch_days=1.5"], "error: --setting 'touch_days=1.5': touch_days is "
+                                          "a whole number"),
+        (["--setting", "speed_kmh=fast"], "error: --setting 'speed_kmh=fast': 'fast' is not "
+                                          "a number"),
+        (["--setting", "speed_kmh=0"], "error: setting speed_kmh must be greater than 0"),
+        (["--setting", "speed_kmh"], "error: --setting 'speed_kmh': expected name=value"),
+        (["--period", "soon"], "error: period 'soon': expected START:END, e.g. "
+                               "2026-01-01:2026-12-31"),
+        (["--period", "2026-13-01:2026-12-31"], "error: period start '2026-13-01' is not a "
+                                                "date: use YYYY-MM-DD"),
+        (["--period", "2026-01-01:2026-02-30"], "error: period end '2026-02-30' is not a date"),
+        (["--period", "2026-12-31:2026-01-01"], "the end is before the start"),
+        (["--as-of", "yesterday"], "error: as-of date 'yesterday' is not a date"),
+    ],
+)
+def test_summary_input_errors_exit_2(capsys, small_db, argv, message):
+    code, out, err = run(capsys, "summary", "--db", small_db, *argv)
+    assert code == 2
+    assert out == ""
+    assert message in err
+    assert err.startswith("error: ")
+    assert "Traceback" not in err
+
+
+def test_summary_missing_database_and_bad_format(capsys, tmp_path):
+    missing = tmp_path / "none.duckdb"
+    code, _, err = run(capsys, "summary", "--db", missing)
+    assert code == 2
+    assert f"error: {missing}: no database here" in err
+    assert not missing.exists()
+    code, _, err = run(capsys, "summary", "--db", missing, "--format", "xml")
+    assert code == 2
+    assert "invalid choice: 'xml'" in err
+
+
+def test_summary_baseline_disruption(capsys, small_copy, tmp_path):
+    """Plan "Alt" (imported with the CLI): A5's Alaska cell to T5, A6's cell (no territory
+    in Base) to T3, A7's cell left out; A3 lies in a T1 cell in Alt (Base pinned it to T1).
+    Moved: A5, A6, A7 = 3 of 8 accounts; potential 300,000 + 400,000 + 0 of 1,085,000."""
+    cells = small_cells()
+    c = cells["cell"]
+    plan_file = write_csv(tmp_path / "alt.csv", [
+        ["unit_id", "territory_id", "rep_id"],
+        *[[x, "T1", "R1"] for x in cells["T1"]],
+        [c["A3"], "T1", "R1"], [c["A4"], "T2", "R2"], [c["A5"], "T5", "R5"],
+        [cells["a8_cell"], "T3", ""], [c["A6"], "T3", ""],
+    ])
+    code, out, err = run(capsys, "plan", "import", "--db", small_copy, "--name", "Alt",
+                         "--unit", f"h3:{SMALL_RES}", plan_file)
+    assert code == 0, err
+    assert "(h3:5, planning): 12 units" in out
+    moved, moved_pot = 3 / 8, 700_000 / 1_085_000
+    for argv in (["--plan", "Alt"],                       # baseline: the active plan, Base
+                 ["--plan", "Alt", "--baseline", "Base"],
+                 ["--baseline", "Alt"]):                  # Base against Alt: the same moves
+        plan = _summary_json(capsys, small_copy, "--period", SMALL_PERIOD_ARG, *argv)["plan"]
+        assert plan["disruption_accounts_pct"] == pytest.approx(moved, rel=1e-12), argv
+        assert plan["disruption_potential_pct"] == pytest.approx(moved_pot, rel=1e-12), argv
+    plan = _summary_json(capsys, small_copy, "--plan", "Alt", "--baseline", "Alt")["plan"]
+    assert plan["disruption_accounts_pct"] == 0
+    alt = _summary_json(capsys, small_copy, "--plan", "Alt", "--period", SMALL_PERIOD_ARG)
+    assert [t["territory_id"] for t in alt["territories"]] == ["T1", "T2", "T3", "T5"]
+    assert alt["plan"]["unassigned_accounts"] == 1  # A7
+    code, out, _ = run(capsys, "summary", "--db", small_copy, "--plan", "Alt")
+    assert code == 0
+    last = pd.read_csv(io.StringIO(out)).iloc[-1]
+    assert last["disruption_accounts_pct"] == pytest.approx(moved, rel=1e-12)
+
+
+def test_summary_without_an_active_plan(capsys, small_copy):
+    """A named plan needs no active plan; disruption is then empty (nothing to compare)."""
+    with Store(small_copy) as s:
+        s.cursor().execute("UPDATE plans SET state = 'planning'")
+    plan = _summary_json(capsys, small_copy, "--plan", "Base")["plan"]
+    assert plan["accounts"] == 8
+    assert plan["disruption_accounts_pct"] is None
+    assert plan["disruption_potential_pct"] is None
+    plan = _summary_json(capsys, small_copy, "--plan", "Base", "--baseline", "Base")["plan"]
+    assert plan["disruption_accounts_pct"] == 0
+    code, _, err = run(capsys, "summary", "--db", small_copy)
+    assert code == 2
+    assert "there is no active plan" in err
+
+
+def test_summary_subprocess(small_db):
+    done = _python_m("summary", "--db", small_db, "--format", "json", "--period",
+                     SMALL_PERIOD_ARG, "--setting", "visits_per_year.Clinic=6")
+    assert done.stderr == ""
+    assert done.returncode == 0, done.stderr
+    got = json.loads(done.stdout)
+    assert got["plan"]["territory_id"] == "__plan__"
+    assert len(got["territories"]) == 5

@@ -7,6 +7,7 @@ when the machine is online.
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import folium
@@ -40,10 +41,19 @@ def _round_coords(geojson: dict, digits: int = 3) -> dict:
     return geojson
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
-def unit_geometry(unit_text: str, unit_ids: tuple[str, ...]) -> gpd.GeoDataFrame:
-    """Unit shapes, simplified for the screen (about 1 km) and cached per unit set."""
-    shapes = unit_shapes(UnitType.parse(unit_text), list(unit_ids))
+def _key(items) -> str:
+    """A short cache key for a long list (Streamlit would hash every element each rerun)."""
+    digest = hashlib.blake2b(digest_size=16)
+    for item in items:
+        digest.update(repr(item).encode())
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+# cache_resource, not cache_data: these are read-only and big, so no copy per rerun
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _unit_geometry(unit_text: str, key: str, _unit_ids: tuple[str, ...]) -> gpd.GeoDataFrame:
+    shapes = unit_shapes(UnitType.parse(unit_text), list(_unit_ids))
     if len(shapes) and shapes.geom_type.iloc[0] != "Point":
         shapes["geometry"] = shapely.simplify(
             shapes.geometry.to_numpy(), 0.01, preserve_topology=True
@@ -51,12 +61,14 @@ def unit_geometry(unit_text: str, unit_ids: tuple[str, ...]) -> gpd.GeoDataFrame
     return shapes
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
-def territory_outlines(
-    unit_text: str, assignment: tuple[tuple[str, str], ...]
-) -> gpd.GeoDataFrame:
-    """One (multi)polygon per territory: the union of its units."""
-    frame = pd.DataFrame(assignment, columns=["unit_id", "territory_id"])
+def unit_geometry(unit_text: str, unit_ids: tuple[str, ...]) -> gpd.GeoDataFrame:
+    """Unit shapes, simplified for the screen (about 1 km) and cached per unit set."""
+    return _unit_geometry(unit_text, _key(unit_ids), unit_ids)
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _outlines(unit_text: str, key: str, _assignment) -> gpd.GeoDataFrame:
+    frame = pd.DataFrame(_assignment, columns=["unit_id", "territory_id"])
     shapes = unit_geometry(unit_text, tuple(frame["unit_id"]))
     merged = shapes.merge(frame, on="unit_id")
     if not len(merged) or merged.geom_type.iloc[0] == "Point":
@@ -64,13 +76,55 @@ def territory_outlines(
     return merged.dissolve(by="territory_id").reset_index()[["territory_id", "geometry"]]
 
 
-@st.cache_data(show_spinner=False)
+def territory_outlines(
+    unit_text: str, assignment: tuple[tuple[str, str], ...]
+) -> gpd.GeoDataFrame:
+    """One (multi)polygon per territory: the union of its units."""
+    return _outlines(unit_text, _key(assignment), assignment)
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _unit_features(unit_text: str, key: str, _unit_ids) -> dict[str, dict]:
+    shapes = unit_geometry(unit_text, _unit_ids)
+    fc = _round_coords(json.loads(shapes[["unit_id", "geometry"]].to_json()))
+    return {ft["properties"]["unit_id"]: ft["geometry"] for ft in fc["features"]}
+
+
+def unit_features(unit_text: str, unit_ids: tuple[str, ...]) -> dict[str, dict]:
+    """unit_id -> rounded GeoJSON geometry, built once per unit set (not every rerun)."""
+    return _unit_features(unit_text, _key(unit_ids), unit_ids)
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _outline_features(unit_text: str, key: str, _assignment) -> dict:
+    return _round_coords(json.loads(territory_outlines(unit_text, _assignment).to_json()))
+
+
+def outline_features(unit_text: str, assignment: tuple[tuple[str, str], ...]) -> dict:
+    return _outline_features(unit_text, _key(assignment), assignment)
+
+
+@st.cache_resource(show_spinner=False)
 def state_outlines() -> dict:
     ids, names, geoms = geography.unit_polygons("state")
     shapes = gpd.GeoDataFrame({"unit_id": ids, "name": names}, geometry=geoms, crs=4326)
     shapes["geometry"] = shapely.simplify(shapes.geometry.to_numpy(), 0.02)
     shapes["geometry"] = shapes.boundary
     return _round_coords(json.loads(shapes.to_json()))
+
+
+class BoundedGeoJson(folium.GeoJson):
+    """GeoJson whose bounds are given, not recomputed over every coordinate each rerun."""
+
+    def __init__(self, data, bounds=None, **kwargs):
+        super().__init__(data, **kwargs)
+        self._fixed_bounds = bounds
+
+    def _get_self_bounds(self):
+        if self._fixed_bounds is None:
+            return super()._get_self_bounds()
+        minx, miny, maxx, maxy = self._fixed_bounds
+        return [[miny, minx], [maxy, maxx]]
 
 
 def base_map(center, zoom: int, tiles: bool) -> folium.Map:
@@ -116,22 +170,29 @@ def plan_map(
     unit of the plan or holding accounts). `reps`: rep_name, territory_name, home_lat,
     home_lon.
     """
-    shapes = unit_geometry(str(unit), tuple(units["unit_id"]))
-    data = shapes.merge(units, on="unit_id", how="inner")
+    ids = tuple(units["unit_id"])
+    shapes = unit_geometry(str(unit), ids)
+    data = shapes.drop(columns="geometry").merge(units, on="unit_id", how="inner")
     data["color"] = data["territory_id"].map(colors).fillna(UNASSIGNED)
     data["territory_name"] = data["territory_name"].fillna("Unassigned")
     for col in ("potential", "won"):
         data[col] = data[col].fillna(0).map(lambda v: f"{v:,.0f}")
     data["accounts"] = data["accounts"].fillna(0).astype(int)
-    center, zoom = _view(data, unit)
+    center, zoom = _view(shapes, unit)
     fmap = base_map(center, zoom, tiles)
     fields = ["name", "territory_name", "accounts", "potential", "won"]
     aliases = ["Unit", "Territory", "Accounts", "Potential", "Won"]
-    layer = data[[*fields, "color", "geometry"]]
-    geojson = _round_coords(json.loads(layer.to_json()))
+    bounds = tuple(shapes.total_bounds) if len(shapes) else None
     if unit.kind in POLYGON_KINDS or unit.kind == "h3":
-        folium.GeoJson(
+        geoms = unit_features(str(unit), ids)
+        props = data[["unit_id", *fields, "color"]].to_dict(orient="records")
+        geojson = {"type": "FeatureCollection", "features": [
+            {"type": "Feature", "properties": p, "geometry": geoms[p["unit_id"]]}
+            for p in props if p["unit_id"] in geoms
+        ]}
+        BoundedGeoJson(
             geojson,
+            bounds=bounds,
             name="Territories",
             style_function=lambda f: {
                 "fillColor": f["properties"]["color"], "color": "#ffffff", "weight": 0.3,
@@ -142,34 +203,45 @@ def plan_map(
             smooth_factor=1.0,
         ).add_to(fmap)
         assigned = units.dropna(subset=["territory_id"])
-        outlines = territory_outlines(
+        outlines = outline_features(
             str(unit), tuple(zip(assigned["unit_id"], assigned["territory_id"], strict=True))
         )
-        if len(outlines):
-            folium.GeoJson(
-                _round_coords(json.loads(outlines.to_json())),
+        if outlines["features"]:
+            BoundedGeoJson(
+                outlines,
+                bounds=bounds,
                 name="Territory outlines",
                 style_function=lambda f: {"color": "#202020", "weight": 1.4, "fill": False},
                 interactive=False,
             ).add_to(fmap)
     else:
-        for row in data.itertuples(index=False):
+        points = shapes[["unit_id", "geometry"]].merge(data, on="unit_id")
+        for row in points.itertuples(index=False):
             folium.CircleMarker(
                 [row.geometry.y, row.geometry.x], radius=4, color=row.color, fill=True,
                 fill_opacity=0.8, weight=1,
                 tooltip=f"{row.name}: {row.territory_name}, {row.accounts} accounts",
             ).add_to(fmap)
-    folium.GeoJson(
-        state_outlines(), name="States",
+    BoundedGeoJson(
+        state_outlines(), bounds=(-180.0, 17.0, -64.0, 72.0), name="States",
         style_function=lambda f: {"color": "#555555", "weight": 0.8, "fill": False},
         interactive=False,
     ).add_to(fmap)
     homes = reps.dropna(subset=["home_lat", "home_lon"])
-    for row in homes.itertuples(index=False):
-        folium.CircleMarker(
-            [row.home_lat, row.home_lon], radius=5, color="#000000", weight=2,
-            fill=True, fill_color="#ffffff", fill_opacity=1,
-            tooltip=f"{row.rep_name} (home base), {row.territory_name}",
+    if len(homes):  # one layer for every home (one template, not one per marker)
+        folium.GeoJson(
+            {"type": "FeatureCollection", "features": [
+                {"type": "Feature",
+                 "properties": {"rep": f"{r.rep_name} (home base)",
+                                "territory": str(r.territory_name)},
+                 "geometry": {"type": "Point", "coordinates": [r.home_lon, r.home_lat]}}
+                for r in homes.itertuples(index=False)
+            ]},
+            name="Rep homes",
+            marker=folium.CircleMarker(radius=5, color="#000000", weight=2, fill=True,
+                                       fill_color="#ffffff", fill_opacity=1),
+            tooltip=folium.GeoJsonTooltip(fields=["rep", "territory"],
+                                          aliases=["Rep", "Territory"]),
         ).add_to(fmap)
     assert not external_assets(fmap), external_assets(fmap)
     st_folium(

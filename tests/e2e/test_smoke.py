@@ -45,6 +45,7 @@ def test_map_tooltip_names_unit_and_territory(page, app_url):
     frame = page.frame_locator('iframe[title="streamlit_folium.st_folium"]')
     container = frame.locator(".leaflet-container")
     container.wait_for(timeout=60_000)
+    container.scroll_into_view_if_needed()
     box = container.bounding_box()
     # hover over the middle of the lower 48 (Kansas at the default view) to get a tooltip
     page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5)
