@@ -5,11 +5,15 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-STATUS_BADGE = {
-    "under-served": "🔴 under-served",
-    "over-served": "🔵 over-served",
-    "balanced": "🟢 balanced",
-    "no rep": "⚪ no rep",
+STATUS_BADGE = {  # symbols every font has (no emoji font needed), plus a cell colour
+    "under-served": "▲ under-served",
+    "over-served": "▼ over-served",
+    "balanced": "● balanced",
+    "no rep": "○ no rep",
+}
+STATUS_COLOR = {  # colour-blind-safe (Tol), light enough for dark text
+    "▲ under-served": "#F4C2C2", "▼ over-served": "#BBD7EE", "● balanced": "#CDE8C9",
+    "○ no rep": "#E6E6E6",
 }
 PERCENT_COLUMNS = ("attainment", "pace", "penetration", "utilization", "reach_pct",
                    "touched_pct", "deviation_potential", "deviation_workload_hours",
@@ -50,6 +54,11 @@ def territory_table(table: pd.DataFrame, colors: dict[str, str], key: str) -> No
     styled = shown.style.apply(
         lambda col: [f"background-color: {c}; color: {c}" for c in col], subset=["color"]
     )
+    if "status" in shown:
+        styled = styled.apply(
+            lambda col: [f"background-color: {STATUS_COLOR.get(v, '#FFFFFF')}" for v in col],
+            subset=["status"],
+        )
     money_cols = ("potential", "won", "open_pipeline", "quota", "whitespace")
     config = {
         "color": st.column_config.TextColumn("", width=28),
