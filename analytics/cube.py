@@ -70,7 +70,7 @@ def unit_cube(
             SELECT a.{unit.column} AS u,
                    sum(s.amount) FILTER (WHERE s.stage = 'won') AS won,
                    sum(s.amount) FILTER (WHERE s.stage = 'open') AS open_pipeline
-            FROM sales s JOIN accounts a ON a.account_id = s.account_id
+            FROM sales s JOIN accounts a ON a.account_key = s.account_key
             WHERE s.close_date BETWEEN ? AND ? AND {sale_where}
               AND {where_unit} AND {acc_where}
             GROUP BY 1

@@ -727,9 +727,13 @@ def load(
             elif name == "accounts":
                 final = _accounts_final(cur, known_reps=True)
                 cur.register("new_accounts_arrow", final)
+                # an account keeps its integer key across updates; new ones get new keys
                 cur.execute(
-                    "CREATE OR REPLACE TEMP VIEW new_accounts AS SELECT * FROM "
-                    "new_accounts_arrow"
+                    """CREATE OR REPLACE TEMP TABLE new_accounts AS
+                    SELECT n.*, coalesce(a.account_key,
+                        (SELECT coalesce(max(account_key), 0) FROM accounts)
+                        + row_number() OVER (ORDER BY n.account_id)) AS account_key
+                    FROM new_accounts_arrow n LEFT JOIN accounts a USING (account_id)"""
                 )
                 _write(cur, ACCOUNTS, "new_accounts", tr, replace)
                 if replace:
@@ -737,9 +741,10 @@ def load(
             else:
                 cur.execute(  # a view: the deals are read once more, never copied
                     """CREATE OR REPLACE TEMP VIEW new_sales AS
-                    SELECT opportunity_id, account_id, amount, close_date,
-                           stage_norm AS stage, product, rep_id
-                    FROM s_sales WHERE __row NOT IN (SELECT __row FROM rej)"""
+                    SELECT s.opportunity_id, s.account_id, a.account_key, s.amount,
+                           s.close_date, s.stage_norm AS stage, s.product, s.rep_id
+                    FROM s_sales s JOIN accounts a ON a.account_id = s.account_id
+                    WHERE s.__row NOT IN (SELECT __row FROM rej)"""
                 )
                 _write(cur, SALES, "new_sales", tr, replace)
         if all_or_nothing and not report.clean:

@@ -114,33 +114,41 @@ class MetricCube:
         acc_where, acc_params = self.flt.account_sql("a")
         visits, visit_params = _visits_sql(self.settings)
         sql = f"""a AS (
-            SELECT a.account_id, a.lat, a.lon, a.potential, a.last_activity_date,
+            SELECT a.account_id, a.account_key, a.lat, a.lon, a.potential,
+                   a.last_activity_date,
                    {self.unit.unit_id_sql('a')} AS unit_id, {visits} AS visits
             FROM accounts a WHERE {acc_where})"""
         return sql, [*visit_params, *acc_params]
 
     def _base(self, cur) -> pd.DataFrame:
         acc_cte, acc_params = self._accounts_cte()
-        sale_where, sale_params = self.flt.sales_sql()
+        sale_where, sale_params = self.flt.sales_sql("s")
         touch_from = _touch_from(self.as_of, self.settings.touch_days)
+        # accounts grouped by unit; deals joined to their account (integer key), then
+        # grouped by unit: one pass over the deals, no per-account intermediate
         sql = f"""
-            WITH s AS (
-                SELECT account_id,
-                       sum(amount) FILTER (WHERE stage = 'won') AS won,
-                       sum(amount) FILTER (WHERE stage = 'open') AS open_pipeline
-                FROM sales WHERE close_date BETWEEN ? AND ? AND {sale_where}
-                GROUP BY account_id
-            ), {acc_cte}
-            SELECT a.unit_id, count(*) AS accounts, sum(a.potential) AS potential,
-                   coalesce(sum(s.won), 0) AS won,
-                   coalesce(sum(s.open_pipeline), 0) AS open_pipeline,
-                   sum(a.visits) AS visits,
-                   count(*) FILTER (WHERE a.last_activity_date BETWEEN ? AND ?) AS touched,
-                   count(a.last_activity_date) AS has_activity
-            FROM a LEFT JOIN s ON s.account_id = a.account_id
-            GROUP BY a.unit_id ORDER BY a.unit_id NULLS LAST"""
-        params = [self.period.start, self.period.end, *sale_params, *acc_params,
-                  touch_from, self.as_of]
+            WITH {acc_cte}, acc AS (
+                SELECT unit_id, count(*) AS accounts, sum(potential) AS potential,
+                       sum(visits) AS visits,
+                       count(*) FILTER (WHERE last_activity_date BETWEEN ? AND ?) AS touched,
+                       count(last_activity_date) AS has_activity
+                FROM a GROUP BY unit_id
+            ), deals AS (
+                SELECT a.unit_id,
+                       sum(s.amount) FILTER (WHERE s.stage = 'won') AS won,
+                       sum(s.amount) FILTER (WHERE s.stage = 'open') AS open_pipeline
+                FROM sales s JOIN a ON a.account_key = s.account_key
+                WHERE s.close_date BETWEEN ? AND ? AND {sale_where}
+                GROUP BY a.unit_id
+            )
+            SELECT acc.unit_id, acc.accounts, acc.potential,
+                   coalesce(deals.won, 0) AS won,
+                   coalesce(deals.open_pipeline, 0) AS open_pipeline,
+                   acc.visits, acc.touched, acc.has_activity
+            FROM acc LEFT JOIN deals ON deals.unit_id IS NOT DISTINCT FROM acc.unit_id
+            ORDER BY acc.unit_id NULLS LAST"""
+        params = [*acc_params, touch_from, self.as_of, self.period.start, self.period.end,
+                  *sale_params]
         return cur.execute(sql, params).df()
 
     def add_reps(self, cur, reps: set[str]) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 H3_RESOLUTIONS: tuple[int, ...] = (3, 4, 5, 6, 7, 8)
 """Resolutions whose cell every account carries (computed at import, never by parent-of)."""
@@ -33,6 +33,7 @@ CREATE TABLE IF NOT EXISTS reps (
 
 CREATE TABLE IF NOT EXISTS accounts (
     account_id VARCHAR NOT NULL,
+    account_key BIGINT NOT NULL,
     name VARCHAR,
     lat DOUBLE NOT NULL,
     lon DOUBLE NOT NULL,
@@ -57,6 +58,7 @@ CREATE TABLE IF NOT EXISTS accounts (
 CREATE TABLE IF NOT EXISTS sales (
     opportunity_id VARCHAR NOT NULL,
     account_id VARCHAR NOT NULL,
+    account_key BIGINT NOT NULL,
     amount DOUBLE NOT NULL,
     close_date DATE NOT NULL,
     stage VARCHAR NOT NULL,
@@ -101,6 +103,20 @@ CREATE TABLE IF NOT EXISTS account_overrides (
     PRIMARY KEY (plan_id, account_id)
 );
 """
+
+MIGRATIONS: dict[int, list[str]] = {
+    # 1 -> 2: an integer surrogate key per account, kept on its deals (fast joins)
+    2: [
+        "ALTER TABLE accounts ADD COLUMN account_key BIGINT",
+        "UPDATE accounts SET account_key = k.key FROM (SELECT account_id, "
+        "row_number() OVER (ORDER BY account_id) AS key FROM accounts) k "
+        "WHERE accounts.account_id = k.account_id",
+        "ALTER TABLE sales ADD COLUMN account_key BIGINT",
+        "UPDATE sales SET account_key = a.account_key FROM accounts a "
+        "WHERE a.account_id = sales.account_id",
+    ],
+}
+"""Statements that bring a database of version N-1 to version N."""
 
 PLAN_STATES = ("planning", "active", "archived")
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import duckdb
 
 from analytics.errors import InputError
-from analytics.schema import DDL, SCHEMA_VERSION
+from analytics.schema import DDL, MIGRATIONS, SCHEMA_VERSION
 
 DB_ENV = "TERRITORY_ATLAS_DB"
 
@@ -92,6 +92,16 @@ class Store:
                 cur.execute(DDL)
                 cur.execute(
                     "INSERT INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)]
+                )
+            return
+        if version < SCHEMA_VERSION:  # one transaction: all steps or none
+            with self.transaction() as cur:
+                for step in range(version + 1, SCHEMA_VERSION + 1):
+                    for sql in MIGRATIONS[step]:
+                        cur.execute(sql)
+                cur.execute(
+                    "UPDATE meta SET value = ? WHERE key = 'schema_version'",
+                    [str(SCHEMA_VERSION)],
                 )
 
     def _version(self) -> int | None:
