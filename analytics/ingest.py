@@ -732,7 +732,7 @@ def load(
                     """CREATE OR REPLACE TEMP TABLE new_accounts AS
                     SELECT n.*, coalesce(a.account_key,
                         (SELECT coalesce(max(account_key), 0) FROM accounts)
-                        + row_number() OVER (ORDER BY n.account_id)) AS account_key
+                        + row_number() OVER ()) AS account_key
                     FROM new_accounts_arrow n LEFT JOIN accounts a USING (account_id)"""
                 )
                 _write(cur, ACCOUNTS, "new_accounts", tr, replace)
