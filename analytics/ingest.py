@@ -15,6 +15,7 @@ import re
 import tempfile
 import uuid
 from collections.abc import Iterable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,7 +23,6 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from analytics import geography, units
 from analytics.errors import InputError
@@ -249,11 +249,19 @@ def read_source(
     cur.complete()  # DuckDB 2: the relation API needs no pending result on the connection
     try:
         if suffix in PARQUET_SUFFIXES:
-            # read with Arrow (multi-threaded, no copy into DuckDB); a direct DuckDB scan
-            # would trust the file's statistics, which leave NaN out, and fold NaN tests away
-            table = pq.read_table(path)
-            offset = 1
-        elif suffix in EXCEL_SUFFIXES:
+            # scanned in place, streaming (no copy in memory); `load` turns off DuckDB's
+            # statistics propagation, which trusts Parquet min/max (NaN left out) and would
+            # fold NaN tests away
+            rel = cur.read_parquet(str(path), file_row_number=True)
+            headers = [c for c in rel.columns if c != "file_row_number"]
+            rel.create_view(f"{view}_parquet", replace=True)
+            cur.execute(
+                f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT "
+                f"CAST(file_row_number + 1 AS BIGINT) AS __row, * EXCLUDE (file_row_number) "
+                f"FROM {view}_parquet"
+            )
+            return headers
+        if suffix in EXCEL_SUFFIXES:
             frame = pd.read_excel(path, dtype=str, sheet_name=0)
             table = pa.Table.from_pandas(frame, preserve_index=False)
             offset = 2
@@ -337,8 +345,8 @@ def _field_sql(cur, view: str, f: Field, src: str | None, src_type: str | None):
             )
         else:
             value = f"TRY_CAST({col} AS DOUBLE)"
-            if is_float:  # NaN is a missing number (Parquet is read through Arrow, so
-                # DuckDB sees no file statistics that would fold isnan() away)
+            if is_float:  # NaN is a missing number (`load` turns off the statistics
+                # propagation that would fold isnan() away for Parquet columns)
                 present = f"({col} IS NOT NULL AND NOT isnan({col}))"
                 raw = f"(CASE WHEN NOT isnan({col}) THEN {raw} END)"
         value = f"(CASE WHEN isfinite({value}) THEN {value} END)"
@@ -685,7 +693,7 @@ def load(
     if not any(files.values()):
         raise InputError("nothing to load: give --accounts, --sales and/or --reps")
     report = ImportReport()
-    with store.transaction() as cur:
+    with _no_statistics_folding(store), store.transaction() as cur:
         for name in ("reps", "accounts", "sales"):
             path = files[name]
             if path is None:
@@ -762,6 +770,22 @@ def load(
 def _new_version() -> str:
     """A fresh token for caches keyed on the data (any import changes it)."""
     return uuid.uuid4().hex
+
+
+@contextmanager
+def _no_statistics_folding(store: Store):
+    """Parquet statistics leave NaN out; with them DuckDB decides `isnan(x)` is false.
+
+    The setting is global to the database, so it is set and reset on a cursor of its own,
+    outside the import's transaction (an aborted transaction refuses any statement).
+    """
+    cur = store.cursor()
+    cur.execute("SET disabled_optimizers = 'statistics_propagation'")
+    try:
+        yield
+    finally:
+        cur.execute("RESET disabled_optimizers")
+        cur.close()
 
 
 def _drop_orphans(cur, tr: TableReport, sales_loaded: bool) -> None:
