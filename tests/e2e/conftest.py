@@ -27,22 +27,11 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def demo_db_file(tmp_path_factory) -> Path:
-    from analytics.demo import build_demo
-    from analytics.store import Store
-
-    path = tmp_path_factory.mktemp("e2e") / "demo.duckdb"
-    with Store(path) as store:
-        build_demo(store)
-    return path
-
-
-@pytest.fixture(scope="session")
-def app_url(demo_db_file, tmp_path_factory):
+def app_url(demo_db, tmp_path_factory):
     """Start `streamlit run app.py` on the demo database; stop it after the session."""
     port = _free_port()
     db = tmp_path_factory.mktemp("e2e-run") / "atlas.duckdb"
-    shutil.copy(demo_db_file, db)
+    shutil.copy(demo_db, db)
     env = {**os.environ, "TERRITORY_ATLAS_DB": str(db)}
     log = open(db.parent / "streamlit.log", "w")  # noqa: SIM115 - closed at teardown
     proc = subprocess.Popen(
