@@ -10,6 +10,7 @@ every user value passed as data, never spliced into SQL.
 from __future__ import annotations
 
 import codecs
+import csv
 import os
 import re
 import tempfile
@@ -246,6 +247,7 @@ def read_source(
     if path.is_dir():
         raise InputError("is a folder, not a file", file=label)
     suffix = path.suffix.lower()
+    lines = None
     cur.complete()  # DuckDB 2: the relation API needs no pending result on the connection
     try:
         if suffix in PARQUET_SUFFIXES:
@@ -273,6 +275,7 @@ def read_source(
                 rel = cur.read_csv(str(utf8 or path), all_varchar=True, header=True)
                 table = rel.to_arrow_table()
                 offset = 2
+                lines = _record_lines(cur, utf8 or path, table.num_rows)
             finally:
                 if utf8 is not None:
                     utf8.unlink(missing_ok=True)
@@ -287,12 +290,46 @@ def read_source(
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(f"cannot read the file: {first}", file=label) from exc
     headers = [str(c) for c in table.column_names]
-    rows = pa.array(np.arange(offset, offset + table.num_rows, dtype=np.int64))
+    if lines is not None:
+        rows = pa.array(lines)
+    else:
+        rows = pa.array(np.arange(offset, offset + table.num_rows, dtype=np.int64))
     table = table.append_column("__row", rows)
     name = f"{view}_arrow"
     cur.register(name, table)
     cur.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT * FROM {name}")
     return headers
+
+
+def _record_lines(cur, path: Path, n_records: int) -> np.ndarray | None:
+    """The line each CSV record starts on, when the file has blank lines (else None).
+
+    DuckDB's reader skips blank lines, so record numbers would drift from the rows a
+    spreadsheet shows. Only files with a blank line pay for this second, Python read.
+    """
+    with open(path, "rb") as f:
+        data = f.read()
+    body = data.replace(b"\r\n", b"\n")
+    if b"\n\n" not in body.rstrip(b"\n"):
+        return None
+    dialect = cur.execute(
+        "SELECT Delimiter, Quote FROM sniff_csv(?, header = true)", [str(path)]
+    ).fetchall()
+    delimiter, quote = dialect[0] if dialect else (",", '"')
+    delimiter = delimiter if delimiter and len(delimiter) == 1 else ","
+    quote = quote if quote and len(quote) == 1 else '"'  # DuckDB says "(empty)" for none
+    starts = []
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        reader = csv.reader(f, delimiter=delimiter, quotechar=quote)
+        previous = 0
+        for record in reader:
+            start, previous = previous + 1, reader.line_num
+            if record:  # a blank line reads as []
+                starts.append(start)
+    starts = starts[1:]  # the header
+    if len(starts) != n_records:  # a dialect the two readers see differently: keep order
+        return None
+    return np.asarray(starts, dtype=np.int64)
 
 
 # --------------------------------------------------------------------------------------

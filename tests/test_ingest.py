@@ -803,13 +803,24 @@ def test_reps_file(store, tmp_path):
     ]
 
 
-@pytest.mark.xfail(strict=True, reason="known bug: DuckDB's CSV reader skips blank lines, so "
-                   "rows after a blank line are reported one row too early")
 def test_row_numbers_after_a_blank_line(store, tmp_path):
     path = tmp_path / "blank.csv"
     path.write_text("account_id,lat,lon\nA1,42.36,-71.06\n\nA2,95,-71.06\n")
     report = ingest.load(store, accounts=path)
     assert rejection_set(report) == {(4, "lat", "95")}  # A2 is on line 4 of the file
+
+
+def test_row_numbers_with_blank_lines_and_a_quoted_line_break(store, tmp_path):
+    path = tmp_path / "blank2.csv"
+    path.write_text(
+        'account_id;name;lat;lon\r\n'          # line 1
+        '\r\n'                                  # line 2: blank
+        'A1;"two\r\nlines";42.36;-71.06\r\n'   # lines 3-4: one record
+        '\r\n'                                  # line 5: blank
+        'A2;x;95;-71.06\r\n'                    # line 6
+    )
+    report = ingest.load(store, accounts=path)
+    assert rejection_set(report) == {(6, "lat", "95")}
 
 
 def test_county_matches_an_independent_point_in_polygon(store, tmp_path):
