@@ -286,9 +286,16 @@ def read_source(
             )
     except InputError:
         raise
-    except (duckdb.Error, ValueError, OSError, pa.ArrowException) as exc:
+    except Exception as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputError(f"cannot read the file: {first}", file=label) from exc
+        first = re.sub(r"\S*atlas-utf8-\S*\.csv", "the file", first)  # our temporary copy
+        kind = {".xlsx": "Excel", ".xlsm": "Excel", ".xls": "Excel", ".parquet": "Parquet",
+                ".pq": "Parquet"}.get(suffix, "CSV")
+        raise InputError(
+            f"cannot read the file as {kind}: {first}. Check that it is a {kind} file "
+            "(re-export it, or save it as CSV UTF-8)",
+            file=label,
+        ) from exc
     headers = [str(c) for c in table.column_names]
     if lines is not None:
         rows = pa.array(lines)
@@ -370,7 +377,8 @@ def _field_sql(cur, view: str, f: Field, src: str | None, src_type: str | None):
     is_float = (src_type or "").upper() in ("DOUBLE", "FLOAT", "REAL", "FLOAT4", "FLOAT8")
     if f.kind in ("number", "lat", "lon"):
         if is_text:
-            s = rf"regexp_replace({raw}, '[\s\x{{00a0}}$€£¥]', '', 'g')"
+            no_code = rf"regexp_replace({raw}, '^[A-Za-z]{{3}}\s+|\s+[A-Za-z]{{3}}$', '')"
+            s = rf"regexp_replace({no_code}, '[\s\x{{00a0}}$€£¥]', '', 'g')"
             value = (
                 f"TRY_CAST(CASE "
                 rf"WHEN regexp_full_match({s}, '[-+]?\d{{1,3}}(,\d{{3}})+(\.\d*)?') "
@@ -405,6 +413,8 @@ def _field_sql(cur, view: str, f: Field, src: str | None, src_type: str | None):
                 f"CAST(try_strptime({raw}, '{fmt}') AS DATE), "
                 f"CAST(try_strptime({raw}, '%Y/%m/%d') AS DATE), "
                 f"CAST(try_strptime({raw}, '%d.%m.%Y') AS DATE), "
+                f"CAST(try_strptime({raw}, '{fmt} %I:%M %p') AS DATE), "
+                f"CAST(try_strptime({raw}, '{fmt} %H:%M') AS DATE), "
                 f"CAST(TRY_CAST({raw} AS TIMESTAMP) AS DATE), "
                 f"CAST(TRY_CAST({raw} AS TIMESTAMPTZ) AS DATE))"
             )

@@ -868,3 +868,44 @@ def test_orders_file_without_stage_counts_as_won(store, make_csv):
                        "ORDER BY 1") == [
         ("O1", 19.99, dt.date(2026, 1, 15), "won"), ("O2", 5.0, dt.date(2026, 1, 20), "won"),
     ]
+
+
+def test_salesforce_report_amounts_and_times(store, tmp_path):
+    acc = tmp_path / "acc.csv"
+    acc.write_text("Account ID,Billing Zip/Postal Code\nA1,02108\n")
+    opp = tmp_path / "opp.csv"
+    opp.write_text(
+        "Opportunity ID,Account ID,Amount,Close Date,Stage\n"
+        'O1,A1,"USD 1,234.50",12/31/2026 10:30 AM,Closed Won\n'
+        "O2,A1,99 EUR,2026-06-01 14:05,Prospecting\n"
+    )
+    report = ingest.load(store, accounts=acc, sales=opp)
+    assert report.clean
+    got = rows(store, "SELECT opportunity_id, amount, close_date, stage FROM sales "
+                      "ORDER BY opportunity_id")
+    assert got == [("O1", 1234.5, dt.date(2026, 12, 31), "won"),
+                   ("O2", 99.0, dt.date(2026, 6, 1), "open")]
+
+
+@pytest.mark.parametrize(("name", "content", "kind"), [
+    ("broken.xlsx", b"PK\x03\x04 this is not a real workbook", "Excel"),
+    ("broken.parquet", b"not parquet at all", "Parquet"),
+])
+def test_unreadable_files_say_what_to_do(store, tmp_path, name, content, kind):
+    path = tmp_path / name
+    path.write_bytes(content)
+    before = snapshot(store)
+    with pytest.raises(InputError) as err:
+        ingest.load(store, accounts=path)
+    assert str(path) in str(err.value)
+    assert f"cannot read the file as {kind}" in str(err.value)
+    assert snapshot(store) == before
+
+
+def test_unreadable_csv_names_the_users_file_not_a_temporary_copy(store, tmp_path):
+    path = tmp_path / "noise.csv"
+    path.write_bytes(bytes(range(256)) * 20)  # not UTF-8: goes through a temporary copy
+    with pytest.raises(InputError) as err:
+        ingest.load(store, accounts=path)
+    assert "atlas-utf8" not in str(err.value)
+    assert str(path) in str(err.value)
