@@ -2,10 +2,10 @@
 
 Run once by a developer from a checkout that has the public datasets beside it:
 
-    python data/build/build_data.py --shared ../shared/data
+    python data/build/build_data.py --shared PATH/TO/public-datasets
 
 It writes `data/reference/`, `data/geo/` and `data/demo/`. The app and the tests only read
-those outputs (a fresh clone has no `../shared`). Every synthetic part is seeded, so running
+those outputs (a fresh clone has no source datasets). Every synthetic part is seeded, so running
 it again gives the same files. See `data/SOURCES.md` for what comes from where.
 """
 
@@ -386,7 +386,11 @@ def _xyz(lat, lon) -> np.ndarray:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--shared", type=Path, default=ROOT.parent.parent / "shared" / "data")
+    parser.add_argument(
+        "--shared", type=Path, required=True,
+        help="folder of the public source datasets (one sub-folder per dataset, each with "
+        "its SOURCE.md); see data/SOURCES.md",
+    )
     args = parser.parse_args()
     us_zip, _ = _reference(args.shared)
     _geo(args.shared)
