@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from analytics import adjacency, plans
+from analytics import adjacency, metrics, plans
 from ui.context import sidebar_context
 from ui.map import plan_map
 from ui.palette import territory_colors
@@ -84,7 +84,9 @@ plan_map(plan.unit, units_frame, colors, reps, tiles=tiles)
 
 st.subheader("Territories")
 territory_table(table, colors, key="territory_table")
-st.download_button(
-    "Download the table (CSV)", table.to_csv(index=False).encode("utf-8"),
-    file_name=f"territories-{plan.name}.csv", mime="text/csv",
+st.download_button(  # the same file as `python -m analytics summary`: shares as fractions
+    "Download the summary (CSV, with the whole-plan row)",
+    metrics.summary_frame(rows, whole).to_csv(index=False).encode("utf-8"),
+    file_name=f"summary-{plan.name}-{ctx.period.start:%Y%m%d}-{ctx.period.end:%Y%m%d}.csv",
+    mime="text/csv",
 )
