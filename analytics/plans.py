@@ -215,7 +215,7 @@ def assignment(cur: duckdb.DuckDBPyConnection, plan: Plan) -> pd.DataFrame:
 def territories(cur: duckdb.DuckDBPyConnection, plan: Plan) -> pd.DataFrame:
     return cur.execute(
         """SELECT t.territory_id, t.name AS territory_name, t.rep_id, r.name AS rep_name,
-                  t.parent_id, t.color,
+                  t.parent_id, t.color, t.locked,
                   coalesce(t.annual_quota, r.annual_quota, 0) AS annual_quota,
                   r.home_lat, r.home_lon
            FROM territories t LEFT JOIN reps r ON r.rep_id = t.rep_id

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 H3_RESOLUTIONS: tuple[int, ...] = (3, 4, 5, 6, 7, 8)
 """Resolutions whose cell every account carries (computed at import, never by parent-of)."""
@@ -86,6 +86,7 @@ CREATE TABLE IF NOT EXISTS territories (
     parent_id VARCHAR,
     annual_quota DOUBLE,
     color VARCHAR,
+    locked BOOLEAN NOT NULL DEFAULT false,
     PRIMARY KEY (plan_id, territory_id)
 );
 
@@ -102,6 +103,26 @@ CREATE TABLE IF NOT EXISTS account_overrides (
     territory_id VARCHAR NOT NULL,
     PRIMARY KEY (plan_id, account_id)
 );
+
+CREATE TABLE IF NOT EXISTS plan_edits (
+    plan_id INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    label VARCHAR NOT NULL,
+    author VARCHAR,
+    made_at TIMESTAMP NOT NULL,
+    undone BOOLEAN NOT NULL DEFAULT false,
+    PRIMARY KEY (plan_id, seq)
+);
+
+CREATE TABLE IF NOT EXISTS plan_edit_changes (
+    plan_id INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    step INTEGER NOT NULL,
+    kind VARCHAR NOT NULL,
+    item_id VARCHAR NOT NULL,
+    before VARCHAR,
+    after VARCHAR
+);
 """
 
 MIGRATIONS: dict[int, list[str]] = {
@@ -114,6 +135,12 @@ MIGRATIONS: dict[int, list[str]] = {
         "ALTER TABLE sales ADD COLUMN account_key BIGINT",
         "UPDATE sales SET account_key = a.account_key FROM accounts a "
         "WHERE a.account_id = sales.account_id",
+    ],
+    # 2 -> 3: map editing: locked territories and the undoable edit log
+    3: [
+        "ALTER TABLE territories ADD COLUMN locked BOOLEAN DEFAULT false",
+        "UPDATE territories SET locked = false",
+        # the edit tables themselves come from DDL (CREATE TABLE IF NOT EXISTS)
     ],
 }
 """Statements that bring a database of version N-1 to version N."""

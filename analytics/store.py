@@ -99,6 +99,7 @@ class Store:
                 for step in range(version + 1, SCHEMA_VERSION + 1):
                     for sql in MIGRATIONS[step]:
                         cur.execute(sql)
+                cur.execute(DDL)  # tables a migration added: CREATE ... IF NOT EXISTS
                 cur.execute(
                     "UPDATE meta SET value = ? WHERE key = 'schema_version'",
                     [str(SCHEMA_VERSION)],

@@ -1,13 +1,17 @@
-"""Territory map: the plan on a map, the whole-plan figures and the territory metrics."""
+"""Territory map: paint, draw and recolour territories while the metrics update live."""
+
+import functools
 
 import streamlit as st
 
-from analytics import adjacency, metrics, plans
+from analytics import edits, metrics, plans
+from ui import territory_tools
 from ui.context import sidebar_context
-from ui.map import plan_map
-from ui.palette import territory_colors
+from ui.map import territory_map, view_of
+from ui.map_editor import MODES, on_map_change
+from ui.map_spec import LAYERS, map_spec, territory_palette, unit_index
 from ui.plan_metrics import plan_metrics
-from ui.widgets import kpi_row, money, percent, territory_table
+from ui.widgets import balance_chart, kpi_row, money, percent, territory_table
 
 ctx = sidebar_context()
 st.title("Territory map")
@@ -15,34 +19,93 @@ if ctx.plan is None:
     st.warning("There is no territory plan yet. Import one on the **Plans** page.")
     st.stop()
 plan = ctx.plan
-
-
-@st.cache_data(show_spinner=False, max_entries=8)
-def _colors(plan_id: int, unit_text: str, stamp: str, _cur) -> dict[str, str]:
-    """Territory colours: neighbours differ. Recomputed when the plan changes (stamp)."""
-    assign = plans.assignment(_cur, plan)
-    terr = plans.territories(_cur, plan)
-    touching = adjacency.territory_neighbours(plan.unit, assign)
-    fixed = dict(zip(terr["territory_id"], terr["color"], strict=True))
-    return territory_colors(terr["territory_id"].tolist(), touching, fixed)
-
-
-stamp = str(ctx.cur.execute(
-    "SELECT updated_at FROM plans WHERE plan_id = ?", [plan.plan_id]
-).fetchone()[0])
-rows, whole, cube = plan_metrics(ctx)
-colors = _colors(plan.plan_id, str(plan.unit), stamp, ctx.cur)
+index = unit_index(ctx, plan)
 terr = plans.territories(ctx.cur, plan)
+ids = terr["territory_id"].tolist()
+colors = territory_palette(ctx, plan, terr)
+
+# -- the edit toolbar ---------------------------------------------------------------------
+bar = st.columns([2.2, 2.6, 1, 1, 2.2], vertical_alignment="bottom")
+mode = bar[0].segmented_control("Tool", MODES, key="edit_mode", default=MODES[0],
+                                help="Paint: a click or a drawn shape puts units in the "
+                                     "brush territory. Erase: takes them out of any "
+                                     "territory. Inspect: a click shows the unit and its "
+                                     "accounts (pin an account there).")
+if "_next_brush" in st.session_state:  # a territory just created becomes the brush
+    st.session_state["brush"] = st.session_state.pop("_next_brush")
+if st.session_state.get("brush") not in ids:
+    st.session_state["brush"] = ids[0] if ids else None
+names = dict(zip(terr["territory_id"], terr["territory_name"], strict=True))
+locked = set(terr.loc[terr["locked"].fillna(False).astype(bool), "territory_id"])
+bar[1].selectbox(
+    "Brush (territory)", ids, key="brush", disabled=not ids,
+    format_func=lambda t: f"{t} · {names.get(t) or ''}" + (" (locked)" if t in locked else ""),
+)
+undo_label, redo_label = edits.next_labels(ctx.cur, plan)
+if bar[2].button("Undo", disabled=undo_label is None, help=undo_label or "Nothing to undo",
+                 use_container_width=True):
+    done = edits.undo(ctx.store, plan)
+    st.session_state["edit_message"] = ("info", done.label if done else "Nothing to undo")
+    st.rerun()
+if bar[3].button("Redo", disabled=redo_label is None, help=redo_label or "Nothing to redo",
+                 use_container_width=True):
+    done = edits.redo(ctx.store, plan)
+    st.session_state["edit_message"] = ("info", done.label if done else "Nothing to redo")
+    st.rerun()
+bar[4].selectbox("Colour units by", list(LAYERS), key="map_layer")
+
+# always one element here, message or not: the map below must keep its place in the page,
+# or the browser would rebuild it (and lose the view)
+message = st.session_state.get("edit_message")
+with st.container():
+    if message:
+        getattr(st, message[0])(message[1])
+
+# -- numbers (after the callback applied the stroke) ---------------------------------------
+rows, whole, cube = plan_metrics(ctx)
 table = rows.merge(terr[["territory_id", "rep_name"]], on="territory_id", how="left")
 table.insert(3, "rep_name", table.pop("rep_name"))
-table.insert(4, "status", table.pop("status"))  # status at a glance, beside the rep
+table.insert(4, "status", table.pop("status"))
+
+left, right = st.columns([3, 2])
+with left:
+    spec = map_spec(ctx, plan, index, terr, rows, colors, cube,
+                    layer=st.session_state.get("map_layer", "Territory"))
+    territory_map(
+        spec, view_of(index), tiles=st.session_state.get("map_tiles", False),
+        on_change=functools.partial(on_map_change, "territory_map", ctx.store, plan, index),
+    )
+    st.toggle("Online basemap tiles", key="map_tiles",
+              help="Needs internet. Without it the map draws state outlines.")
+with right:
+    for pair in (
+        [("Unassigned", f"{whole['unassigned_accounts']:,}", "Accounts in no territory"),
+         ("Coverage", percent(whole["coverage_accounts_pct"]),
+          "Accounts in a territory that has a rep")],
+        [("Workload CV", percent(whole["balance_cv_workload_hours"]),
+          "Coefficient of variation of workload over territories with a rep (0% = equal)"),
+         ("Potential CV", percent(whole["balance_cv_potential"]),
+          "Coefficient of variation of potential over territories with a rep")],
+    ):
+        kpi_row(pair)
+    balance_chart(rows, ctx.settings.overload_tolerance, colors)
+    pieces = rows[(rows["units"] > 0) & (rows["components"] > 1)]
+    if len(pieces):
+        st.warning(f"{len(pieces)} territories are in more than one piece: "
+                   + ", ".join(f"{r.territory_id} ({r.components})"
+                               for r in pieces.itertuples(index=False)))
+    if whole["unassigned_accounts"]:
+        st.warning(f"{whole['unassigned_accounts']:,} accounts are in no territory "
+                   "(grey on the map).")
 
 st.caption(
-    f"Plan **{plan.name}** ({plan.state}), units: {plan.unit.label}: "
-    f"{len(terr)} territories, {whole['units']:,} units. "
-    f"Period {ctx.period.start:%Y-%m-%d} to {ctx.period.end:%Y-%m-%d}, as of "
-    f"{ctx.as_of:%Y-%m-%d}. Settings on the **Settings** page."
+    f"Plan **{plan.name}** ({plan.state}), units: {plan.unit.label}: {len(terr)} "
+    f"territories, {whole['units']:,} units assigned of {len(index):,} on the map. Period "
+    f"{ctx.period.start:%Y-%m-%d} to {ctx.period.end:%Y-%m-%d}, as of {ctx.as_of:%Y-%m-%d}. "
+    "Every edit is saved as it is made."
 )
+
+st.subheader("Whole plan")
 under = int((rows["status"] == "under-served").sum())
 over = int((rows["status"] == "over-served").sum())
 kpi_row([
@@ -56,37 +119,22 @@ kpi_row([
     ("Open pipeline", money(whole["open_pipeline"]), "Open deals closing in the period"),
     ("Pipeline coverage", "–" if whole["pipeline_coverage"] is None
      else f"{whole['pipeline_coverage']:.2f}x", "Open pipeline / (quota - won)"),
-    ("Coverage", percent(whole["coverage_accounts_pct"]),
-     "Accounts in a territory that has a rep"),
-    ("Unassigned", f"{whole['unassigned_accounts']:,}", "Accounts in no territory"),
     ("Utilization", percent(whole["utilization"]), "Workload hours / capacity hours"),
-])
-kpi_row([
     ("Under-served", f"{under}", "Territories over capacity beyond the tolerance"),
     ("Over-served", f"{over}", "Territories under the underload threshold"),
-    ("Workload balance", percent(whole["balance_cv_workload_hours"]),
-     "Coefficient of variation of workload over territories with a rep (0% = equal)"),
-    ("Potential balance", percent(whole["balance_cv_potential"]),
-     "Coefficient of variation of potential over territories with a rep (0% = equal)"),
-    ("Whitespace", money(whole["whitespace"]), "Potential for the period not yet won"),
 ])
-pieces = rows[(rows["units"] > 0) & (rows["components"] > 1)]
-if len(pieces):
-    st.info(f"{len(pieces)} territories are in more than one piece: "
-            + ", ".join(f"{r.territory_name} ({r.components})"
-                        for r in pieces.itertuples(index=False)))
-
-tiles = st.toggle("Online basemap tiles", value=False,
-                  help="Needs internet. Without it the map draws state outlines.")
-units_frame = plans.units_with_territory(ctx.cur, plan, cube.units)
-reps = table.merge(terr[["territory_id", "home_lat", "home_lon"]], on="territory_id")
-plan_map(plan.unit, units_frame, colors, reps, tiles=tiles)
 
 st.subheader("Territories")
-territory_table(table, colors, key="territory_table")
+st.caption("Select a row to zoom the map to that territory.")
+territory_table(table, colors, key="territory_table", selectable=True)
 st.download_button(  # the same file as `python -m analytics summary`: shares as fractions
     "Download the summary (CSV, with the whole-plan row)",
     metrics.summary_frame(rows, whole).to_csv(index=False).encode("utf-8"),
     file_name=f"summary-{plan.name}-{ctx.period.start:%Y%m%d}-{ctx.period.end:%Y%m%d}.csv",
     mime="text/csv",
 )
+
+territory_tools.manage(ctx, plan, terr, colors)
+territory_tools.inspector(ctx, plan, index, terr)
+territory_tools.unit_switch(ctx, plan)
+territory_tools.edit_history(ctx, plan)

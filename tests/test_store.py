@@ -71,10 +71,16 @@ def test_version_1_database_is_migrated(tmp_path):
     con = duckdb.connect(str(path))  # turn it back into a version-1 database
     con.execute("ALTER TABLE sales DROP COLUMN account_key")
     con.execute("ALTER TABLE accounts DROP COLUMN account_key")
+    con.execute("ALTER TABLE territories DROP COLUMN locked")
+    con.execute("DROP TABLE plan_edits")
+    con.execute("DROP TABLE plan_edit_changes")
     con.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
     con.close()
     with Store(path) as store:
-        assert store.get_meta("schema_version") == "2"
+        assert store.get_meta("schema_version") == "3"
+        cur = store.cursor()
+        assert cur.execute("SELECT count(*) FROM plan_edits").fetchone() == (0,)
+        assert cur.execute("SELECT count(*) FROM territories WHERE locked").fetchone() == (0,)
         missing = store.cursor().execute(
             "SELECT count(*) FROM sales WHERE account_key IS NULL").fetchone()[0]
         assert missing == 0

@@ -60,6 +60,8 @@ def sidebar_context() -> Context:
             labels = {
                 r.name: f"{r.name} ({r.state})" for r in plan_list.itertuples(index=False)
             }
+            if st.session_state.get("_next_plan") in names:  # a plan just made elsewhere
+                st.session_state["plan_name"] = st.session_state.pop("_next_plan")
             if st.session_state.get("plan_name") not in names:
                 st.session_state["plan_name"] = names[0]
             chosen = st.selectbox(

@@ -1,142 +1,201 @@
-"""The territory map: folium + streamlit-folium with vendored Leaflet, so it works offline.
+"""The territory map: folium + streamlit-folium, offline, edited in place without remounts.
 
-Leaflet is served from `static/vendor/` (Streamlit static serving, `/app/static/...`), never
-from a CDN. State outlines are always drawn as a vector basemap; tiles are an option for
-when the machine is online.
+What the browser gets:
+- a base map that is the same on every rerun (vendored Leaflet and leaflet.draw, the unit
+  layer script `static/atlas/unit_layer.js`): the component never remounts, the view stays;
+- unit shapes, per-unit numbers and the state outlines as static JSON files under
+  `static/cache/`, named by a hash of their content: fetched once, cached by the browser;
+- per rerun, through `feature_group_to_add`, a small spec: one two-character territory code
+  per unit, the territory list with their numbers, the layer choice, rep homes.
+Clicks come back as `last_clicked` (turned into a unit on the server) and drawn shapes as
+`last_active_drawing`; nothing else reruns the script (pans and zooms do not).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
+from pathlib import Path
 
 import folium
-import geopandas as gpd
+import numpy as np
 import pandas as pd
 import shapely
 import streamlit as st
+from branca.element import MacroElement
+from folium.elements import JSCSSMixin
+from folium.plugins import Draw
+from jinja2 import Template
 from streamlit_folium import st_folium
 
 from analytics import geography
-from analytics.units import POLYGON_KINDS, UnitType, unit_shapes
-from ui.palette import UNASSIGNED
+from analytics.unit_index import UnitIndex
 
-STATIC = "/app/static/vendor"
-LEAFLET_JS = [("leaflet", f"{STATIC}/leaflet/leaflet.js")]
-LEAFLET_CSS = [("leaflet_css", f"{STATIC}/leaflet/leaflet.css")]
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+CACHE_DIR = STATIC_DIR / "cache"
+STATIC_URL = "/app/static"
+LEAFLET_JS = [("leaflet", f"{STATIC_URL}/vendor/leaflet/leaflet.js")]
+LEAFLET_CSS = [("leaflet_css", f"{STATIC_URL}/vendor/leaflet/leaflet.css")]
+DRAW_JS = [("leaflet_draw_js", f"{STATIC_URL}/vendor/leaflet-draw/leaflet.draw.js")]
+DRAW_CSS = [("leaflet_draw_css", f"{STATIC_URL}/vendor/leaflet-draw/leaflet.draw.css")]
+UNIT_LAYER_JS = f"{STATIC_URL}/atlas/unit_layer.js"
 US_VIEW = ((39.5, -96.5), 4)
 FR_VIEW = ((46.6, 2.4), 6)
+CODE_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
+MAX_TERRITORIES = len(CODE_ALPHABET) ** 2  # two base-36 characters a unit
 
 
-def _round_coords(geojson: dict, digits: int = 3) -> dict:
-    def rnd(c):
-        if isinstance(c, (list, tuple)) and c and isinstance(c[0], (int, float)):
-            return [round(c[0], digits), round(c[1], digits)]
-        return [rnd(x) for x in c]
-
-    for ft in geojson["features"]:
-        geom = ft.get("geometry")
-        if geom:
-            geom["coordinates"] = rnd(geom["coordinates"])
-    return geojson
-
-
-def _key(items) -> str:
-    """A short cache key for a long list (Streamlit would hash every element each rerun)."""
-    digest = hashlib.blake2b(digest_size=16)
-    for item in items:
-        digest.update(repr(item).encode())
-        digest.update(b"\0")
-    return digest.hexdigest()
+# --------------------------------------------------------------------------------------
+# static files: written once, named by content
+# --------------------------------------------------------------------------------------
+def publish(prefix: str, payload: dict) -> str:
+    """Write `payload` as JSON under static/cache/ and return its URL (content-addressed)."""
+    text = json.dumps(payload, separators=(",", ":"), allow_nan=False)
+    digest = hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
+    name = f"{prefix}-{digest}.json"
+    path = CACHE_DIR / name
+    if not path.exists():
+        CACHE_DIR.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)  # never a half-written file under the final name
+    return f"{STATIC_URL}/cache/{name}"
 
 
-# cache_resource, not cache_data: these are read-only and big, so no copy per rerun
-@st.cache_resource(show_spinner=False, max_entries=16)
-def _unit_geometry(unit_text: str, key: str, _unit_ids: tuple[str, ...]) -> gpd.GeoDataFrame:
-    shapes = unit_shapes(UnitType.parse(unit_text), list(_unit_ids))
-    if len(shapes) and shapes.geom_type.iloc[0] != "Point":
-        shapes["geometry"] = shapely.simplify(
-            shapes.geometry.to_numpy(), 0.01, preserve_topology=True
-        )
-    return shapes
+def _rings(geom, digits: int) -> list:
+    """[[ring as flat lat, lng, ...], ...] per polygon of a (multi)polygon."""
+    polys = geom.geoms if geom.geom_type == "MultiPolygon" else [geom]
+    out = []
+    for poly in polys:
+        rings = [poly.exterior, *poly.interiors]
+        out.append([np.round(np.asarray(r.coords)[:, ::-1], digits).ravel().tolist()
+                    for r in rings])
+    return out
 
 
-def unit_geometry(unit_text: str, unit_ids: tuple[str, ...]) -> gpd.GeoDataFrame:
-    """Unit shapes, simplified for the screen (about 1 km) and cached per unit set."""
-    return _unit_geometry(unit_text, _key(unit_ids), unit_ids)
-
-
-@st.cache_resource(show_spinner=False, max_entries=16)
-def _outlines(unit_text: str, key: str, _assignment) -> gpd.GeoDataFrame:
-    frame = pd.DataFrame(_assignment, columns=["unit_id", "territory_id"])
-    shapes = unit_geometry(unit_text, tuple(frame["unit_id"]))
-    merged = shapes.merge(frame, on="unit_id")
-    if not len(merged) or merged.geom_type.iloc[0] == "Point":
-        return gpd.GeoDataFrame({"territory_id": []}, geometry=[], crs=4326)
-    return merged.dissolve(by="territory_id").reset_index()[["territory_id", "geometry"]]
-
-
-def territory_outlines(
-    unit_text: str, assignment: tuple[tuple[str, str], ...]
-) -> gpd.GeoDataFrame:
-    """One (multi)polygon per territory: the union of its units."""
-    return _outlines(unit_text, _key(assignment), assignment)
+def geometry_payload(index: UnitIndex) -> dict:
+    """Unit shapes for the browser: simplified to about 1 km, shared borders kept shared."""
+    payload = {"kind": "point" if index.is_points else "polygon", "ids": index.ids,
+               "names": index.names}
+    if index.is_points:
+        payload["points"] = np.round(
+            np.column_stack([index.lat, index.lon]), 4).ravel().tolist()
+        return payload
+    geoms = index.geoms
+    if index.unit.kind != "h3":  # counties, states: one border simplified once for both
+        geoms = shapely.coverage_simplify(geoms, 0.01)
+    payload["shapes"] = [_rings(g, 4) for g in geoms]
+    return payload
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
-def _unit_features(unit_text: str, key: str, _unit_ids) -> dict[str, dict]:
-    shapes = unit_geometry(unit_text, _unit_ids)
-    fc = _round_coords(json.loads(shapes[["unit_id", "geometry"]].to_json()))
-    return {ft["properties"]["unit_id"]: ft["geometry"] for ft in fc["features"]}
-
-
-def unit_features(unit_text: str, unit_ids: tuple[str, ...]) -> dict[str, dict]:
-    """unit_id -> rounded GeoJSON geometry, built once per unit set (not every rerun)."""
-    return _unit_features(unit_text, _key(unit_ids), unit_ids)
-
-
-@st.cache_resource(show_spinner=False, max_entries=16)
-def _outline_features(unit_text: str, key: str, _assignment) -> dict:
-    return _round_coords(json.loads(territory_outlines(unit_text, _assignment).to_json()))
-
-
-def outline_features(unit_text: str, assignment: tuple[tuple[str, str], ...]) -> dict:
-    return _outline_features(unit_text, _key(assignment), assignment)
+def geometry_url(index_key: str, _index: UnitIndex) -> str:
+    return publish("units", geometry_payload(_index))
 
 
 @st.cache_resource(show_spinner=False)
-def state_outlines() -> dict:
-    ids, names, geoms = geography.unit_polygons("state")
-    shapes = gpd.GeoDataFrame({"unit_id": ids, "name": names}, geometry=geoms, crs=4326)
-    shapes["geometry"] = shapely.simplify(shapes.geometry.to_numpy(), 0.02)
-    shapes["geometry"] = shapes.boundary
-    return _round_coords(json.loads(shapes.to_json()))
+def basemap_url() -> str:
+    """State outlines: the basemap that needs no internet."""
+    _, names, geoms = geography.unit_polygons("state")
+    lines = shapely.boundary(shapely.simplify(np.asarray(geoms, dtype=object), 0.02))
+    feats = [{"type": "Feature", "properties": {"name": n},
+              "geometry": json.loads(shapely.to_geojson(shapely.set_precision(g, 0.001)))}
+             for n, g in zip(names, lines, strict=True)]
+    return publish("states", {"type": "FeatureCollection", "features": feats})
 
 
-class BoundedGeoJson(folium.GeoJson):
-    """GeoJson whose bounds are given, not recomputed over every coordinate each rerun."""
+def numbers_payload(index: UnitIndex, cube_units: pd.DataFrame, days: int) -> dict:
+    """Per-unit numbers in the order of `index.ids` (the tooltip and choropleth values)."""
+    frame = pd.DataFrame({"unit_id": index.ids}).merge(
+        cube_units.dropna(subset=["unit_id"]), on="unit_id", how="left")
+    for col in ("accounts", "potential", "won", "open_pipeline"):
+        frame[col] = frame[col].fillna(0)
+    period_pot = frame["potential"] * days / 365
+    frame["whitespace"] = (period_pot - frame["won"]).clip(lower=0)
+    frame["penetration"] = (frame["won"] / period_pot).where(period_pot > 0)
 
-    def __init__(self, data, bounds=None, **kwargs):
-        super().__init__(data, **kwargs)
-        self._fixed_bounds = bounds
+    def col(name, digits=0):
+        vals = frame[name].round(digits)
+        return [None if pd.isna(v) else (int(v) if digits == 0 else float(v)) for v in vals]
 
-    def _get_self_bounds(self):
-        if self._fixed_bounds is None:
-            return super()._get_self_bounds()
-        minx, miny, maxx, maxy = self._fixed_bounds
-        return [[miny, minx], [maxy, maxx]]
+    return {"accounts": col("accounts"), "potential": col("potential"), "won": col("won"),
+            "open_pipeline": col("open_pipeline"), "whitespace": col("whitespace"),
+            "penetration": col("penetration", 4)}
 
 
-def base_map(center, zoom: int, tiles: bool) -> folium.Map:
-    """A Leaflet map with local assets only; the same HTML every rerun (no remount)."""
-    fmap = folium.Map(
-        location=list(center), zoom_start=zoom, tiles=None, control_scale=True,
-        prefer_canvas=True, min_zoom=2,
+# --------------------------------------------------------------------------------------
+# the per-rerun spec
+# --------------------------------------------------------------------------------------
+def unit_codes(index: UnitIndex, assignment: pd.DataFrame, order: list[str]) -> str:
+    """Two base-36 characters a unit: its territory's position in `order`, '..' if none."""
+    if len(order) > MAX_TERRITORIES:
+        raise ValueError(f"the map shows at most {MAX_TERRITORIES} territories")
+    codes = np.array([*[a + b for a in CODE_ALPHABET for b in CODE_ALPHABET][:len(order)],
+                      ".."], dtype=object)
+    pos = {t: i for i, t in enumerate(order)}
+    terr = dict(zip(assignment["unit_id"], assignment["territory_id"], strict=True))
+    which = np.fromiter((pos.get(terr.get(u), len(order)) for u in index.ids), dtype=np.int64,
+                        count=len(index.ids))
+    return "".join(codes[which])
+
+
+def quantile_breaks(values, classes: int = 5) -> list[float]:
+    vals = pd.Series(values, dtype=float).dropna()
+    if vals.empty:
+        return []
+    qs = np.unique(np.quantile(vals, np.linspace(0, 1, classes + 1)[1:-1]))
+    return [float(q) for q in qs]
+
+
+SEQUENTIAL = ("#ffffcc", "#a1dab4", "#41b6c4", "#2c7fb8", "#253494")
+"""ColorBrewer YlGnBu, 5 classes: colour-blind safe and printable."""
+
+
+class _Assets(JSCSSMixin, MacroElement):
+    """Loads the unit layer script (after Leaflet and leaflet.draw)."""
+
+    default_js = (("atlas_unit_layer", UNIT_LAYER_JS),)
+    _template = Template("")
+
+
+class _LayerUpdate(MacroElement):
+    """The per-rerun spec, handed to the unit layer living in the iframe."""
+
+    _template = Template(
+        "{% macro script(this, kwargs) %}"
+        "window.atlasUnits.update(window.map || map_div, {{ this.spec }});"
+        "{% endmacro %}"
     )
+
+    def __init__(self, spec: dict):
+        super().__init__()
+        self._name = "AtlasLayerUpdate"
+        self.spec = json.dumps(spec, separators=(",", ":"), allow_nan=False).replace(
+            "</", "<\\/")
+
+
+def base_map(center, zoom: int, tiles: bool, draw: bool) -> folium.Map:
+    """Local assets only, and the same HTML every rerun (no remount)."""
+    fmap = folium.Map(location=list(center), zoom_start=zoom, tiles=None, control_scale=True,
+                      prefer_canvas=True, min_zoom=2)
     fmap.default_js = LEAFLET_JS
     fmap.default_css = LEAFLET_CSS
     if tiles:
         folium.TileLayer("OpenStreetMap", name="OpenStreetMap", opacity=0.6).add_to(fmap)
+    if draw:
+        tool = Draw(
+            export=False, position="topleft",
+            draw_options={"polyline": False, "circle": False, "marker": False,
+                          "circlemarker": False,
+                          "polygon": {"allowIntersection": False, "showArea": False},
+                          "rectangle": {"showArea": False}},
+            edit_options={"edit": False, "remove": False},
+        )
+        tool.default_js = DRAW_JS
+        tool.default_css = DRAW_CSS
+        tool.add_to(fmap)
+    _Assets().add_to(fmap)
     return fmap
 
 
@@ -154,108 +213,36 @@ def external_assets(fmap: folium.Map) -> list[str]:
     return [u for u in links if u.startswith(("http://", "https://", "//"))]
 
 
-def plan_map(
-    unit: UnitType,
-    units: pd.DataFrame,
-    colors: dict[str, str],
-    reps: pd.DataFrame,
-    *,
-    tiles: bool = False,
-    key: str = "plan_map",
-    height: int = 560,
-) -> None:
-    """Draw units coloured by territory, territory outlines, rep homes and state lines.
-
-    `units`: unit_id, territory_id, territory_name, accounts, potential, won (one row per
-    unit of the plan or holding accounts). `reps`: rep_name, territory_name, home_lat,
-    home_lon.
-    """
-    ids = tuple(units["unit_id"])
-    shapes = unit_geometry(str(unit), ids)
-    data = shapes.drop(columns="geometry").merge(units, on="unit_id", how="inner")
-    data["color"] = data["territory_id"].map(colors).fillna(UNASSIGNED)
-    data["territory_name"] = data["territory_name"].fillna("Unassigned")
-    for col in ("potential", "won"):
-        data[col] = data[col].fillna(0).map(lambda v: f"{v:,.0f}")
-    data["accounts"] = data["accounts"].fillna(0).astype(int)
-    center, zoom = _view(shapes, unit)
-    fmap = base_map(center, zoom, tiles)
-    fields = ["name", "territory_name", "accounts", "potential", "won"]
-    aliases = ["Unit", "Territory", "Accounts", "Potential", "Won"]
-    bounds = tuple(shapes.total_bounds) if len(shapes) else None
-    if unit.kind in POLYGON_KINDS or unit.kind == "h3":
-        geoms = unit_features(str(unit), ids)
-        props = data[["unit_id", *fields, "color"]].to_dict(orient="records")
-        geojson = {"type": "FeatureCollection", "features": [
-            {"type": "Feature", "properties": p, "geometry": geoms[p["unit_id"]]}
-            for p in props if p["unit_id"] in geoms
-        ]}
-        BoundedGeoJson(
-            geojson,
-            bounds=bounds,
-            name="Territories",
-            style_function=lambda f: {
-                "fillColor": f["properties"]["color"], "color": "#ffffff", "weight": 0.3,
-                "fillOpacity": 0.75,
-            },
-            highlight_function=lambda f: {"weight": 2, "color": "#000000"},
-            tooltip=folium.GeoJsonTooltip(fields=fields, aliases=aliases),
-            smooth_factor=1.0,
-        ).add_to(fmap)
-        assigned = units.dropna(subset=["territory_id"])
-        outlines = outline_features(
-            str(unit), tuple(zip(assigned["unit_id"], assigned["territory_id"], strict=True))
-        )
-        if outlines["features"]:
-            BoundedGeoJson(
-                outlines,
-                bounds=bounds,
-                name="Territory outlines",
-                style_function=lambda f: {"color": "#202020", "weight": 1.4, "fill": False},
-                interactive=False,
-            ).add_to(fmap)
-    else:
-        points = shapes[["unit_id", "geometry"]].merge(data, on="unit_id")
-        for row in points.itertuples(index=False):
-            folium.CircleMarker(
-                [row.geometry.y, row.geometry.x], radius=4, color=row.color, fill=True,
-                fill_opacity=0.8, weight=1,
-                tooltip=f"{row.name}: {row.territory_name}, {row.accounts} accounts",
-            ).add_to(fmap)
-    BoundedGeoJson(
-        state_outlines(), bounds=(-180.0, 17.0, -64.0, 72.0), name="States",
-        style_function=lambda f: {"color": "#555555", "weight": 0.8, "fill": False},
-        interactive=False,
-    ).add_to(fmap)
-    homes = reps.dropna(subset=["home_lat", "home_lon"])
-    if len(homes):  # one layer for every home (one template, not one per marker)
-        folium.GeoJson(
-            {"type": "FeatureCollection", "features": [
-                {"type": "Feature",
-                 "properties": {"rep": f"{r.rep_name} (home base)",
-                                "territory": str(r.territory_name)},
-                 "geometry": {"type": "Point", "coordinates": [r.home_lon, r.home_lat]}}
-                for r in homes.itertuples(index=False)
-            ]},
-            name="Rep homes",
-            marker=folium.CircleMarker(radius=5, color="#000000", weight=2, fill=True,
-                                       fill_color="#ffffff", fill_opacity=1),
-            tooltip=folium.GeoJsonTooltip(fields=["rep", "territory"],
-                                          aliases=["Rep", "Territory"]),
-        ).add_to(fmap)
-    assert not external_assets(fmap), external_assets(fmap)
-    st_folium(
-        fmap, key=key, height=height, use_container_width=True, returned_objects=[],
-    )
-
-
-def _view(data: gpd.GeoDataFrame, unit: UnitType):
-    if unit.kind in ("fr_dept", "fr_commune"):
+def view_of(index: UnitIndex):
+    if index.unit.kind in ("fr_dept", "fr_commune"):
         return FR_VIEW
-    if not len(data):
+    if not len(index):
         return US_VIEW
-    minx, miny, maxx, maxy = data.total_bounds
+    minx, maxx = float(np.min(index.lon)), float(np.max(index.lon))
+    miny, maxy = float(np.min(index.lat)), float(np.max(index.lat))
     if maxx - minx > 40:  # the lower 48 plus Alaska/Hawaii: centre on the lower 48
         return US_VIEW
     zoom = 4 if maxx - minx > 20 else 5 if maxx - minx > 8 else 7
     return ((miny + maxy) / 2, (minx + maxx) / 2), zoom
+
+
+def territory_map(
+    spec: dict,
+    view,
+    *,
+    tiles: bool,
+    draw: bool = True,
+    key: str = "territory_map",
+    height: int = 600,
+    on_change: Callable[[], None] | None = None,
+) -> None:
+    """Draw the map; the spec is the only thing that changes from one rerun to the next."""
+    fmap = base_map(view[0], view[1], tiles, draw)
+    assert not external_assets(fmap), external_assets(fmap)
+    layer = folium.FeatureGroup(name="atlas", control=False)
+    _LayerUpdate(spec).add_to(layer)
+    st_folium(
+        fmap, key=key, height=height, use_container_width=True,
+        returned_objects=["last_clicked", "last_active_drawing"],
+        feature_group_to_add=layer, on_change=on_change,
+    )

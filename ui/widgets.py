@@ -42,7 +42,8 @@ def kpi_row(items: list[tuple[str, str, str | None]]) -> None:
         col.metric(label, value, help=help_text, border=True)
 
 
-def territory_table(table: pd.DataFrame, colors: dict[str, str], key: str) -> None:
+def territory_table(table: pd.DataFrame, colors: dict[str, str], key: str,
+                    selectable: bool = False):
     """Per-territory metrics: map colour swatch, status at a glance, shares as percentages."""
     shown = table.copy()
     shown.insert(0, "color", shown["territory_id"].map(colors).fillna("#E6E6E6"))
@@ -91,4 +92,32 @@ def territory_table(table: pd.DataFrame, colors: dict[str, str], key: str) -> No
              "quota": "Quota (period)", "whitespace": "Whitespace"}
     for col in money_cols:
         config[col] = st.column_config.NumberColumn(names[col], format="localized")
-    st.dataframe(styled, key=key, hide_index=True, column_config=config)
+    if selectable:  # a selected row is read back from st.session_state[key]
+        return st.dataframe(styled, key=key, hide_index=True, column_config=config,
+                            on_select="rerun", selection_mode="single-row")
+    return st.dataframe(styled, key=key, hide_index=True, column_config=config)
+
+
+def balance_chart(rows: pd.DataFrame, tolerance: float, colors: dict[str, str]) -> None:
+    """Each territory's deviation from the mean (potential, workload, accounts) and the
+    tolerance band, for territories with a rep (those the balance metrics are over)."""
+    import plotly.graph_objects as go
+
+    data = rows.dropna(subset=["deviation_workload_hours"])
+    fig = go.Figure()
+    for col, name, color in (("deviation_potential", "Potential", "#4477AA"),
+                             ("deviation_workload_hours", "Workload", "#EE6677"),
+                             ("deviation_accounts", "Accounts", "#228833")):
+        fig.add_bar(x=data["territory_id"], y=data[col] * 100, name=name,
+                    marker_color=color,
+                    hovertemplate="%{x}: %{y:+.1f}% vs mean<extra>" + name + "</extra>")
+    fig.add_hrect(y0=-tolerance * 100, y1=tolerance * 100, fillcolor="#BBBBBB",
+                  opacity=0.25, line_width=0,
+                  annotation_text=f"±{tolerance:.0%} band", annotation_position="top left")
+    fig.update_layout(
+        barmode="group", height=260, margin={"l": 10, "r": 10, "t": 30, "b": 10},
+        title={"text": "Balance: deviation from the mean (%)", "font": {"size": 13}},
+        legend={"orientation": "h", "y": -0.25}, yaxis={"ticksuffix": "%"},
+    )
+    st.plotly_chart(fig, use_container_width=True, config={"displayModeBar": False},
+                    key="balance_chart")

@@ -1,0 +1,474 @@
+"""Edits to a plan, as a manager makes them on the map: each one transaction, each undoable.
+
+Every edit (a paint stroke, an erased area, a rename, a merge, a pin) is written in the same
+transaction as the change itself to `plan_edits` (one row) and `plan_edit_changes` (one row
+per unit, pin or territory whose state changed, with the state before and after). Undo puts
+the "before" states back, redo the "after" states; a new edit after an undo drops the edits
+that could have been redone. A crash or a closed tab loses nothing: the store is the plan.
+
+Strokes skip units of locked territories; painting *with* a locked territory is refused.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import duckdb
+import pandas as pd
+
+from analytics.errors import InputError
+from analytics.plans import Plan, get_plan
+from analytics.schema import PLAN_STATES
+from analytics.store import Store
+from analytics.units import UnitType
+
+TERRITORY_FIELDS = ("name", "rep_id", "parent_id", "annual_quota", "color", "locked")
+COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
+UNIT, PIN, TERRITORY = "unit", "pin", "territory"
+
+
+@dataclass(frozen=True)
+class EditResult:
+    """What an edit did: how many items changed, how many a lock protected."""
+
+    label: str
+    changed: int
+    skipped_locked: int = 0
+    seq: int | None = None  # None: nothing changed, nothing logged
+
+    def __str__(self) -> str:
+        text = f"{self.label}: {self.changed} changed"
+        if self.skipped_locked:
+            text += f", {self.skipped_locked} skipped (locked territory)"
+        return text
+
+
+Change = tuple[str, str, str | None, str | None]  # kind, item id, before, after
+
+
+# --------------------------------------------------------------------------------------
+# reading the plan's current state
+# --------------------------------------------------------------------------------------
+def _territory_rows(cur, plan: Plan) -> dict[str, dict]:
+    rows = cur.execute(
+        f"SELECT territory_id, {', '.join(TERRITORY_FIELDS)} FROM territories "
+        "WHERE plan_id = ?", [plan.plan_id]
+    ).fetchall()
+    return {r[0]: dict(zip(TERRITORY_FIELDS, r[1:], strict=True)) for r in rows}
+
+
+def _unit_territories(cur, plan: Plan, unit_ids: list[str]) -> dict[str, str]:
+    rows = cur.execute(
+        "SELECT unit_id, territory_id FROM plan_units WHERE plan_id = ? "
+        "AND unit_id IN (SELECT unnest(?::VARCHAR[]))", [plan.plan_id, unit_ids]
+    ).fetchall()
+    return dict(rows)
+
+
+def _require_territory(terr: dict[str, dict], territory_id: str, plan: Plan) -> dict:
+    if territory_id not in terr:
+        known = ", ".join(sorted(terr)[:12]) + (" ..." if len(terr) > 12 else "")
+        raise InputError(f"plan {plan.name!r} has no territory {territory_id!r} "
+                         f"(territories: {known or 'none'})")
+    return terr[territory_id]
+
+
+def _territory_json(row: dict | None) -> str | None:
+    return None if row is None else json.dumps(row, sort_keys=True, default=str)
+
+
+# --------------------------------------------------------------------------------------
+# applying and logging changes
+# --------------------------------------------------------------------------------------
+def _apply(cur, plan: Plan, changes: list[Change], *, undo: bool) -> None:
+    """Bring every item to its `after` state (or `before` when undoing), in bulk."""
+    ordered = list(reversed(changes)) if undo else changes
+    state = {(k, i): (b if undo else a) for k, i, b, a in ordered}
+    for kind, table, key in ((UNIT, "plan_units", "unit_id"),
+                             (PIN, "account_overrides", "account_id")):
+        items = {i: v for (k, i), v in state.items() if k == kind}
+        if not items:
+            continue
+        cur.execute(
+            f"DELETE FROM {table} WHERE plan_id = ? AND {key} IN "
+            "(SELECT unnest(?::VARCHAR[]))", [plan.plan_id, list(items)]
+        )
+        rows = pd.DataFrame(
+            [(plan.plan_id, i, t) for i, t in items.items() if t is not None],
+            columns=["plan_id", key, "territory_id"],
+        )
+        if len(rows):
+            cur.register("edit_rows", rows)
+            cur.execute(f"INSERT INTO {table} (plan_id, {key}, territory_id) "
+                        f"SELECT plan_id, {key}, territory_id FROM edit_rows")
+            cur.unregister("edit_rows")
+    for (kind, tid), value in state.items():
+        if kind != TERRITORY:
+            continue
+        cur.execute("DELETE FROM territories WHERE plan_id = ? AND territory_id = ?",
+                    [plan.plan_id, tid])
+        if value is not None:
+            row = json.loads(value)
+            cur.execute(
+                f"INSERT INTO territories (plan_id, territory_id, {', '.join(TERRITORY_FIELDS)})"
+                f" VALUES (?, ?, {', '.join('?' * len(TERRITORY_FIELDS))})",
+                [plan.plan_id, tid, *[row.get(f) for f in TERRITORY_FIELDS]],
+            )
+
+
+def _touch(cur, plan: Plan) -> None:
+    cur.execute("UPDATE plans SET updated_at = ? WHERE plan_id = ?",
+                [dt.datetime.now(), plan.plan_id])
+
+
+def _commit(store: Store, plan: Plan, label: str, build) -> EditResult:
+    """Run `build(cur) -> (changes, skipped)` and apply + log its changes, all in one txn."""
+    with store.transaction() as cur:
+        changes, skipped = build(cur)
+        if not changes:
+            return EditResult(label, 0, skipped)
+        _apply(cur, plan, changes, undo=False)
+        cur.execute(  # a new edit ends the redo history
+            "DELETE FROM plan_edit_changes WHERE plan_id = ? AND seq IN "
+            "(SELECT seq FROM plan_edits WHERE plan_id = ? AND undone)",
+            [plan.plan_id, plan.plan_id])
+        cur.execute("DELETE FROM plan_edits WHERE plan_id = ? AND undone", [plan.plan_id])
+        seq = cur.execute("SELECT coalesce(max(seq), 0) + 1 FROM plan_edits WHERE plan_id = ?",
+                          [plan.plan_id]).fetchone()[0]
+        cur.execute("INSERT INTO plan_edits VALUES (?, ?, ?, ?, ?, false)",
+                    [plan.plan_id, seq, label, _author(), dt.datetime.now()])
+        log = pd.DataFrame(
+            [(plan.plan_id, seq, step, k, i, b, a)
+             for step, (k, i, b, a) in enumerate(changes)],
+            columns=["plan_id", "seq", "step", "kind", "item_id", "before", "after"],
+        )
+        cur.register("edit_log", log)
+        cur.execute("INSERT INTO plan_edit_changes SELECT * FROM edit_log")
+        cur.unregister("edit_log")
+        _touch(cur, plan)
+    return EditResult(label, len(changes), skipped, seq)
+
+
+def _author() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no user name in this environment (some containers)
+        return "unknown"
+
+
+# --------------------------------------------------------------------------------------
+# unit strokes
+# --------------------------------------------------------------------------------------
+def assign(store: Store, plan: Plan, unit_ids: Iterable[str], territory_id: str | None,
+           *, label: str | None = None) -> EditResult:
+    """Put units in a territory (None: unassign them, the eraser), skipping locked ones."""
+    ids = list(dict.fromkeys(str(u) for u in unit_ids))
+    bad = [u for u in ids if plan.unit.validate_id(u)]
+    if bad:
+        raise InputError(f"{bad[0]!r}: {plan.unit.validate_id(bad[0])} "
+                         f"(the plan's unit is {plan.unit})")
+    if label is None:
+        what = f"{len(ids)} unit" + ("s" if len(ids) != 1 else "")
+        label = (f"Erase {what}" if territory_id is None
+                 else f"Assign {what} to {territory_id}")
+
+    def build(cur):
+        terr = _territory_rows(cur, plan)
+        if territory_id is not None:
+            row = _require_territory(terr, territory_id, plan)
+            if row["locked"]:
+                raise InputError(f"territory {territory_id!r} is locked: unlock it before "
+                                 "painting with it")
+        locked = {t for t, r in terr.items() if r["locked"]}
+        now = _unit_territories(cur, plan, ids)
+        changes, skipped = [], 0
+        for u in ids:
+            before = now.get(u)
+            if before in locked:
+                skipped += 1
+            elif before != territory_id:
+                changes.append((UNIT, u, before, territory_id))
+        return changes, skipped
+
+    return _commit(store, plan, label, build)
+
+
+def erase(store: Store, plan: Plan, unit_ids: Iterable[str]) -> EditResult:
+    return assign(store, plan, unit_ids, None)
+
+
+# --------------------------------------------------------------------------------------
+# territories
+# --------------------------------------------------------------------------------------
+def create_territory(store: Store, plan: Plan, name: str, *, territory_id: str | None = None,
+                     rep_id: str | None = None, color: str | None = None) -> EditResult:
+    name = (name or "").strip()
+    if not name:
+        raise InputError("a territory needs a name")
+
+    def build(cur):
+        terr = _territory_rows(cur, plan)
+        tid = (territory_id or "").strip() or _next_id(terr)
+        if tid in terr:
+            raise InputError(f"plan {plan.name!r} already has a territory {tid!r}")
+        _check_fields(cur, {"rep_id": rep_id, "color": color})
+        row = {"name": name, "rep_id": rep_id, "parent_id": None, "annual_quota": None,
+               "color": color, "locked": False}
+        return [(TERRITORY, tid, None, _territory_json(row))], 0
+
+    return _commit(store, plan, f"Create territory {name}", build)
+
+
+def _next_id(terr: dict[str, dict]) -> str:
+    n = len(terr) + 1
+    while f"T{n:02d}" in terr:
+        n += 1
+    return f"T{n:02d}"
+
+
+def _check_fields(cur, fields: dict) -> None:
+    color = fields.get("color")
+    if color is not None and not COLOR.fullmatch(str(color)):
+        raise InputError(f"colour {color!r}: expected #rrggbb, e.g. #4477aa")
+    rep = fields.get("rep_id")
+    if rep is not None and not cur.execute("SELECT 1 FROM reps WHERE rep_id = ?",
+                                           [rep]).fetchone():
+        raise InputError(f"no rep with id {rep!r}: load the reps file first")
+    quota = fields.get("annual_quota")
+    if quota is not None and (not isinstance(quota, (int, float)) or quota < 0):
+        raise InputError(f"annual quota {quota!r}: expected a number of at least 0")
+
+
+def update_territory(store: Store, plan: Plan, territory_id: str, **fields) -> EditResult:
+    """Rename, recolour, (un)lock, give a rep, a parent or a quota: `name=...`, `color=...`."""
+    unknown = set(fields) - set(TERRITORY_FIELDS)
+    if unknown:
+        raise InputError(f"unknown territory field(s) {', '.join(sorted(unknown))}; "
+                         f"fields: {', '.join(TERRITORY_FIELDS)}")
+    if "name" in fields:
+        fields["name"] = (fields["name"] or "").strip()
+        if not fields["name"]:
+            raise InputError("a territory needs a name")
+    if "locked" in fields:
+        fields["locked"] = bool(fields["locked"])
+    words = {"name": "Rename", "color": "Recolour", "rep_id": "Set rep of",
+             "locked": "Lock" if fields.get("locked") else "Unlock",
+             "parent_id": "Set parent of", "annual_quota": "Set quota of"}
+    label = " / ".join(words[f] for f in fields) + f" {territory_id}"
+
+    def build(cur):
+        terr = _territory_rows(cur, plan)
+        before = _require_territory(terr, territory_id, plan)
+        _check_fields(cur, fields)
+        if fields.get("parent_id") is not None and fields["parent_id"] not in terr:
+            raise InputError(f"no territory {fields['parent_id']!r} to be the parent")
+        after = {**before, **fields}
+        if after == before:
+            return [], 0
+        return [(TERRITORY, territory_id, _territory_json(before), _territory_json(after))], 0
+
+    return _commit(store, plan, label, build)
+
+
+def set_locked(store: Store, plan: Plan, territory_id: str, locked: bool) -> EditResult:
+    return update_territory(store, plan, territory_id, locked=locked)
+
+
+def merge_territories(store: Store, plan: Plan, sources: Iterable[str],
+                      target: str) -> EditResult:
+    """Move the units and pins of `sources` into `target`, then delete the sources."""
+    sources = [s for s in dict.fromkeys(sources) if s != target]
+    if not sources:
+        raise InputError("choose at least one territory to merge into another one")
+
+    def build(cur):
+        terr = _territory_rows(cur, plan)
+        _require_territory(terr, target, plan)
+        for s in sources:
+            _require_territory(terr, s, plan)
+        locked = [t for t in (*sources, target) if terr[t]["locked"]]
+        if locked:
+            raise InputError(f"territory {locked[0]!r} is locked: unlock it before merging")
+        changes: list[Change] = []
+        for kind, table, key in ((UNIT, "plan_units", "unit_id"),
+                                 (PIN, "account_overrides", "account_id")):
+            rows = cur.execute(
+                f"SELECT {key}, territory_id FROM {table} WHERE plan_id = ? AND territory_id "
+                "IN (SELECT unnest(?::VARCHAR[])) ORDER BY 1", [plan.plan_id, sources]
+            ).fetchall()
+            changes += [(kind, i, t, target) for i, t in rows]
+        changes += [(TERRITORY, s, _territory_json(terr[s]), None) for s in sources]
+        return changes, 0
+
+    return _commit(store, plan, f"Merge {', '.join(sources)} into {target}", build)
+
+
+def delete_territory(store: Store, plan: Plan, territory_id: str) -> EditResult:
+    """Remove a territory: its units become unassigned, its pins are dropped."""
+
+    def build(cur):
+        terr = _territory_rows(cur, plan)
+        row = _require_territory(terr, territory_id, plan)
+        if row["locked"]:
+            raise InputError(f"territory {territory_id!r} is locked: unlock it before "
+                             "deleting it")
+        changes: list[Change] = []
+        for kind, table, key in ((UNIT, "plan_units", "unit_id"),
+                                 (PIN, "account_overrides", "account_id")):
+            rows = cur.execute(
+                f"SELECT {key} FROM {table} WHERE plan_id = ? AND territory_id = ? ORDER BY 1",
+                [plan.plan_id, territory_id]).fetchall()
+            changes += [(kind, r[0], territory_id, None) for r in rows]
+        changes.append((TERRITORY, territory_id, _territory_json(row), None))
+        return changes, 0
+
+    return _commit(store, plan, f"Delete territory {territory_id}", build)
+
+
+# --------------------------------------------------------------------------------------
+# account overrides
+# --------------------------------------------------------------------------------------
+def pin_account(store: Store, plan: Plan, account_id: str,
+                territory_id: str | None) -> EditResult:
+    """Pin one account to a territory whatever its unit (None: remove the pin)."""
+    label = (f"Unpin account {account_id}" if territory_id is None
+             else f"Pin account {account_id} to {territory_id}")
+
+    def build(cur):
+        if not cur.execute("SELECT 1 FROM accounts WHERE account_id = ?",
+                           [account_id]).fetchone():
+            raise InputError(f"no account with id {account_id!r}")
+        if territory_id is not None:
+            _require_territory(_territory_rows(cur, plan), territory_id, plan)
+        row = cur.execute("SELECT territory_id FROM account_overrides WHERE plan_id = ? AND "
+                          "account_id = ?", [plan.plan_id, account_id]).fetchone()
+        before = row[0] if row else None
+        if before == territory_id:
+            return [], 0
+        return [(PIN, account_id, before, territory_id)], 0
+
+    return _commit(store, plan, label, build)
+
+
+# --------------------------------------------------------------------------------------
+# undo, redo, history
+# --------------------------------------------------------------------------------------
+def _changes(cur, plan: Plan, seq: int) -> list[Change]:
+    return [tuple(r) for r in cur.execute(
+        "SELECT kind, item_id, before, after FROM plan_edit_changes "
+        "WHERE plan_id = ? AND seq = ? ORDER BY step", [plan.plan_id, seq]).fetchall()]
+
+
+def undo(store: Store, plan: Plan) -> EditResult | None:
+    """Take back the latest edit not yet undone (None when there is none)."""
+    with store.transaction() as cur:
+        row = cur.execute("SELECT seq, label FROM plan_edits WHERE plan_id = ? AND NOT undone "
+                          "ORDER BY seq DESC LIMIT 1", [plan.plan_id]).fetchone()
+        if row is None:
+            return None
+        changes = _changes(cur, plan, row[0])
+        _apply(cur, plan, changes, undo=True)
+        cur.execute("UPDATE plan_edits SET undone = true WHERE plan_id = ? AND seq = ?",
+                    [plan.plan_id, row[0]])
+        _touch(cur, plan)
+    return EditResult(f"Undo: {row[1]}", len(changes), 0, row[0])
+
+
+def redo(store: Store, plan: Plan) -> EditResult | None:
+    """Make again the earliest undone edit (None when there is none)."""
+    with store.transaction() as cur:
+        row = cur.execute("SELECT seq, label FROM plan_edits WHERE plan_id = ? AND undone "
+                          "ORDER BY seq LIMIT 1", [plan.plan_id]).fetchone()
+        if row is None:
+            return None
+        changes = _changes(cur, plan, row[0])
+        _apply(cur, plan, changes, undo=False)
+        cur.execute("UPDATE plan_edits SET undone = false WHERE plan_id = ? AND seq = ?",
+                    [plan.plan_id, row[0]])
+        _touch(cur, plan)
+    return EditResult(f"Redo: {row[1]}", len(changes), 0, row[0])
+
+
+def next_labels(cur: duckdb.DuckDBPyConnection, plan: Plan) -> tuple[str | None, str | None]:
+    """(label of the edit undo would take back, label of the edit redo would make)."""
+    u = cur.execute("SELECT label FROM plan_edits WHERE plan_id = ? AND NOT undone "
+                    "ORDER BY seq DESC LIMIT 1", [plan.plan_id]).fetchone()
+    r = cur.execute("SELECT label FROM plan_edits WHERE plan_id = ? AND undone "
+                    "ORDER BY seq LIMIT 1", [plan.plan_id]).fetchone()
+    return (u[0] if u else None, r[0] if r else None)
+
+
+def history(cur: duckdb.DuckDBPyConnection, plan: Plan, limit: int = 200) -> pd.DataFrame:
+    """The plan's edits, newest first: who, when, what, how many items, undone or not."""
+    return cur.execute(
+        """SELECT e.seq, e.made_at, e.author, e.label,
+                  (SELECT count(*) FROM plan_edit_changes c
+                   WHERE c.plan_id = e.plan_id AND c.seq = e.seq) AS items, e.undone
+           FROM plan_edits e WHERE e.plan_id = ? ORDER BY e.seq DESC LIMIT ?""",
+        [plan.plan_id, limit]).df()
+
+
+# --------------------------------------------------------------------------------------
+# a plan on another unit type
+# --------------------------------------------------------------------------------------
+def convert_plan(store: Store, plan: Plan, unit: UnitType, name: str,
+                 *, state: str = "planning") -> tuple[Plan, int]:
+    """A new plan on `unit`: each new unit goes to the territory holding most of its potential.
+
+    "Holding" follows the accounts: each account counts for the territory it resolves to in
+    the old plan (its pin, else its unit's territory). Ties go to the territory with more
+    accounts there, then to the smaller territory id. Territories (names, reps, colours,
+    locks) and pins are copied. New units without accounts are left unassigned. Returns the
+    plan and the number of units assigned.
+    """
+    name = (name or "").strip()
+    if not name:
+        raise InputError("the converted plan needs a name")
+    if state not in PLAN_STATES:
+        raise InputError(f"unknown plan state {state!r}: expected {', '.join(PLAN_STATES)}")
+    old_uid, new_uid = plan.unit.unit_id_sql("a"), unit.unit_id_sql("a")
+    with store.transaction() as cur:
+        if cur.execute("SELECT 1 FROM plans WHERE name = ?", [name]).fetchone():
+            raise InputError(f"a plan named {name!r} already exists: choose another name")
+        if state == "active":
+            cur.execute("UPDATE plans SET state = 'planning' WHERE state = 'active'")
+        plan_id = cur.execute("SELECT nextval('plan_ids')").fetchone()[0]
+        now = dt.datetime.now().replace(microsecond=0)
+        cur.execute("INSERT INTO plans VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [plan_id, name, str(unit), state, now, now,
+                     f"converted from {plan.name} ({plan.unit})"])
+        cur.execute(
+            f"INSERT INTO territories (plan_id, territory_id, {', '.join(TERRITORY_FIELDS)}) "
+            f"SELECT ?, territory_id, {', '.join(TERRITORY_FIELDS)} FROM territories "
+            "WHERE plan_id = ?", [plan_id, plan.plan_id])
+        cur.execute(
+            f"""INSERT INTO plan_units
+                WITH r AS (
+                    SELECT {new_uid} AS unit_id, a.potential,
+                           coalesce(o.territory_id, u.territory_id) AS territory_id
+                    FROM accounts a
+                    LEFT JOIN account_overrides o
+                           ON o.plan_id = ? AND o.account_id = a.account_id
+                    LEFT JOIN plan_units u ON u.plan_id = ? AND u.unit_id = {old_uid}
+                ), held AS (
+                    SELECT unit_id, territory_id, sum(potential) AS potential,
+                           count(*) AS accounts
+                    FROM r WHERE unit_id IS NOT NULL AND territory_id IS NOT NULL
+                    GROUP BY ALL
+                ), ranked AS (
+                    SELECT *, row_number() OVER (PARTITION BY unit_id
+                        ORDER BY potential DESC, accounts DESC, territory_id) AS k
+                    FROM held
+                )
+                SELECT ?, unit_id, territory_id FROM ranked WHERE k = 1""",
+            [plan.plan_id, plan.plan_id, plan_id])
+        cur.execute("INSERT INTO account_overrides SELECT ?, account_id, territory_id "
+                    "FROM account_overrides WHERE plan_id = ?", [plan_id, plan.plan_id])
+        n = cur.execute("SELECT count(*) FROM plan_units WHERE plan_id = ?",
+                        [plan_id]).fetchone()[0]
+    return get_plan(store.cursor(), name), n

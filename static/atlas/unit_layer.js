@@ -1,0 +1,350 @@
+/*
+ * Territory Atlas: the unit layer of the territory map, drawn inside the streamlit-folium
+ * iframe.
+ *
+ * The base map never changes between reruns (so the component never remounts and the view
+ * is kept). Each rerun only sends a small spec through `feature_group_to_add`:
+ * one territory code per unit, the territory list, the layer choice. Unit shapes and
+ * per-unit numbers are static files, fetched once and cached by their content-hashed URL.
+ * Only units whose colour changed are restyled; outlines are the unit edges whose two sides
+ * are in different territories.
+ */
+(function () {
+  "use strict";
+  if (window.atlasUnits) {
+    return;
+  }
+  var UNASSIGNED = "#E6E6E6";  // ui/palette.py UNASSIGNED
+  var cache = {};
+  var state = {
+    map: null, renderer: null, geomUrl: null, geom: null, layers: [], colors: [],
+    numbersUrl: null, numbers: null, basemapUrl: null, basemap: null, codes: null,
+    outline: null, homes: null, homesKey: null, legend: null, fitNonce: null,
+    spec: null, edges: null, busy: false, pending: null, hoverTip: null, version: 0,
+  };
+
+  function fetchJSON(url) {
+    if (!cache[url]) {
+      cache[url] = fetch(url).then(function (r) {
+        if (!r.ok) { throw new Error(url + ": " + r.status); }
+        return r.json();
+      });
+    }
+    return cache[url];
+  }
+
+  function decodeCodes(text) {
+    var out = new Int32Array(text.length / 2);
+    for (var i = 0; i < out.length; i++) {
+      var c = text.substr(2 * i, 2);
+      out[i] = c === ".." ? -1 : parseInt(c, 36);
+    }
+    return out;
+  }
+
+  function latlngs(shape) {
+    // shape: [polygon, ...], polygon: [ring, ...], ring: [lat, lng, lat, lng, ...]
+    return shape.map(function (poly) {
+      return poly.map(function (ring) {
+        var pts = [];
+        for (var i = 0; i < ring.length; i += 2) { pts.push([ring[i], ring[i + 1]]); }
+        return pts;
+      });
+    });
+  }
+
+  function money(v) {
+    if (v === null || v === undefined || isNaN(v)) { return "–"; }
+    var a = Math.abs(v);
+    if (a >= 1e9) { return "$" + (v / 1e9).toFixed(1) + "B"; }
+    if (a >= 1e6) { return "$" + (v / 1e6).toFixed(1) + "M"; }
+    if (a >= 1e3) { return "$" + (v / 1e3).toFixed(0) + "k"; }
+    return "$" + v.toFixed(0);
+  }
+  function pct(v) {
+    return (v === null || v === undefined || isNaN(v)) ? "–" : (100 * v).toFixed(0) + "%";
+  }
+  function fmt(v, kind) {
+    if (kind === "money") { return money(v); }
+    if (kind === "percent") { return pct(v); }
+    if (v === null || v === undefined || isNaN(v)) { return "–"; }
+    return Number(v).toLocaleString("en-US", {maximumFractionDigits: 1});
+  }
+  function esc(s) {
+    return String(s === null || s === undefined ? "" : s).replace(/[&<>"]/g, function (c) {
+      return {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"}[c];
+    });
+  }
+
+  function tooltipHtml(i) {
+    var g = state.geom, n = state.numbers, spec = state.spec;
+    var code = state.codes ? state.codes[i] : -1;
+    var t = code >= 0 ? spec.territories[code] : null;
+    var html = "<b>" + esc(g.names[i]) + "</b>";
+    if (n) {
+      html += "<br>" + n.accounts[i] + " accounts, potential " + money(n.potential[i]) +
+        ", won " + money(n.won[i]);
+    }
+    if (t) {
+      html += "<br><b>" + esc(t.name) + "</b>" + (t.locked ? " (locked)" : "") +
+        "<br>Rep: " + esc(t.rep || "none") + " · attainment " + pct(t.attainment) +
+        " · utilization " + pct(t.utilization) + " · " + esc(t.status);
+    } else {
+      html += "<br><i>Unassigned</i>";
+    }
+    return html;
+  }
+
+  function build(map, geom) {
+    state.layers.forEach(function (l) { map.removeLayer(l); });
+    state.layers = [];
+    state.colors = [];
+    state.edges = null;
+    var renderer = state.renderer;
+    var points = geom.kind === "point";
+    for (var i = 0; i < geom.ids.length; i++) {
+      var layer;
+      if (points) {
+        layer = L.circleMarker([geom.points[2 * i], geom.points[2 * i + 1]], {
+          renderer: renderer, radius: 5, weight: 1, color: "#333333",
+          fillColor: UNASSIGNED, fillOpacity: 0.85, bubblingMouseEvents: true,
+        });
+      } else {
+        layer = L.polygon(latlngs(geom.shapes[i]), {
+          renderer: renderer, weight: 0.4, color: "#ffffff", fillColor: UNASSIGNED,
+          fillOpacity: 0.7, smoothFactor: 0.5, bubblingMouseEvents: true,
+        });
+      }
+      layer._atlasIndex = i;
+      layer.on("mouseover mousemove", onHover);
+      layer.on("mouseout", onOut);
+      layer.addTo(map);
+      state.layers.push(layer);
+      state.colors.push(null);
+    }
+  }
+
+  function onHover(e) {
+    var i = e.target._atlasIndex;
+    if (!state.hoverTip) {
+      state.hoverTip = L.tooltip({sticky: true, direction: "top", offset: [0, -8],
+                                  className: "atlas-tip"});
+    }
+    state.hoverTip.setLatLng(e.latlng).setContent(tooltipHtml(i));
+    if (!state.map.hasLayer(state.hoverTip)) { state.hoverTip.addTo(state.map); }
+  }
+  function onOut() {
+    if (state.hoverTip && state.map.hasLayer(state.hoverTip)) {
+      state.map.removeLayer(state.hoverTip);
+    }
+  }
+
+  function classColor(value, layer) {
+    if (value === null || value === undefined || isNaN(value)) { return UNASSIGNED; }
+    var k = 0;
+    while (k < layer.breaks.length && value > layer.breaks[k]) { k++; }
+    return layer.colors[k];
+  }
+
+  function unitColors(spec) {
+    var n = state.geom.ids.length, out = new Array(n), codes = state.codes;
+    var layer = spec.layer || {mode: "territory"};
+    for (var i = 0; i < n; i++) {
+      var c = codes[i], t = c >= 0 ? spec.territories[c] : null;
+      if (layer.mode === "unit") {
+        var vals = state.numbers ? state.numbers[layer.metric] : null;
+        out[i] = vals ? classColor(vals[i], layer) : UNASSIGNED;
+      } else if (layer.mode === "territory_metric") {
+        out[i] = t ? classColor(t[layer.metric], layer) : UNASSIGNED;
+      } else {
+        out[i] = t ? t.color : UNASSIGNED;
+      }
+    }
+    return out;
+  }
+
+  function restyle(spec) {
+    var colors = unitColors(spec), changed = 0;
+    var brush = spec.brush, codes = state.codes;
+    for (var i = 0; i < colors.length; i++) {
+      var t = codes[i] >= 0 ? spec.territories[codes[i]] : null;
+      var key = colors[i] + (t && t.locked ? "L" : "") + (t && t.id === brush ? "B" : "");
+      if (state.colors[i] !== key) {
+        var style = {fillColor: colors[i], fillOpacity: t && t.locked ? 0.45 : 0.7};
+        state.layers[i].setStyle(style);
+        state.colors[i] = key;
+        changed++;
+      }
+    }
+    return changed;
+  }
+
+  function edgeIndex(geom) {
+    // every unit edge keyed by its rounded end points; an edge shared by two units is an
+    // inner edge, drawn only when the two units are in different territories
+    var edges = {};
+    geom.shapes.forEach(function (shape, i) {
+      shape.forEach(function (poly) {
+        poly.forEach(function (ring) {
+          var m = ring.length;
+          for (var j = 0; j < m; j += 2) {
+            var a = ring[j].toFixed(4) + "," + ring[j + 1].toFixed(4);
+            var k = (j + 2) % m;
+            var b = ring[k].toFixed(4) + "," + ring[k + 1].toFixed(4);
+            if (a === b) { continue; }
+            var key = a < b ? a + "|" + b : b + "|" + a;
+            var e = edges[key];
+            if (e) { e.push(i); } else {
+              edges[key] = [[ring[j], ring[j + 1]], [ring[k], ring[k + 1]], i];
+            }
+          }
+        });
+      });
+    });
+    return Object.keys(edges).map(function (k) { return edges[k]; });
+  }
+
+  function drawOutlines(map) {
+    if (state.geom.kind === "point") { return; }
+    if (!state.edges) { state.edges = edgeIndex(state.geom); }
+    var codes = state.codes, segs = [];
+    for (var e = 0; e < state.edges.length; e++) {
+      var edge = state.edges[e];
+      var a = codes[edge[2]], b = edge.length > 3 ? codes[edge[3]] : -2;
+      if (a !== b && (a >= 0 || b >= 0)) { segs.push([edge[0], edge[1]]); }
+    }
+    if (state.outline) { map.removeLayer(state.outline); }
+    state.outline = L.polyline(segs, {renderer: state.renderer, color: "#202020",
+                                      weight: 1.6, interactive: false});
+    state.outline.addTo(map);
+  }
+
+  function drawBasemap(map, data) {
+    var lines = L.geoJSON(data, {
+      style: {color: "#555555", weight: 0.8, fill: false}, interactive: false,
+    });
+    lines.addTo(map);
+    lines.bringToBack();
+  }
+
+  function drawHomes(map, homes) {
+    var key = JSON.stringify(homes || []);
+    if (key === state.homesKey) { return; }
+    state.homesKey = key;
+    if (state.homes) { map.removeLayer(state.homes); }
+    state.homes = L.layerGroup((homes || []).map(function (h) {
+      return L.circleMarker([h[0], h[1]], {
+        radius: 5, color: "#000000", weight: 2, fillColor: "#ffffff", fillOpacity: 1,
+        renderer: state.renderer,
+      }).bindTooltip("<b>" + esc(h[2]) + "</b> (home base)<br>" + esc(h[3]));
+    }));
+    state.homes.addTo(map);
+  }
+
+  function drawLegend(map, spec) {
+    var layer = spec.layer || {mode: "territory"};
+    if (state.legend) { map.removeControl(state.legend); state.legend = null; }
+    if (layer.mode === "territory") { return; }
+    var legend = L.control({position: "bottomright"});
+    legend.onAdd = function () {
+      var div = L.DomUtil.create("div", "atlas-legend");
+      div.style.cssText = "background:#fff;padding:6px 8px;border-radius:4px;" +
+        "box-shadow:0 0 4px rgba(0,0,0,.3);font:12px sans-serif;line-height:18px";
+      var html = "<b>" + esc(layer.label) + "</b><br>";
+      for (var k = 0; k < layer.colors.length; k++) {
+        var lo = k === 0 ? null : layer.breaks[k - 1];
+        var hi = k < layer.breaks.length ? layer.breaks[k] : null;
+        var text = lo === null ? "≤ " + fmt(hi, layer.format)
+          : hi === null ? "> " + fmt(lo, layer.format)
+            : fmt(lo, layer.format) + " – " + fmt(hi, layer.format);
+        html += '<i style="display:inline-block;width:14px;height:12px;margin-right:6px;' +
+          "background:" + layer.colors[k] + '"></i>' + text + "<br>";
+      }
+      html += '<i style="display:inline-block;width:14px;height:12px;margin-right:6px;' +
+        "background:" + UNASSIGNED + '"></i>no value';
+      div.innerHTML = html;
+      return div;
+    };
+    legend.addTo(map);
+    state.legend = legend;
+  }
+
+  async function apply(map, spec) {
+    if (state.map !== map) {
+      state.map = map;
+      state.renderer = L.canvas({padding: 0.3, tolerance: 2});
+      state.geomUrl = null;
+    }
+    if (spec.basemap && spec.basemap !== state.basemapUrl) {
+      state.basemapUrl = spec.basemap;
+      drawBasemap(map, await fetchJSON(spec.basemap));
+    }
+    if (spec.geometry !== state.geomUrl) {
+      var geom = await fetchJSON(spec.geometry);
+      state.geom = geom;
+      state.geomUrl = spec.geometry;
+      build(map, geom);
+    }
+    if (spec.numbers && spec.numbers !== state.numbersUrl) {
+      state.numbers = await fetchJSON(spec.numbers);
+      state.numbersUrl = spec.numbers;
+    }
+    state.spec = spec;
+    var codesChanged = !state.codes || spec.codes !== state.codesText;
+    state.codes = decodeCodes(spec.codes);
+    state.codesText = spec.codes;
+    var changed = restyle(spec);
+    if (codesChanged) { drawOutlines(map); }
+    drawHomes(map, spec.homes);
+    drawLegend(map, spec);
+    if (spec.fit && spec.fit.nonce !== state.fitNonce) {
+      state.fitNonce = spec.fit.nonce;
+      map.fitBounds(spec.fit.bounds, {padding: [20, 20], maxZoom: 9});
+    }
+    state.version = spec.version;
+    var el = document.getElementById("atlas-status") || document.createElement("div");
+    el.id = "atlas-status";
+    el.style.display = "none";
+    el.setAttribute("data-version", String(spec.version));
+    el.setAttribute("data-restyled", String(changed));
+    el.setAttribute("data-units", String(state.geom.ids.length));
+    if (!el.parentNode) { document.body.appendChild(el); }
+  }
+
+  async function drain() {
+    if (state.busy) { return; }
+    state.busy = true;
+    try {
+      while (state.pending) {
+        var job = state.pending;
+        state.pending = null;
+        await apply(job.map, job.spec);
+      }
+    } catch (err) {
+      console.error("atlas unit layer:", err);
+    } finally {
+      state.busy = false;
+    }
+  }
+
+  function clearDrawings(map) {
+    // a drawn shape has been sent to the server: take it off the map once it is read
+    map.on("draw:created", function (e) {
+      setTimeout(function () {
+        map.eachLayer(function (l) {
+          if (l instanceof L.FeatureGroup && l.hasLayer(e.layer)) { l.removeLayer(e.layer); }
+        });
+        if (map.hasLayer(e.layer)) { map.removeLayer(e.layer); }
+      }, 400);
+    });
+  }
+
+  window.atlasUnits = {
+    update: function (map, spec) {
+      if (!map._atlasDrawHook) { map._atlasDrawHook = true; clearDrawings(map); }
+      state.pending = {map: map, spec: spec};
+      drain();
+    },
+    state: state,
+  };
+})();

@@ -1,0 +1,167 @@
+"""What the territory map receives each rerun, built from the plan and its metrics.
+
+The expensive parts (the unit index, shapes and per-unit numbers as static files, the
+territory colours) are cached; the per-rerun part is one territory code per unit plus the
+territory list, a few tens of kilobytes at 20,000 units.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from analytics import adjacency, plans
+from analytics.metrics import MetricCube
+from analytics.unit_index import UnitIndex
+from ui.context import Context
+from ui.map import (
+    SEQUENTIAL,
+    basemap_url,
+    geometry_url,
+    numbers_payload,
+    publish,
+    quantile_breaks,
+    unit_codes,
+)
+from ui.palette import territory_colors
+
+# label -> (where the value lives, metric name, number format)
+LAYERS = {
+    "Territory": ("territory", None, None),
+    "Potential (unit)": ("unit", "potential", "money"),
+    "Won (unit)": ("unit", "won", "money"),
+    "Penetration (unit)": ("unit", "penetration", "percent"),
+    "Whitespace (unit)": ("unit", "whitespace", "money"),
+    "Accounts (unit)": ("unit", "accounts", "number"),
+    "Attainment (territory)": ("territory_metric", "attainment", "percent"),
+    "Utilization (territory)": ("territory_metric", "utilization", "percent"),
+    "Potential (territory)": ("territory_metric", "potential", "money"),
+    "Workload hours (territory)": ("territory_metric", "workload_hours", "number"),
+}
+
+
+@st.cache_resource(show_spinner="Indexing the plan's units...", max_entries=8)
+def _unit_index(db: str, plan_id: int, unit: str, data_version: str,
+                _ctx: Context, _plan: plans.Plan) -> UnitIndex:
+    return UnitIndex.build(_ctx.cur, _plan)
+
+
+def unit_index(ctx: Context, plan: plans.Plan) -> UnitIndex:
+    """The paintable units of the plan, cached per plan, unit type and data version."""
+    return _unit_index(str(ctx.store.path), plan.plan_id, str(plan.unit), ctx.data_version,
+                       ctx, plan)
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _palette(plan_id: int, ids: tuple[str, ...], fixed: tuple, _cur, _plan) -> dict:
+    touching = adjacency.territory_neighbours(_plan.unit, plans.assignment(_cur, _plan))
+    return territory_colors(list(ids), touching, dict(fixed))
+
+
+def territory_palette(ctx: Context, plan: plans.Plan, terr: pd.DataFrame) -> dict[str, str]:
+    """Territory colours: neighbours differ; chosen once per territory set, so a stroke does
+    not shuffle the map's colours; a colour the manager picked always wins."""
+    fixed = tuple((t, c) for t, c in zip(terr["territory_id"], terr["color"], strict=True)
+                  if isinstance(c, str) and c)
+    auto = _palette(plan.plan_id, tuple(terr["territory_id"]),
+                    tuple(t for t, _ in fixed), ctx.cur, plan)
+    return {**auto, **dict(fixed)}
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _numbers_url(index_key: str, cube_key: str, _index: UnitIndex, _cube: MetricCube) -> str:
+    return publish("numbers", numbers_payload(_index, _cube.units, _cube.period.days))
+
+
+def _layer(label: str, index_numbers: pd.DataFrame | None, rows: pd.DataFrame) -> dict:
+    where, metric, fmt = LAYERS.get(label, LAYERS["Territory"])
+    if where == "territory":
+        return {"mode": "territory"}
+    if where == "unit":
+        vals = index_numbers[metric] if index_numbers is not None else []
+    else:
+        vals = rows[metric]
+    breaks = quantile_breaks(vals)
+    return {"mode": where, "metric": metric, "label": label, "format": fmt,
+            "breaks": breaks, "colors": list(SEQUENTIAL[: len(breaks) + 1])}
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _unit_values(index_key: str, cube_key: str, _index: UnitIndex,
+                 _cube: MetricCube) -> pd.DataFrame:
+    """Per-unit numbers of the units holding accounts (for choropleth class breaks)."""
+    frame = pd.DataFrame(numbers_payload(_index, _cube.units, _cube.period.days))
+    return frame[frame["accounts"] > 0]
+
+
+def _clean(v):
+    if v is None:
+        return None
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return v
+    return None if np.isnan(f) else round(f, 4)
+
+
+def map_spec(ctx: Context, plan: plans.Plan, index: UnitIndex, terr: pd.DataFrame,
+             rows: pd.DataFrame, colors: dict[str, str], cube: MetricCube,
+             *, layer: str = "Territory") -> dict:
+    index_key = f"{ctx.store.path}|{plan.plan_id}|{plan.unit}|{ctx.data_version}"
+    cube_key = f"{index_key}|{ctx.period}|{ctx.as_of}|{ctx.settings.to_json()}"
+    assign = plans.assignment(ctx.cur, plan)
+    order = terr["territory_id"].tolist()
+    metrics_by = rows.set_index("territory_id")
+    territories = []
+    for t in terr.itertuples(index=False):
+        m = metrics_by.loc[t.territory_id] if t.territory_id in metrics_by.index else None
+        territories.append({
+            "id": t.territory_id, "name": t.territory_name or t.territory_id,
+            "color": colors.get(t.territory_id, "#999999"),
+            "rep": t.rep_name if isinstance(t.rep_name, str) else None,
+            "locked": bool(t.locked) if t.locked is not None and not pd.isna(t.locked)
+            else False,
+            **{k: (_clean(m[k]) if m is not None else None)
+               for k in ("attainment", "utilization", "potential", "workload_hours")},
+            "status": m["status"] if m is not None else "",
+        })
+    homes = [[round(float(r.home_lat), 4), round(float(r.home_lon), 4), r.rep_name,
+              r.territory_name]
+             for r in terr.dropna(subset=["home_lat", "home_lon"]).itertuples(index=False)]
+    values = (_unit_values(index_key, cube_key, index, cube)
+              if LAYERS.get(layer, ("territory",))[0] == "unit" else None)
+    spec = {
+        "version": int(st.session_state.get("_map_version", 0)) + 1,
+        "geometry": geometry_url(index_key, index),
+        "numbers": _numbers_url(index_key, cube_key, index, cube),
+        "basemap": basemap_url(),
+        "codes": unit_codes(index, assign, order),
+        "territories": territories,
+        "homes": homes,
+        "brush": st.session_state.get("brush"),
+        "layer": _layer(layer, values, rows),
+        "fit": _fit(index, assign, rows),
+    }
+    st.session_state["_map_version"] = spec["version"]
+    return spec
+
+
+def _fit(index: UnitIndex, assign: pd.DataFrame, rows: pd.DataFrame) -> dict | None:
+    """Zoom to the territory selected in the table (once per new selection)."""
+    picked = (st.session_state.get("territory_table") or {}).get("selection", {}).get(
+        "rows", [])
+    if not picked or picked[0] >= len(rows):
+        st.session_state.pop("_fit", None)
+        return None
+    tid = rows["territory_id"].iloc[picked[0]]
+    prev = st.session_state.get("_fit")
+    if prev is None or prev["territory"] != tid:
+        nonce = (prev["nonce"] + 1) if prev else 1
+        bounds = index.bounds(assign.loc[assign["territory_id"] == tid, "unit_id"])
+        if bounds is None:
+            return None
+        prev = {"territory": tid, "nonce": nonce, "bounds": [list(bounds[0]),
+                                                             list(bounds[1])]}
+        st.session_state["_fit"] = prev
+    return {"bounds": prev["bounds"], "nonce": prev["nonce"]}
