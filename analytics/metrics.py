@@ -17,6 +17,7 @@ import math
 from dataclasses import dataclass, field
 
 import duckdb
+import h3
 import numpy as np
 import pandas as pd
 
@@ -175,6 +176,33 @@ class MetricCube:
         self.travel = pd.concat([self.travel, frame], ignore_index=True) if len(
             self.travel) else frame
         self.reps |= set(new)
+        self._rep_travel = {}
+
+    # -- arrays for the per-stroke step (built once per cube) ----------------------------
+    def unit_index(self) -> pd.Index:
+        """Position of each unit in `units` (the row of accounts with no unit excluded)."""
+        if getattr(self, "_unit_index", None) is None:
+            ids = self.units["unit_id"].astype(object).where(self.units["unit_id"].notna())
+            self._unit_index = pd.Index(ids.to_numpy(dtype=object))
+            self._base_arr = self.units[BASE].to_numpy(float)
+        return self._unit_index
+
+    def base_array(self) -> np.ndarray:
+        self.unit_index()
+        return self._base_arr
+
+    def rep_travel(self, rep_id: str) -> np.ndarray:
+        """(units x TRAVEL) travel sums of every unit to this rep's home (zeros: no home)."""
+        cache = self.__dict__.setdefault("_rep_travel", {})
+        if rep_id not in cache:
+            arr = np.zeros((len(self.units), len(TRAVEL)))
+            sub = self.travel[self.travel["rep_id"] == rep_id]
+            if len(sub):
+                pos = self.unit_index().get_indexer(sub["unit_id"].astype(object))
+                ok = pos >= 0
+                arr[pos[ok]] = sub[TRAVEL].to_numpy(float)[ok]
+            cache[rep_id] = arr
+        return cache[rep_id]
 
 
 @dataclass
@@ -195,8 +223,17 @@ class PlanInputs:
             "LEFT JOIN reps r ON r.rep_id = t.rep_id WHERE t.plan_id = ?", [plan.plan_id]
         ).df()
         terr = terr.merge(caps, on="territory_id", how="left")
-        pins = _pins(cur, plan, cube)
-        return cls(assign, terr, pins)
+        # pins change rarely: their per-account measures are kept in the cube, keyed by
+        # the plan's current pins, so a paint stroke does not query the accounts again
+        current = tuple(cur.execute(
+            "SELECT account_id, territory_id FROM account_overrides WHERE plan_id = ? "
+            "ORDER BY account_id", [plan.plan_id]).fetchall())
+        kept = cube.__dict__.setdefault("_pins", {})
+        key = (plan.plan_id, current)
+        if key not in kept:
+            kept.clear()
+            kept[key] = _pins(cur, plan, cube)
+        return cls(assign, terr, kept[key])
 
 
 def _pins(cur, plan: Plan, cube: MetricCube) -> pd.DataFrame:
@@ -253,18 +290,35 @@ def territory_metrics(
                       strict=True))
     ids = terr["territory_id"].tolist()
 
-    # 1. additive measures from the unit cube and the assignment
-    units = cube.units.merge(plan_in.assign, on="unit_id", how="left")
-    units.loc[units["unit_id"].isna(), "territory_id"] = np.nan
-    by_t = units.dropna(subset=["territory_id"]).groupby("territory_id")[BASE].sum()
-    by_t = by_t.reindex(ids, fill_value=0).astype(float)
-    unassigned = units[units["territory_id"].isna()][BASE].sum().astype(float)
+    # 1. additive measures from the unit cube and the assignment (array indexing: a stroke
+    #    recomputes this in milliseconds, no join of string keys)
+    index = cube.unit_index()
+    base = cube.base_array()
+    unit_ids = plan_in.assign["unit_id"].to_numpy(dtype=object)
+    terr_ids = plan_in.assign["territory_id"].to_numpy(dtype=object)
+    pos = index.get_indexer(unit_ids)
+    tpos = pd.Index(ids, dtype=object).get_indexer(terr_ids)
+    tix = np.full(len(index), -1, dtype=np.int64)  # territory position of each cube unit
+    ok = (pos >= 0) & (tpos >= 0)
+    tix[pos[ok]] = tpos[ok]
+    if len(index):
+        tix[pd.isna(index.to_numpy())] = -1  # accounts with no unit: never assigned
+    assigned = tix >= 0
+    sums = np.zeros((len(ids), len(BASE)))
+    np.add.at(sums, tix[assigned], base[assigned])
+    by_t = pd.DataFrame(sums, index=pd.Index(ids, name="territory_id"), columns=BASE)
+    unassigned = pd.Series(base[~assigned].sum(axis=0), index=BASE)
 
     # 2. travel sums: each unit's accounts to the home of its territory's rep
-    tr = units.dropna(subset=["territory_id"])[["unit_id", "territory_id"]].copy()
-    tr["rep_id"] = tr["territory_id"].map(rep_of)
-    tr = tr.merge(cube.travel, on=["unit_id", "rep_id"], how="inner")
-    tvl = tr.groupby("territory_id")[TRAVEL].sum().reindex(ids, fill_value=0).astype(float)
+    tvl_arr = np.zeros((len(ids), len(TRAVEL)))
+    for k, t in enumerate(ids):
+        rep = rep_of.get(t)
+        if rep is None or (isinstance(rep, float) and np.isnan(rep)):
+            continue
+        mask = tix == k
+        if mask.any():
+            tvl_arr[k] = cube.rep_travel(rep)[mask].sum(axis=0)
+    tvl = pd.DataFrame(tvl_arr, index=pd.Index(ids, name="territory_id"), columns=TRAVEL)
 
     # 3. pinned accounts: out of the territory their unit gives, into the pinned one
     pins = plan_in.pins
@@ -291,45 +345,49 @@ def territory_metrics(
                 by_t.loc[t] = by_t.loc[t] + sign * vals.loc[i]
                 tvl.loc[t] = tvl.loc[t] + sign * tv.loc[i]
 
-    # 4. derived columns, METRICS.md formulas
-    out = pd.DataFrame({"territory_id": ids})
-    out["territory_name"] = terr["territory_name"].to_numpy()
-    out["rep_id"] = terr["rep_id"].to_numpy()
+    # 4. derived columns, METRICS.md formulas (numpy columns, one frame at the end)
+    sums, tvl_arr = by_t[BASE].to_numpy(float), tvl[TRAVEL].to_numpy(float)
+    out: dict[str, object] = {"territory_id": np.asarray(ids, dtype=object),
+                              "territory_name": terr["territory_name"].to_numpy(),
+                              "rep_id": terr["rep_id"].to_numpy()}
     has_rep = terr["has_rep"].to_numpy()
-    acc = by_t["accounts"].round().astype("int64").to_numpy()
+    acc = np.round(sums[:, BASE.index("accounts")]).astype("int64")
     out["accounts"] = acc
-    out["potential"] = by_t["potential"].to_numpy()
-    out["won"] = by_t["won"].to_numpy()
-    out["open_pipeline"] = by_t["open_pipeline"].to_numpy()
+    for k in ("potential", "won", "open_pipeline"):
+        out[k] = sums[:, BASE.index(k)]
     annual = terr["annual_quota"].fillna(0).to_numpy(float)
     out["quota"] = annual * days / 365
     _ratios(out, elapsed, days)
-    travel_ok = has_rep & (tvl["travelled"].to_numpy() > 0)
+    travel_ok = has_rep & (tvl_arr[:, TRAVEL.index("travelled")] > 0)
     with np.errstate(invalid="ignore", divide="ignore"):
         out["travel_km"] = np.where(travel_ok & (acc > 0),
-                                    tvl["travel_sum"].to_numpy() / np.maximum(acc, 1), np.nan)
-    visit_hours = by_t["visits"].to_numpy() * s.visit_minutes / 60
-    travel_hours = tvl["visits_travel"].to_numpy() * 2 * s.road_factor / s.speed_kmh
+                                    tvl_arr[:, TRAVEL.index("travel_sum")]
+                                    / np.maximum(acc, 1), np.nan)
+    visit_hours = sums[:, BASE.index("visits")] * s.visit_minutes / 60
+    travel_hours = tvl_arr[:, TRAVEL.index("visits_travel")] * 2 * s.road_factor / s.speed_kmh
     out["workload_hours"] = visit_hours + np.where(has_rep, travel_hours, 0.0)
     cap = terr["rep_capacity"].astype(float).fillna(s.capacity_hours).to_numpy()
     out["capacity_hours"] = np.where(has_rep, cap, 0.0)
     out["utilization"] = _div(out["workload_hours"], out["capacity_hours"])
-    out["status"] = _status(out["utilization"].to_numpy(), has_rep, s)
+    out["status"] = _status(out["utilization"], has_rep, s)
     out["reach_pct"] = np.where(travel_ok & (acc > 0),
-                                tvl["reach"].to_numpy() / np.maximum(acc, 1), np.nan)
-    has_act = by_t["has_activity"].to_numpy()
+                                tvl_arr[:, TRAVEL.index("reach")] / np.maximum(acc, 1), np.nan)
+    has_act = sums[:, BASE.index("has_activity")]
     out["touched_pct"] = np.where((has_act > 0) & (acc > 0),
-                                  by_t["touched"].to_numpy() / np.maximum(acc, 1), np.nan)
-    out["units"] = (plan_in.assign.groupby("territory_id").size()
-                    .reindex(ids, fill_value=0).to_numpy())
-    comps = _components(cube.unit, plan_in.assign, ids, shapes_cache)
-    out["components"] = [comps[t] for t in ids]
+                                  sums[:, BASE.index("touched")] / np.maximum(acc, 1), np.nan)
+    groups = _unit_groups(plan_in.assign, ids, tpos)
+    out["units"] = np.array([len(groups[t]) for t in ids], dtype="int64")
+    comps = _components(cube.unit, groups, ids, shapes_cache)
+    out["components"] = np.array([comps[t] for t in ids], dtype="int64")
     out["contiguous"] = out["components"] == 1
-    out["polsby_popper"] = _polsby_popper(cube.unit, plan_in.assign, ids, shapes_cache)
+    out["polsby_popper"] = np.array(_polsby_popper(cube.unit, groups, ids, shapes_cache),
+                                    dtype=float)
     for m in BALANCE_METRICS:
-        vals = out[m].to_numpy(float)
+        vals = np.asarray(out[m], dtype=float)
         mean = vals[has_rep].mean() if has_rep.any() else np.nan
-        out[f"deviation_{m}"] = (vals - mean) / mean if mean and not np.isnan(mean) else np.nan
+        out[f"deviation_{m}"] = ((vals - mean) / mean if mean and not np.isnan(mean)
+                                 else np.full(len(ids), np.nan))
+    out = pd.DataFrame(out)
 
     # 5. the whole plan
     plan = _plan_row(out, has_rep, by_t, unassigned, tvl, cube, elapsed, days)
@@ -344,16 +402,18 @@ def _div(num, den):
         return np.where(den != 0, num / np.where(den != 0, den, 1), np.nan)
 
 
-def _ratios(out: pd.DataFrame, elapsed: float, days: int) -> None:
-    quota = out["quota"].to_numpy(float)
-    won = out["won"].to_numpy(float)
+def _ratios(out, elapsed: float, days: int) -> None:
+    """Ratio columns of a frame or a dict of arrays, in place."""
+    quota = np.asarray(out["quota"], dtype=float)
+    won = np.asarray(out["won"], dtype=float)
     out["attainment"] = np.where(quota > 0, _div(won, quota), np.nan)
     out["pace"] = np.where((quota > 0) & (elapsed > 0), out["attainment"] / (elapsed or 1),
                            np.nan)
     gap = quota - won
     out["pipeline_coverage"] = np.where(gap > 0, _div(out["open_pipeline"], gap), np.nan)
-    period_pot = out["potential"].to_numpy(float) * days / 365
-    out["penetration"] = np.where(out["potential"] != 0, _div(won, period_pot), np.nan)
+    potential = np.asarray(out["potential"], dtype=float)
+    period_pot = potential * days / 365
+    out["penetration"] = np.where(potential != 0, _div(won, period_pot), np.nan)
     out["whitespace"] = np.maximum(period_pot - won, 0)
 
 
@@ -371,37 +431,79 @@ def _status(util: np.ndarray, has_rep: np.ndarray, s: Settings) -> list[str]:
     return out
 
 
-def _components(unit: UnitType, assign: pd.DataFrame, ids: list[str],
-                cache: dict | None = None) -> dict[str, int]:
-    """Connected pieces of each territory's units (union-find over touching units)."""
-    parent: dict[str, str] = {u: u for u in assign["unit_id"]}
-    key = ("neighbours", str(unit), frozenset(parent))
-    if cache is not None and key in cache:
-        pairs = cache[key]
+def _unit_groups(assign: pd.DataFrame, ids: list[str],
+                 tpos: np.ndarray | None = None) -> dict[str, tuple[str, ...]]:
+    """territory -> its units as a sorted tuple (the key of the per-territory caches)."""
+    units = assign["unit_id"].to_numpy(dtype=object)
+    if tpos is None:
+        tpos = pd.Index(ids, dtype=object).get_indexer(
+            assign["territory_id"].to_numpy(dtype=object))
+    order = np.argsort(tpos, kind="stable")  # keeps each territory's units in unit order
+    bounds = np.searchsorted(tpos[order], np.arange(len(ids) + 1))
+    if len(units) > 1 and not (units[:-1] <= units[1:]).all():
+        order = order[np.argsort(units[order], kind="stable")]
+        order = order[np.argsort(tpos[order], kind="stable")]
+    return {t: tuple(units[order[bounds[k]:bounds[k + 1]]]) for k, t in enumerate(ids)}
+
+
+def _neighbours(unit: UnitType, units, cache: dict) -> dict[str, list[str]]:
+    """unit -> touching units, computed once per unit type and kept (cells added lazily)."""
+    key = ("neighbours", str(unit))
+    nbrs = cache.setdefault(key, {})
+    missing = [u for u in units if u not in nbrs]
+    if not missing:
+        return nbrs
+    if unit.kind == "h3":
+        for cell in missing:
+            nbrs[cell] = list(h3.grid_ring(cell, 1))
+        return nbrs
+    if unit.kind in POLYGON_KINDS:  # every polygon of the kind at once
+        from analytics import geography
+
+        universe = geography.unit_polygons(unit.kind)[0]
+        wanted = sorted(set(universe) | set(missing))
     else:
-        pairs = adjacency.unit_neighbours(unit, list(parent))
-        if cache is not None:
-            cache[key] = pairs
-
-    def find(x: str) -> str:
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    terr = dict(zip(assign["unit_id"], assign["territory_id"], strict=True))
-    for a, b in pairs:
-        if terr[a] == terr[b]:
-            ra, rb = find(a), find(b)
-            if ra != rb:
-                parent[ra] = rb
-    roots: dict[str, set[str]] = {t: set() for t in ids}
-    for u, t in terr.items():
-        roots.setdefault(t, set()).add(find(u))
-    return {t: len(roots[t]) for t in ids}
+        wanted = sorted(set(missing))
+    for u in wanted:
+        nbrs.setdefault(u, [])
+    for a, b in adjacency.unit_neighbours(unit, wanted):
+        nbrs[a].append(b)
+        nbrs[b].append(a)
+    return nbrs
 
 
-def _polsby_popper(unit: UnitType, assign: pd.DataFrame, ids: list[str],
+def _components(unit: UnitType, groups: dict[str, tuple[str, ...]], ids: list[str],
+                cache: dict | None = None) -> dict[str, int]:
+    """Connected pieces of each territory's units (touching units are connected).
+
+    Cached per territory by its unit set: after a stroke only the two territories it
+    changed are walked again.
+    """
+    cache = {} if cache is None else cache
+    out = {}
+    for t in ids:
+        units = groups.get(t, ())
+        key = ("components", str(unit), units)
+        if key not in cache:
+            nbrs = _neighbours(unit, units, cache)
+            members, seen, pieces = set(units), set(), 0
+            for start in units:
+                if start in seen:
+                    continue
+                pieces += 1
+                stack = [start]
+                seen.add(start)
+                while stack:
+                    for n in nbrs.get(stack.pop(), ()):
+                        if n in members and n not in seen:
+                            seen.add(n)
+                            stack.append(n)
+            cache[key] = pieces
+        out[t] = cache[key]
+    return out
+
+
+def _polsby_popper(unit: UnitType, groups: dict[str, tuple[str, ...]], ids: list[str],
                    cache: dict | None) -> list[float]:
     """4 pi area / perimeter^2 of each territory's union, geodesic on WGS84 (pyproj.Geod)."""
     from pyproj import Geod
@@ -412,7 +514,7 @@ def _polsby_popper(unit: UnitType, assign: pd.DataFrame, ids: list[str],
     cache = {} if cache is None else cache
     out = []
     for t in ids:
-        cells = tuple(sorted(assign.loc[assign["territory_id"] == t, "unit_id"]))
+        cells = groups.get(t, ())
         if not cells:
             out.append(np.nan)
             continue
@@ -453,11 +555,11 @@ def _plan_row(out, has_rep, by_t, unassigned, tvl, cube, elapsed, days) -> dict:
         "won": float(total["won"]), "open_pipeline": float(total["open_pipeline"]),
         "quota": float(out["quota"].sum()),
     }
-    row = pd.DataFrame([{k: plan[k] for k in ("accounts", "potential", "won",
-                                              "open_pipeline", "quota")}])
+    row = {k: np.array([plan[k]], dtype=float)
+           for k in ("accounts", "potential", "won", "open_pipeline", "quota")}
     _ratios(row, elapsed, days)
     for k in ("attainment", "pace", "pipeline_coverage", "penetration", "whitespace"):
-        plan[k] = _clean(row[k].iloc[0])
+        plan[k] = _clean(float(np.asarray(row[k])[0]))
     travelled = float(tvl["travelled"][has_rep].sum())  # accounts with a known distance
     plan["travel_km"] = (float(tvl["travel_sum"][has_rep].sum()) / travelled
                          if travelled else None)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from analytics.cube import AccountFilter, unit_cube
@@ -206,10 +207,14 @@ def _check_rows(cur, raw: pd.DataFrame, unit: UnitType, chosen, tr: TableReport)
 
 
 def assignment(cur: duckdb.DuckDBPyConnection, plan: Plan) -> pd.DataFrame:
-    return cur.execute(
+    """unit_id, territory_id sorted by unit (plain Python strings: read after every stroke,
+    so no conversion to Arrow-backed strings)."""
+    cols = cur.execute(
         "SELECT unit_id, territory_id FROM plan_units WHERE plan_id = ? ORDER BY unit_id",
         [plan.plan_id],
-    ).df()
+    ).fetchnumpy()
+    return pd.DataFrame({k: pd.Series(np.asarray(cols[k], dtype=object), dtype=object)
+                         for k in ("unit_id", "territory_id")})
 
 
 def territories(cur: duckdb.DuckDBPyConnection, plan: Plan) -> pd.DataFrame:
