@@ -4,6 +4,8 @@ Run with `streamlit run app.py`. The pages live in `pages/`, shared widgets in `
 every number comes from the engine in `analytics/`.
 """
 
+import os
+
 import streamlit as st
 
 st.set_page_config(
@@ -24,4 +26,16 @@ PAGES = [
             url_path="settings"),
 ]
 
-st.navigation(PAGES).run()
+page = st.navigation(PAGES)
+if os.environ.get("TERRITORY_ATLAS_PROFILE"):  # developers: where a rerun's time goes
+    import cProfile
+    import pstats
+
+    with cProfile.Profile() as profile:
+        page.run()
+    stats = pstats.Stats(profile)
+    if os.path.exists(os.environ["TERRITORY_ATLAS_PROFILE"]):  # keep only the latest run
+        os.remove(os.environ["TERRITORY_ATLAS_PROFILE"])
+    stats.dump_stats(os.environ["TERRITORY_ATLAS_PROFILE"])
+else:
+    page.run()

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from analytics import __version__, cube, demo, ingest, metrics, plans
+from analytics import __version__, cube, demo, edits, ingest, metrics, plans
 from analytics.errors import InputError
 from analytics.period import resolve
 from analytics.settings import load_settings
@@ -111,6 +111,49 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("file", type=Path)
     q = psub.add_parser("list", help="the plans in the database")
     _db_arg(q)
+    _format_arg(q)
+    q = psub.add_parser("convert", help="a new plan on another unit type: each new unit "
+                        "goes to the territory holding most of its potential")
+    _db_arg(q)
+    q.add_argument("--plan", help="the plan to convert (default: the active plan)")
+    q.add_argument("--unit", required=True, help="the new plan's unit (h3:R, zip3, ...)")
+    q.add_argument("--name", required=True, help="the new plan's name")
+    q.add_argument("--state", choices=["planning", "active", "archived"],
+                   default="planning")
+    q = psub.add_parser("assign", help="put units in a territory (one undoable edit); "
+                        "with --erase, take them out of any territory")
+    _db_arg(q)
+    q.add_argument("--plan", help="default: the active plan")
+    who = q.add_mutually_exclusive_group(required=True)
+    who.add_argument("--territory", help="the territory id to assign the units to")
+    who.add_argument("--erase", action="store_true", help="unassign the units")
+    q.add_argument("units", nargs="+", help="unit ids (as `units` prints them)")
+    q = psub.add_parser("territory", help="create or change a territory (one undoable edit)")
+    _db_arg(q)
+    q.add_argument("--plan", help="default: the active plan")
+    q.add_argument("territory_id")
+    q.add_argument("--create", action="store_true", help="create it (needs --name)")
+    q.add_argument("--name")
+    q.add_argument("--color", help="#rrggbb")
+    q.add_argument("--rep", help="rep id ('' for no rep)")
+    q.add_argument("--lock", action="store_true")
+    q.add_argument("--unlock", action="store_true")
+    q.add_argument("--merge-into", dest="merge_into", help="merge it into this territory")
+    q.add_argument("--delete", action="store_true", help="delete it (units unassigned)")
+    q = psub.add_parser("pin", help="pin an account to a territory whatever its unit "
+                        "(--territory '' removes the pin)")
+    _db_arg(q)
+    q.add_argument("--plan", help="default: the active plan")
+    q.add_argument("account_id")
+    q.add_argument("--territory", required=True)
+    for verb, text in (("undo", "take back the plan's latest edit"),
+                       ("redo", "make again the edit undo took back")):
+        q = psub.add_parser(verb, help=text)
+        _db_arg(q)
+        q.add_argument("--plan", help="default: the active plan")
+    q = psub.add_parser("history", help="the plan's edits, newest first")
+    _db_arg(q)
+    q.add_argument("--plan", help="default: the active plan")
     _format_arg(q)
 
     p = sub.add_parser("info", help="what the database holds")
@@ -237,6 +280,17 @@ def _cmd_plan(args) -> int:
         with Store(args.db, read_only=True) as store:
             _emit(plans.list_plans(store.cursor()), args)
         return EXIT_OK
+    if args.plan_command == "history":
+        with Store(args.db, read_only=True) as store:
+            plan = plans.get_plan(store.cursor(), args.plan)
+            _emit(edits.history(store.cursor(), plan, limit=10_000), args)
+        return EXIT_OK
+    if args.plan_command in EDIT_COMMANDS:
+        with Store(args.db) as store:
+            plan = plans.get_plan(store.cursor(), args.plan)
+            result = EDIT_COMMANDS[args.plan_command](store, plan, args)
+        print(result if result is not None else f"nothing to {args.plan_command}")
+        return EXIT_OK
     unit = UnitType.parse(args.unit)
     with Store(args.db) as store:
         try:
@@ -249,6 +303,46 @@ def _cmd_plan(args) -> int:
     print(f"plan {plan.name!r} created ({unit}, {plan.state}): "
           f"{report.tables[0].inserted} units")
     return EXIT_OK
+
+
+def _edit_territory(store, plan, args):
+    tid = args.territory_id
+    if args.create:
+        return edits.create_territory(store, plan, args.name or "", territory_id=tid,
+                                      rep_id=args.rep or None, color=args.color)
+    if args.delete:
+        return edits.delete_territory(store, plan, tid)
+    if args.merge_into:
+        return edits.merge_territories(store, plan, [tid], args.merge_into)
+    if args.lock and args.unlock:
+        raise InputError("--lock and --unlock together: choose one")
+    fields = {k: v for k, v in (("name", args.name), ("color", args.color)) if v is not None}
+    if args.rep is not None:
+        fields["rep_id"] = args.rep or None
+    if args.lock or args.unlock:
+        fields["locked"] = bool(args.lock)
+    if not fields:
+        raise InputError("nothing to change: give --name, --color, --rep, --lock/--unlock, "
+                         "--merge-into, --delete or --create")
+    return edits.update_territory(store, plan, tid, **fields)
+
+
+def _convert(store, plan, args):
+    new, n = edits.convert_plan(store, plan, UnitType.parse(args.unit), args.name,
+                                state=args.state)
+    return f"plan {new.name!r} created ({new.unit}, {new.state}): {n} units assigned"
+
+
+EDIT_COMMANDS = {
+    "convert": _convert,
+    "assign": lambda store, plan, a: edits.assign(
+        store, plan, plan.unit.normalize_ids(a.units), None if a.erase else a.territory),
+    "territory": _edit_territory,
+    "pin": lambda store, plan, a: edits.pin_account(store, plan, a.account_id,
+                                                    a.territory or None),
+    "undo": lambda store, plan, a: edits.undo(store, plan),
+    "redo": lambda store, plan, a: edits.redo(store, plan),
+}
 
 
 def _cmd_info(args) -> int:

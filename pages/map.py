@@ -24,117 +24,127 @@ terr = plans.territories(ctx.cur, plan)
 ids = terr["territory_id"].tolist()
 colors = territory_palette(ctx, plan, terr)
 
-# -- the edit toolbar ---------------------------------------------------------------------
-bar = st.columns([2.2, 2.6, 1, 1, 2.2], vertical_alignment="bottom")
-mode = bar[0].segmented_control("Tool", MODES, key="edit_mode", default=MODES[0],
-                                help="Paint: a click or a drawn shape puts units in the "
-                                     "brush territory. Erase: takes them out of any "
-                                     "territory. Inspect: a click shows the unit and its "
-                                     "accounts (pin an account there).")
-if "_next_brush" in st.session_state:  # a territory just created becomes the brush
-    st.session_state["brush"] = st.session_state.pop("_next_brush")
-if st.session_state.get("brush") not in ids:
-    st.session_state["brush"] = ids[0] if ids else None
-names = dict(zip(terr["territory_id"], terr["territory_name"], strict=True))
-locked = set(terr.loc[terr["locked"].fillna(False).astype(bool), "territory_id"])
-bar[1].selectbox(
-    "Brush (territory)", ids, key="brush", disabled=not ids,
-    format_func=lambda t: f"{t} · {names.get(t) or ''}" + (" (locked)" if t in locked else ""),
-)
-undo_label, redo_label = edits.next_labels(ctx.cur, plan)
-if bar[2].button("Undo", disabled=undo_label is None, help=undo_label or "Nothing to undo",
-                 use_container_width=True):
-    done = edits.undo(ctx.store, plan)
-    st.session_state["edit_message"] = ("info", done.label if done else "Nothing to undo")
-    st.rerun()
-if bar[3].button("Redo", disabled=redo_label is None, help=redo_label or "Nothing to redo",
-                 use_container_width=True):
-    done = edits.redo(ctx.store, plan)
-    st.session_state["edit_message"] = ("info", done.label if done else "Nothing to redo")
-    st.rerun()
-bar[4].selectbox("Colour units by", list(LAYERS), key="map_layer")
 
-# always one element here, message or not: the map below must keep its place in the page,
-# or the browser would rebuild it (and lose the view)
-message = st.session_state.get("edit_message")
-with st.container():
-    if message:
-        getattr(st, message[0])(message[1])
+def _undo_redo(action, ctx, plan) -> None:
+    """Button callback: runs before the rerun, so the same rerun shows the result."""
+    done = action(ctx.store, plan)
+    st.session_state["edit_message"] = ("info", done.label if done else "Nothing to do")
 
-# -- numbers (after the callback applied the stroke) ---------------------------------------
-rows, whole, cube = plan_metrics(ctx)
-table = rows.merge(terr[["territory_id", "rep_name"]], on="territory_id", how="left")
-table.insert(3, "rep_name", table.pop("rep_name"))
-table.insert(4, "status", table.pop("status"))
 
-left, right = st.columns([3, 2])
-with left:
-    spec = map_spec(ctx, plan, index, terr, rows, colors, cube,
-                    layer=st.session_state.get("map_layer", "Territory"))
-    territory_map(
-        spec, view_of(index), tiles=st.session_state.get("map_tiles", False),
-        on_change=functools.partial(on_map_change, "territory_map", ctx.store, plan, index),
+@st.fragment
+def live_editor(ctx, plan, index, colors) -> None:
+    """Toolbar, map, live numbers and the territory table: a map click or a toolbar
+    action reruns only this part of the page."""
+    terr = plans.territories(ctx.cur, plan)
+    ids = terr["territory_id"].tolist()
+    # -- the edit toolbar -------------------------------------------------------------
+    bar = st.columns([2.2, 2.6, 1, 1, 2.2], vertical_alignment="bottom")
+    bar[0].segmented_control("Tool", MODES, key="edit_mode", default=MODES[0],
+                                    help="Paint: a click or a drawn shape puts units in the "
+                                         "brush territory. Erase: takes them out of any "
+                                         "territory. Inspect: a click shows the unit and its "
+                                         "accounts (pin an account there).")
+    if "_next_brush" in st.session_state:  # a territory just created becomes the brush
+        st.session_state["brush"] = st.session_state.pop("_next_brush")
+    if st.session_state.get("brush") not in ids:
+        st.session_state["brush"] = ids[0] if ids else None
+    names = dict(zip(terr["territory_id"], terr["territory_name"], strict=True))
+    locked = set(terr.loc[terr["locked"].fillna(False).astype(bool), "territory_id"])
+    bar[1].selectbox(
+        "Brush (territory)", ids, key="brush", disabled=not ids,
+        format_func=lambda t: f"{t} · {names.get(t) or ''}"
+        + (" (locked)" if t in locked else ""),
     )
-    st.toggle("Online basemap tiles", key="map_tiles",
-              help="Needs internet. Without it the map draws state outlines.")
-with right:
-    for pair in (
-        [("Unassigned", f"{whole['unassigned_accounts']:,}", "Accounts in no territory"),
-         ("Coverage", percent(whole["coverage_accounts_pct"]),
-          "Accounts in a territory that has a rep")],
-        [("Workload CV", percent(whole["balance_cv_workload_hours"]),
-          "Coefficient of variation of workload over territories with a rep (0% = equal)"),
-         ("Potential CV", percent(whole["balance_cv_potential"]),
-          "Coefficient of variation of potential over territories with a rep")],
-    ):
-        kpi_row(pair)
-    balance_chart(rows, ctx.settings.overload_tolerance, colors)
-    pieces = rows[(rows["units"] > 0) & (rows["components"] > 1)]
-    if len(pieces):
-        st.warning(f"{len(pieces)} territories are in more than one piece: "
-                   + ", ".join(f"{r.territory_id} ({r.components})"
-                               for r in pieces.itertuples(index=False)))
-    if whole["unassigned_accounts"]:
-        st.warning(f"{whole['unassigned_accounts']:,} accounts are in no territory "
-                   "(grey on the map).")
+    undo_label, redo_label = edits.next_labels(ctx.cur, plan)
+    bar[2].button("Undo", disabled=undo_label is None, help=undo_label or "Nothing to undo",
+                  width="stretch", on_click=_undo_redo, args=(edits.undo, ctx, plan))
+    bar[3].button("Redo", disabled=redo_label is None, help=redo_label or "Nothing to redo",
+                  width="stretch", on_click=_undo_redo, args=(edits.redo, ctx, plan))
+    bar[4].selectbox("Colour units by", list(LAYERS), key="map_layer")
 
-st.caption(
-    f"Plan **{plan.name}** ({plan.state}), units: {plan.unit.label}: {len(terr)} "
-    f"territories, {whole['units']:,} units assigned of {len(index):,} on the map. Period "
-    f"{ctx.period.start:%Y-%m-%d} to {ctx.period.end:%Y-%m-%d}, as of {ctx.as_of:%Y-%m-%d}. "
-    "Every edit is saved as it is made."
-)
+    # always one element here, message or not: the map below must keep its place in the page,
+    # or the browser would rebuild it (and lose the view)
+    message = st.session_state.get("edit_message")
+    with st.container():
+        if message:
+            getattr(st, message[0])(message[1])
 
-st.subheader("Whole plan")
-under = int((rows["status"] == "under-served").sum())
-over = int((rows["status"] == "over-served").sum())
-kpi_row([
-    ("Accounts", f"{whole['accounts']:,}", "Every account, assigned or not"),
-    ("Potential", money(whole["potential"]), "Annual sales potential"),
-    ("Won", money(whole["won"]), "Won deals closing in the period"),
-    ("Attainment", percent(whole["attainment"]), "Won / quota for the period"),
-    ("Pace", percent(whole["pace"]), "Attainment / share of the period elapsed"),
-])
-kpi_row([
-    ("Open pipeline", money(whole["open_pipeline"]), "Open deals closing in the period"),
-    ("Pipeline coverage", "–" if whole["pipeline_coverage"] is None
-     else f"{whole['pipeline_coverage']:.2f}x", "Open pipeline / (quota - won)"),
-    ("Utilization", percent(whole["utilization"]), "Workload hours / capacity hours"),
-    ("Under-served", f"{under}", "Territories over capacity beyond the tolerance"),
-    ("Over-served", f"{over}", "Territories under the underload threshold"),
-])
+    # -- numbers (after the callback applied the stroke) -------------------------------
+    rows, whole, cube = plan_metrics(ctx)
+    table = rows.merge(terr[["territory_id", "rep_name"]], on="territory_id", how="left")
+    table.insert(3, "rep_name", table.pop("rep_name"))
+    table.insert(4, "status", table.pop("status"))
 
-st.subheader("Territories")
-st.caption("Select a row to zoom the map to that territory.")
-territory_table(table, colors, key="territory_table", selectable=True)
-st.download_button(  # the same file as `python -m analytics summary`: shares as fractions
-    "Download the summary (CSV, with the whole-plan row)",
-    metrics.summary_frame(rows, whole).to_csv(index=False).encode("utf-8"),
-    file_name=f"summary-{plan.name}-{ctx.period.start:%Y%m%d}-{ctx.period.end:%Y%m%d}.csv",
-    mime="text/csv",
-)
+    left, right = st.columns([3, 2])
+    with left:
+        spec = map_spec(ctx, plan, index, terr, rows, colors, cube,
+                        layer=st.session_state.get("map_layer", "Territory"))
+        territory_map(
+            spec, view_of(index), tiles=st.session_state.get("map_tiles", False),
+            on_change=functools.partial(on_map_change, "territory_map", ctx.store, plan, index),
+        )
+        st.toggle("Online basemap tiles", key="map_tiles",
+                  help="Needs internet. Without it the map draws state outlines.")
+    with right:
+        for pair in (
+            [("Unassigned", f"{whole['unassigned_accounts']:,}", "Accounts in no territory"),
+             ("Coverage", percent(whole["coverage_accounts_pct"]),
+              "Accounts in a territory that has a rep")],
+            [("Workload CV", percent(whole["balance_cv_workload_hours"]),
+              "Coefficient of variation of workload over territories with a rep (0% = equal)"),
+             ("Potential CV", percent(whole["balance_cv_potential"]),
+              "Coefficient of variation of potential over territories with a rep")],
+        ):
+            kpi_row(pair)
+        balance_chart(rows, ctx.settings.overload_tolerance, colors)
+        pieces = rows[(rows["units"] > 0) & (rows["components"] > 1)]
+        if len(pieces):
+            st.warning(f"{len(pieces)} territories are in more than one piece: "
+                       + ", ".join(f"{r.territory_id} ({r.components})"
+                                   for r in pieces.itertuples(index=False)))
+        if whole["unassigned_accounts"]:
+            st.warning(f"{whole['unassigned_accounts']:,} accounts are in no territory "
+                       "(grey on the map).")
 
+    st.caption(
+        f"Plan **{plan.name}** ({plan.state}), units: {plan.unit.label}: {len(terr)} "
+        f"territories, {whole['units']:,} units assigned of {len(index):,} on the map. Period "
+        f"{ctx.period.start:%Y-%m-%d} to {ctx.period.end:%Y-%m-%d}, as of {ctx.as_of:%Y-%m-%d}. "
+        "Every edit is saved as it is made."
+    )
+
+    st.subheader("Whole plan")
+    under = int((rows["status"] == "under-served").sum())
+    over = int((rows["status"] == "over-served").sum())
+    kpi_row([
+        ("Accounts", f"{whole['accounts']:,}", "Every account, assigned or not"),
+        ("Potential", money(whole["potential"]), "Annual sales potential"),
+        ("Won", money(whole["won"]), "Won deals closing in the period"),
+        ("Attainment", percent(whole["attainment"]), "Won / quota for the period"),
+        ("Pace", percent(whole["pace"]), "Attainment / share of the period elapsed"),
+    ])
+    kpi_row([
+        ("Open pipeline", money(whole["open_pipeline"]), "Open deals closing in the period"),
+        ("Pipeline coverage", "–" if whole["pipeline_coverage"] is None
+         else f"{whole['pipeline_coverage']:.2f}x", "Open pipeline / (quota - won)"),
+        ("Utilization", percent(whole["utilization"]), "Workload hours / capacity hours"),
+        ("Under-served", f"{under}", "Territories over capacity beyond the tolerance"),
+        ("Over-served", f"{over}", "Territories under the underload threshold"),
+    ])
+
+    st.subheader("Territories")
+    st.caption("Select a row to zoom the map to that territory.")
+    territory_table(table, colors, key="territory_table", selectable=True)
+    st.download_button(  # the same file as `python -m analytics summary`: shares as fractions
+        "Download the summary (CSV, with the whole-plan row)",
+        metrics.summary_frame(rows, whole).to_csv(index=False).encode("utf-8"),
+        file_name=f"summary-{plan.name}-{ctx.period.start:%Y%m%d}-{ctx.period.end:%Y%m%d}.csv",
+        mime="text/csv",
+    )
+    territory_tools.inspector(ctx, plan, index, terr)
+    territory_tools.edit_history(ctx, plan)
+
+
+live_editor(ctx, plan, index, colors)
 territory_tools.manage(ctx, plan, terr, colors)
-territory_tools.inspector(ctx, plan, index, terr)
 territory_tools.unit_switch(ctx, plan)
-territory_tools.edit_history(ctx, plan)

@@ -559,3 +559,71 @@ def test_summary_subprocess(small_db):
     got = json.loads(done.stdout)
     assert got["plan"]["territory_id"] == "__plan__"
     assert len(got["territories"]) == 5
+
+
+def _territory_accounts(capsys, db, plan=None) -> dict[str, int]:
+    argv = ["summary", "--db", db, "--format", "json"] + (["--plan", plan] if plan else [])
+    code, out, _ = run(capsys, *argv)
+    assert code == 0
+    return {r["territory_id"]: r["accounts"] for r in json.loads(out)["territories"]}
+
+
+def test_plan_edit_commands_change_summary_and_undo(capsys, demo_copy, demo_frames):
+    """assign / erase / territory / pin / undo / redo / history, checked with pandas."""
+    acc = demo_frames["accounts"]
+    plan = pd.read_csv(REPO / "data" / "demo" / "plan_current_alignment.csv", dtype=str)
+    before = _territory_accounts(capsys, demo_copy)
+    county = plan.loc[plan["territory_id"] != "T02", "unit_id"].iloc[0]
+    owner = plan.loc[plan["unit_id"] == county, "territory_id"].iloc[0]
+    with Store(demo_copy, read_only=True) as store:
+        n = store.cursor().execute("SELECT count(*) FROM accounts WHERE county = ?",
+                                   [county]).fetchone()[0]
+    assert n > 0
+
+    code, out, _ = run(capsys, "plan", "assign", "--db", demo_copy, "--territory", "T02",
+                       county)
+    assert (code, out.strip()) == (0, "Assign 1 unit to T02: 1 changed")
+    after = _territory_accounts(capsys, demo_copy)
+    assert after["T02"] == before["T02"] + n
+    assert after[owner] == before[owner] - n
+
+    code, out, _ = run(capsys, "plan", "territory", "--db", demo_copy, "T02", "--lock")
+    assert code == 0
+    code, out, _ = run(capsys, "plan", "assign", "--db", demo_copy, "--erase", county)
+    assert "0 changed, 1 skipped (locked territory)" in out
+    code, _, err = run(capsys, "plan", "assign", "--db", demo_copy, "--territory", "T02",
+                       county)
+    assert code == 2
+    assert "locked" in err
+
+    account = acc["account_id"].iloc[0]
+    code, out, _ = run(capsys, "plan", "pin", "--db", demo_copy, "--territory", "T05",
+                       account)
+    assert code == 0
+    code, out, _ = run(capsys, "plan", "history", "--db", demo_copy, "--format", "json")
+    labels = [r["label"] for r in json.loads(out)]
+    assert labels[:3] == [f"Pin account {account} to T05", "Lock T02",
+                          "Assign 1 unit to T02"]
+    for _ in range(3):
+        assert run(capsys, "plan", "undo", "--db", demo_copy)[0] == 0
+    assert _territory_accounts(capsys, demo_copy) == before
+    code, out, _ = run(capsys, "plan", "redo", "--db", demo_copy)
+    assert out.strip() == "Redo: Assign 1 unit to T02: 1 changed"
+    assert _territory_accounts(capsys, demo_copy)["T02"] == before["T02"] + n
+
+
+def test_plan_convert_and_errors(capsys, demo_copy):
+    code, out, _ = run(capsys, "plan", "convert", "--db", demo_copy, "--unit", "state",
+                       "--name", "By state")
+    assert code == 0
+    assert "plan 'By state' created (state, planning)" in out
+    states = _territory_accounts(capsys, demo_copy, "By state")
+    # every state goes whole to one territory: totals are kept only for assigned states
+    assert sum(states.values()) <= 20_564
+    assert run(capsys, "plan", "convert", "--db", demo_copy, "--unit", "state",
+               "--name", "By state")[0] == 2
+    assert run(capsys, "plan", "territory", "--db", demo_copy, "T02")[0] == 2
+    assert run(capsys, "plan", "territory", "--db", demo_copy, "T02", "--color",
+               "red")[0] == 2
+    code, out, _ = run(capsys, "plan", "undo", "--db", demo_copy, "--plan", "By state")
+    assert (code, out.strip()) == (0, "nothing to undo")

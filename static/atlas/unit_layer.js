@@ -214,17 +214,17 @@
       if (a !== b && (a >= 0 || b >= 0)) { segs.push([edge[0], edge[1]]); }
     }
     if (state.outline) { map.removeLayer(state.outline); }
-    state.outline = L.polyline(segs, {renderer: state.renderer, color: "#202020",
+    state.outline = L.polyline(segs, {renderer: state.lineRenderer, color: "#202020",
                                       weight: 1.6, interactive: false});
     state.outline.addTo(map);
   }
 
   function drawBasemap(map, data) {
     var lines = L.geoJSON(data, {
-      style: {color: "#555555", weight: 0.8, fill: false}, interactive: false,
+      style: {color: "#555555", weight: 0.8, fill: false, opacity: 0.8},
+      interactive: false, renderer: state.lineRenderer,
     });
     lines.addTo(map);
-    lines.bringToBack();
   }
 
   function drawHomes(map, homes) {
@@ -235,7 +235,7 @@
     state.homes = L.layerGroup((homes || []).map(function (h) {
       return L.circleMarker([h[0], h[1]], {
         radius: 5, color: "#000000", weight: 2, fillColor: "#ffffff", fillOpacity: 1,
-        renderer: state.renderer,
+        renderer: state.homeRenderer,
       }).bindTooltip("<b>" + esc(h[2]) + "</b> (home base)<br>" + esc(h[3]));
     }));
     state.homes.addTo(map);
@@ -273,6 +273,12 @@
     if (state.map !== map) {
       state.map = map;
       state.renderer = L.canvas({padding: 0.3, tolerance: 2});
+      // outlines and state lines above the units, rep homes above those
+      map.createPane("atlasLines").style.zIndex = 450;
+      map.getPane("atlasLines").style.pointerEvents = "none";
+      map.createPane("atlasHomes").style.zIndex = 460;
+      state.lineRenderer = L.canvas({padding: 0.3, pane: "atlasLines"});
+      state.homeRenderer = L.canvas({padding: 0.3, pane: "atlasHomes", tolerance: 3});
       state.geomUrl = null;
     }
     if (spec.basemap && spec.basemap !== state.basemapUrl) {
