@@ -64,8 +64,7 @@ def territory_palette(ctx: Context, plan: plans.Plan, terr: pd.DataFrame) -> dic
     not shuffle the map's colours; a colour the manager picked always wins."""
     fixed = tuple((t, c) for t, c in zip(terr["territory_id"], terr["color"], strict=True)
                   if isinstance(c, str) and c)
-    auto = _palette(plan.plan_id, tuple(terr["territory_id"]),
-                    tuple(t for t, _ in fixed), ctx.cur, plan)
+    auto = _palette(plan.plan_id, tuple(terr["territory_id"]), fixed, ctx.cur, plan)
     return {**auto, **dict(fixed)}
 
 

@@ -149,7 +149,7 @@ def unit_switch(ctx: Context, plan: plans.Plan) -> None:
         with st.form("convert_form"):
             c1, c2 = st.columns(2)
             choices = [u for u in UNIT_CHOICES if u != str(plan.unit)]
-            target = c1.selectbox("Convert to", choices,
+            target = c1.selectbox("Convert to", choices, key="convert_to",
                                   format_func=lambda u: UnitType.parse(u).label)
             name = c2.text_input("New plan name", value="")
             if st.form_submit_button("Convert into a new plan"):

@@ -1,0 +1,148 @@
+"""Map page flows with AppTest: the territory panels, undo/redo buttons, unit conversion.
+
+Clicks and drawings on the map itself need a browser (tests/e2e); everything around the map
+is driven here, and every change is checked in the database the app writes to.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import pandas as pd
+
+from analytics import edits, plans
+from analytics.store import Store
+
+
+def _query(db, sql, params=None):
+    con = duckdb.connect(str(db))
+    try:
+        return con.execute(sql, params or []).fetchall()
+    finally:
+        con.close()
+
+
+def _button(app, label):
+    return next(b for b in app.button if b.label == label)
+
+
+def _metric(app, label):
+    return next(m.value for m in app.metric if m.label == label)
+
+
+def _table(app) -> pd.DataFrame:
+    return next(d.value for d in app.dataframe if "territory_id" in d.value.columns)
+
+
+def test_rename_recolour_lock_then_undo_and_redo(app):
+    app.run()
+    assert not app.exception
+    app.selectbox(key="manage_territory").select("T02").run()
+    next(t for t in app.text_input if t.label == "Name").input("Chicago North")
+    app.color_picker[0].pick("#112233")
+    next(c for c in app.checkbox if c.label == "Locked").check()
+    _button(app, "Save territory").click().run()
+    assert not app.exception
+    assert _query(app.db_path, "SELECT name, color, locked FROM territories "
+                  "WHERE territory_id = 'T02'") == [("Chicago North", "#112233", True)]
+    assert any("Rename / Recolour / Lock T02" in m.value for m in app.info)
+    table = _table(app).set_index("territory_id")
+    assert table.loc["T02", "territory_name"] == "Chicago North"
+
+    _button(app, "Undo").click().run()
+    assert not app.exception
+    name, color, locked = _query(app.db_path, "SELECT name, color, locked FROM territories "
+                                 "WHERE territory_id = 'T02'")[0]
+    assert (color, locked) == (None, False)
+    assert name != "Chicago North"
+    assert _table(app).set_index("territory_id").loc["T02", "territory_name"] == name
+    _button(app, "Redo").click().run()
+    assert _query(app.db_path, "SELECT name FROM territories WHERE territory_id = 'T02'") \
+        == [("Chicago North",)]
+
+
+def test_create_merge_delete_territories_move_the_numbers(app):
+    app.run()
+    before = _table(app).set_index("territory_id")
+    n_terr = len(before)
+    next(t for t in app.text_input if t.label == "Name of the new territory").input("Pilot")
+    _button(app, "Create territory").click().run()
+    assert not app.exception
+    new_id = f"T{n_terr + 1:02d}"
+    assert app.session_state["brush"] == new_id  # a new territory becomes the brush
+    assert _query(app.db_path, "SELECT name FROM territories WHERE territory_id = ?",
+                  [new_id]) == [("Pilot",)]
+
+    # merge T03 and T04 into the new territory: it gets exactly their accounts and units
+    app.selectbox(key="manage_territory").select(new_id).run()
+    next(m for m in app.multiselect if m.label.startswith("Merge into")).select("T03") \
+        .select("T04")
+    _button(app, "Merge").click().run()
+    assert not app.exception
+    after = _table(app).set_index("territory_id")
+    assert "T03" not in after.index
+    assert "T04" not in after.index
+    for col in ("accounts", "units"):
+        assert after.loc[new_id, col] == before.loc["T03", col] + before.loc["T04", col]
+    assert after["accounts"].sum() == before["accounts"].sum()
+
+    # delete it: those accounts become unassigned
+    unassigned = int(_metric(app, "Unassigned").replace(",", ""))
+    next(c for c in app.checkbox if c.label.startswith(f"Delete {new_id}")).check()
+    _button(app, "Delete territory").click().run()
+    assert not app.exception
+    assert int(_metric(app, "Unassigned").replace(",", "")) == \
+        unassigned + after.loc[new_id, "accounts"]
+    assert _query(app.db_path, "SELECT count(*) FROM plan_units pu JOIN plans p USING "
+                  "(plan_id) WHERE p.state = 'active' AND territory_id = ?", [new_id]) == [(0,)]
+
+
+def test_locked_territory_is_refused_as_brush_target_with_a_message(app):
+    app.run()
+    with Store(app.db_path) as store:
+        plan = plans.get_plan(store.cursor())
+        edits.set_locked(store, plan, "T05", True)
+    app.run()
+    app.selectbox(key="manage_territory").select("T05").run()
+    next(c for c in app.checkbox if c.label.startswith("Delete T05")).check()
+    _button(app, "Delete territory").click().run()
+    assert not app.exception
+    assert any("locked" in e.value for e in app.error)
+    assert _query(app.db_path, "SELECT count(*) FROM territories t JOIN plans p USING "
+                  "(plan_id) WHERE p.state = 'active' AND territory_id = 'T05'") == [(1,)]
+
+
+def test_a_stroke_made_elsewhere_shows_and_undoes_from_the_toolbar(app):
+    app.run()
+    before = _table(app).set_index("territory_id")
+    with Store(app.db_path) as store:
+        plan = plans.get_plan(store.cursor())
+        county = plans.assignment(store.cursor(), plan).query("territory_id == 'T07'")[
+            "unit_id"].iloc[0]
+        n = store.cursor().execute("SELECT count(*) FROM accounts WHERE county = ?",
+                                   [county]).fetchone()[0]
+        edits.assign(store, plan, [county], "T08")
+    app.run()
+    after = _table(app).set_index("territory_id")
+    assert after.loc["T08", "accounts"] == before.loc["T08", "accounts"] + n
+    assert after.loc["T07", "accounts"] == before.loc["T07", "accounts"] - n
+    undo = _button(app, "Undo")
+    assert undo.help == "Assign 1 unit to T08"
+    undo.click().run()
+    assert _table(app)["accounts"].tolist() == before["accounts"].tolist()
+    assert _button(app, "Undo").disabled  # the demo plan had no other edit
+    assert _button(app, "Redo").help == "Assign 1 unit to T08"
+
+
+def test_convert_the_plan_to_states_opens_the_new_plan(app):
+    app.run()
+    app.selectbox(key="convert_to").select("state")
+    next(t for t in app.text_input if t.label == "New plan name").input("By state")
+    _button(app, "Convert into a new plan").click().run()
+    assert not app.exception
+    assert app.sidebar.selectbox(key="plan_name").value == "By state"
+    table = _table(app)
+    # each state went whole to one territory: units are states, all accounts are counted
+    assert table["units"].sum() == _query(
+        app.db_path, "SELECT count(DISTINCT state) FROM accounts WHERE state IS NOT NULL")[0][0]
+    assert table["accounts"].sum() + int(_metric(app, "Unassigned").replace(",", "")) \
+        == 20564
