@@ -75,7 +75,7 @@ def live_editor(ctx, plan, index, colors) -> None:
     table.insert(3, "rep_name", table.pop("rep_name"))
     table.insert(4, "status", table.pop("status"))
 
-    left, right = st.columns([3, 2])
+    left, right = st.columns([5, 3])
     with left:
         spec = map_spec(ctx, plan, index, terr, rows, colors, cube,
                         layer=st.session_state.get("map_layer", "Territory"))

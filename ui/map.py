@@ -40,7 +40,7 @@ LEAFLET_CSS = [("leaflet_css", f"{STATIC_URL}/vendor/leaflet/leaflet.css")]
 DRAW_JS = [("leaflet_draw_js", f"{STATIC_URL}/vendor/leaflet-draw/leaflet.draw.js")]
 DRAW_CSS = [("leaflet_draw_css", f"{STATIC_URL}/vendor/leaflet-draw/leaflet.draw.css")]
 UNIT_LAYER_JS = f"{STATIC_URL}/atlas/unit_layer.js"
-US_VIEW = ((39.5, -96.5), 4)
+US_VIEW = ((38.0, -96.0), 3.5)
 FR_VIEW = ((46.6, 2.4), 6)
 CODE_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
 MAX_TERRITORIES = len(CODE_ALPHABET) ** 2  # two base-36 characters a unit
@@ -178,7 +178,7 @@ class _LayerUpdate(MacroElement):
 def base_map(center, zoom: int, tiles: bool, draw: bool) -> folium.Map:
     """Local assets only, and the same HTML every rerun (no remount)."""
     fmap = folium.Map(location=list(center), zoom_start=zoom, tiles=None, control_scale=True,
-                      prefer_canvas=True, min_zoom=2)
+                      prefer_canvas=True, min_zoom=2, zoom_snap=0.5, zoom_delta=0.5)
     fmap.default_js = LEAFLET_JS
     fmap.default_css = LEAFLET_CSS
     if tiles:
@@ -222,7 +222,7 @@ def view_of(index: UnitIndex):
     miny, maxy = float(np.min(index.lat)), float(np.max(index.lat))
     if maxx - minx > 40:  # the lower 48 plus Alaska/Hawaii: centre on the lower 48
         return US_VIEW
-    zoom = 4 if maxx - minx > 20 else 5 if maxx - minx > 8 else 7
+    zoom = 3.5 if maxx - minx > 30 else 4 if maxx - minx > 20 else 5 if maxx - minx > 8 else 7
     return ((miny + maxy) / 2, (minx + maxx) / 2), zoom
 
 

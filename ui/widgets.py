@@ -119,5 +119,5 @@ def balance_chart(rows: pd.DataFrame, tolerance: float, colors: dict[str, str]) 
         title={"text": "Balance: deviation from the mean (%)", "font": {"size": 13}},
         legend={"orientation": "h", "y": -0.25}, yaxis={"ticksuffix": "%"},
     )
-    st.plotly_chart(fig, use_container_width=True, config={"displayModeBar": False},
+    st.plotly_chart(fig, width="stretch", config={"displayModeBar": False},
                     key="balance_chart")

@@ -170,7 +170,9 @@
       var t = codes[i] >= 0 ? spec.territories[codes[i]] : null;
       var key = colors[i] + (t && t.locked ? "L" : "") + (t && t.id === brush ? "B" : "");
       if (state.colors[i] !== key) {
-        var style = {fillColor: colors[i], fillOpacity: t && t.locked ? 0.45 : 0.7};
+        // the brush territory stands out, a locked one fades
+        var opacity = t && t.locked ? 0.4 : (t && t.id === brush ? 0.92 : 0.68);
+        var style = {fillColor: colors[i], fillOpacity: opacity};
         state.layers[i].setStyle(style);
         state.colors[i] = key;
         changed++;

@@ -146,3 +146,22 @@ def test_convert_the_plan_to_states_opens_the_new_plan(app):
         app.db_path, "SELECT count(DISTINCT state) FROM accounts WHERE state IS NOT NULL")[0][0]
     assert table["accounts"].sum() + int(_metric(app, "Unassigned").replace(",", "")) \
         == 20564
+
+
+def test_map_page_on_zip3_points_and_h3_cells(app):
+    from analytics.units import UnitType
+
+    with Store(app.db_path) as store:
+        plan = plans.get_plan(store.cursor())
+        for unit in ("zip3", "h3:5"):
+            edits.convert_plan(store, plan, UnitType.parse(unit), f"On {unit}")
+    app.run()
+    for unit in ("zip3", "h3:5"):
+        app.sidebar.selectbox(key="plan_name").select(f"On {unit}").run()
+        assert not app.exception
+        table = _table(app)
+        assert table["accounts"].sum() + int(_metric(app, "Unassigned").replace(",", "")) \
+            == 20564
+        app.selectbox(key="map_layer").select("Whitespace (unit)").run()
+        assert not app.exception
+        app.selectbox(key="map_layer").select("Territory").run()
