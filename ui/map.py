@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -55,12 +56,33 @@ def publish(prefix: str, payload: dict) -> str:
     digest = hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
     name = f"{prefix}-{digest}.json"
     path = CACHE_DIR / name
-    if not path.exists():
+    if path.exists():
+        path.touch()  # in use: kept by prune_cache
+    else:
         CACHE_DIR.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_text(text, encoding="utf-8")
         tmp.replace(path)  # never a half-written file under the final name
     return f"{STATIC_URL}/cache/{name}"
+
+
+def prune_cache(max_age_days: float = 30.0) -> int:
+    """Delete cached map files not used for a while. Runs once when the server starts
+    (before any cached URL can point at them); returns how many files were removed."""
+    import time
+
+    if not CACHE_DIR.is_dir():
+        return 0
+    limit = time.time() - max_age_days * 86400
+    removed = 0
+    for path in CACHE_DIR.glob("*.json"):
+        if path.stat().st_mtime < limit:
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+prune_cache()
 
 
 def _rings(geom, digits: int) -> list:
