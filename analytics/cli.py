@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from analytics import __version__, cube, demo, edits, ingest, metrics, plans
+from analytics import __version__, coverage, cube, demo, edits, ingest, metrics, performance, plans
 from analytics.errors import InputError
 from analytics.period import resolve
 from analytics.settings import load_settings
@@ -37,6 +37,22 @@ def _period_args(p: argparse.ArgumentParser) -> None:
                    "default: the calendar year of the as-of date")
     p.add_argument("--as-of", dest="as_of", help="YYYY-MM-DD; default: the dataset's "
                    "as-of date, else today")
+
+
+def _scope_args(p: argparse.ArgumentParser) -> None:
+    for name, text in (("segment", "account segment"), ("industry", "account industry"),
+                       ("product", "deal product"), ("rep", "rep id of the territory"),
+                       ("territory", "territory id"), ("region", "region of the rep")):
+        p.add_argument(f"--{name}", action="append", default=[], metavar="VALUE",
+                       help=f"keep only this {text} (repeatable)")
+    p.add_argument("--min-accounts", dest="min_accounts", type=int, default=0,
+                   help="leave out areas with fewer accounts (rankings)")
+
+
+def _scope(args) -> performance.Scope:
+    return performance.Scope(
+        cube.AccountFilter(tuple(args.segment), tuple(args.industry), tuple(args.product)),
+        tuple(args.rep), tuple(args.territory), tuple(args.region), args.min_accounts)
 
 
 def _format_arg(p: argparse.ArgumentParser) -> None:
@@ -155,6 +171,36 @@ def build_parser() -> argparse.ArgumentParser:
     _db_arg(q)
     q.add_argument("--plan", help="default: the active plan")
     _format_arg(q)
+
+    p = sub.add_parser("rank", help="high and low performers: areas ranked by a metric")
+    _db_arg(p)
+    p.add_argument("--plan", help="the plan whose territories count (default: active)")
+    p.add_argument("--metric", required=True, choices=list(performance.RANK_METRICS))
+    p.add_argument("--level", required=True,
+                   help="unit:<unit type> (unit:h3:6, unit:county, ...), territory or rep")
+    cut = p.add_mutually_exclusive_group()
+    cut.add_argument("--top", type=int, metavar="N")
+    cut.add_argument("--bottom", type=int, metavar="N")
+    cut.add_argument("--percentile", type=float, metavar="P",
+                     help="P >= 50: areas at or above the P-th percentile; P < 50: at or "
+                     "below it")
+    _scope_args(p)
+    _period_args(p)
+    _format_arg(p)
+
+    p = sub.add_parser("coverage", help="accounts out of reach or not touched, and what "
+                       "it would take to bring each under-served territory into the band")
+    _db_arg(p)
+    p.add_argument("--plan", help="default: the active plan")
+    p.add_argument("--what", choices=["territories", "accounts"], default="territories",
+                   help="territories: the 'what would it take' lines; accounts: every "
+                   "account with distance, reach, touched and workload")
+    p.add_argument("--only", choices=["out-of-reach", "not-touched", "unassigned"],
+                   help="with --what accounts: keep only these accounts")
+    _scope_args(p)
+    _period_args(p)
+    p.add_argument("--setting", action="append", default=[], metavar="NAME=VALUE")
+    _format_arg(p)
 
     p = sub.add_parser("info", help="what the database holds")
     _db_arg(p)
@@ -345,6 +391,44 @@ EDIT_COMMANDS = {
 }
 
 
+def _cmd_rank(args) -> int:
+    level = performance.Level.parse(args.level)
+    with Store(args.db, read_only=True) as store:
+        period, as_of = resolve(store.get_meta("as_of"), args.period, args.as_of)
+        cur = store.cursor()
+        plan = plans.get_plan(cur, args.plan)
+        scope = _scope(args)
+        if args.metric == "attainment" and level.kind == "unit":
+            raise InputError("attainment needs a quota: rank territories or reps "
+                             "(--level territory or rep), or units by another metric")
+        table = performance.area_table(cur, plan, period, as_of, level, scope)
+        ranked = performance.rank(table, args.metric, top=args.top, bottom=args.bottom,
+                                  percentile=args.percentile, min_accounts=args.min_accounts)
+    _emit(ranked, args)
+    return EXIT_OK
+
+
+def _cmd_coverage(args) -> int:
+    with Store(args.db, read_only=True) as store:
+        period, as_of = resolve(store.get_meta("as_of"), args.period, args.as_of)
+        settings = load_settings(store).with_overrides(args.setting)
+        cur = store.cursor()
+        plan = plans.get_plan(cur, args.plan)
+        accounts = coverage.account_coverage(cur, plan, as_of, settings, _scope(args))
+        if args.what == "accounts":
+            if args.only == "out-of-reach":
+                accounts = accounts[accounts["out_of_reach"]]
+            elif args.only == "not-touched":
+                accounts = accounts[~accounts["touched"]]
+            elif args.only == "unassigned":
+                accounts = accounts[accounts["territory_id"].isna()]
+            _emit(accounts, args)
+            return EXIT_OK
+        rows, _ = metrics.summary(cur, plan, period, as_of, settings)
+    _emit(coverage.what_it_takes(rows, accounts, settings), args)
+    return EXIT_OK
+
+
 def _cmd_info(args) -> int:
     with Store(args.db, read_only=True) as store:
         info = {
@@ -362,7 +446,7 @@ def _cmd_info(args) -> int:
 COMMANDS = {
     "demo": _cmd_demo, "load": _cmd_load, "units": _cmd_units,
     "territories": _cmd_territories, "summary": _cmd_summary, "plan": _cmd_plan,
-    "info": _cmd_info,
+    "info": _cmd_info, "rank": _cmd_rank, "coverage": _cmd_coverage,
 }
 
 
