@@ -35,7 +35,14 @@ class UnitIndex:
 
     @classmethod
     def build(cls, cur: duckdb.DuckDBPyConnection, plan: Plan) -> UnitIndex:
-        unit = plan.unit
+        """The paintable units of a plan."""
+        return cls.for_unit(cur, plan.unit, plan.plan_id)
+
+    @classmethod
+    def for_unit(cls, cur: duckdb.DuckDBPyConnection, unit: UnitType,
+                 plan_id: int | None = None) -> UnitIndex:
+        """Units of a type: every polygon, or the units holding accounts (plus the units of
+        plan `plan_id`, when given)."""
         if unit.kind in POLYGON_KINDS:
             ids, names, geoms = geography.unit_polygons(unit.kind)
             order = np.argsort(ids)
@@ -48,7 +55,7 @@ class UnitIndex:
                 f"WHERE {unit.unit_id_sql('a')} IS NOT NULL"
             ).fetchall()
             planned = cur.execute("SELECT unit_id FROM plan_units WHERE plan_id = ?",
-                                  [plan.plan_id]).fetchall()
+                                  [plan_id]).fetchall() if plan_id is not None else []
             wanted = sorted({r[0] for r in held} | {r[0] for r in planned})
             shapes = unit_shapes(unit, wanted)  # ids without a shape are left out
             shapes = shapes.sort_values("unit_id").reset_index(drop=True)

@@ -70,10 +70,14 @@ def sidebar_context() -> Context:
             plan = plans.get_plan(cur, chosen)
         else:
             st.info("No territory plan yet: import one on the Plans page.")
-        as_of = st.date_input("As of", value=_default_as_of(store), key="as_of")
+        if "as_of" not in st.session_state:  # a link or an earlier page may have set it
+            st.session_state["as_of"] = _default_as_of(store)
+        as_of = st.date_input("As of", key="as_of")
         year = Period.year(as_of.year)
+        if "period" not in st.session_state:
+            st.session_state["period"] = (year.start, year.end)
         picked = st.date_input(
-            "Period", value=(year.start, year.end), key="period",
+            "Period", key="period",
             help="Whole days, both ends included. Default: the calendar year of the as-of "
             "date.",
         )

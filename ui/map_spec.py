@@ -164,3 +164,66 @@ def _fit(index: UnitIndex, assign: pd.DataFrame, rows: pd.DataFrame) -> dict | N
                                                              list(bounds[1])]}
         st.session_state["_fit"] = prev
     return {"bounds": prev["bounds"], "nonce": prev["nonce"]}
+
+
+# --------------------------------------------------------------------------------------
+# the explorer's read-only map: highlighted areas, others dimmed
+# --------------------------------------------------------------------------------------
+@st.cache_resource(show_spinner="Indexing units...", max_entries=8)
+def _units_of(db: str, unit: str, data_version: str, _cur) -> UnitIndex:
+    from analytics.units import UnitType
+
+    return UnitIndex.for_unit(_cur, UnitType.parse(unit))
+
+
+def explorer_spec(ctx: Context, plan: plans.Plan, level, table: pd.DataFrame, metric: str,
+                  highlight: set[str], colors: dict[str, str], rows: pd.DataFrame,
+                  cube: MetricCube) -> tuple[dict, UnitIndex]:
+    """A spec for the explorer map and the index its clicks resolve against.
+
+    Territory and rep levels: the plan's units in territory colours, units of the
+    highlighted territories (or of the highlighted reps' territories) bright, others
+    dimmed. Unit level: units of that type coloured by the ranked metric (quantile classes),
+    the highlighted ones bright.
+    """
+    terr = plans.territories(ctx.cur, plan)
+    if level.kind == "unit" and str(level.unit) != str(plan.unit):
+        index = _units_of(str(ctx.store.path), str(level.unit), ctx.data_version, ctx.cur)
+        assign = pd.DataFrame({"unit_id": [], "territory_id": []})
+        hide = True
+    else:
+        index = unit_index(ctx, plan)
+        assign = plans.assignment(ctx.cur, plan)
+        hide = False
+    spec = map_spec(ctx, plan, index, terr, rows, colors, cube)
+    spec["codes"] = unit_codes(index, assign, terr["territory_id"].tolist())
+    spec["hideTerritory"] = hide
+    spec["brush"] = None
+    if level.kind == "unit":
+        frame = pd.DataFrame({"unit_id": index.ids}).merge(
+            table.rename(columns={"area": "unit_id"}), on="unit_id", how="left")
+        numbers = {}
+        for col in ("accounts", "potential", "won", metric):
+            vals = frame[col].astype(float)
+            numbers[col] = [None if pd.isna(v) else round(float(v), 4) for v in vals]
+        spec["numbers"] = publish("explorer", numbers)
+        spec["layer"] = {**_layer("Territory", None, rows), "mode": "unit", "metric": metric,
+                         "label": metric.replace("_", " "),
+                         "format": ("percent" if metric in PERCENT_METRICS else
+                                    "number" if metric == "accounts" else "money"),
+                         "breaks": quantile_breaks(table[metric]),
+                         "colors": list(SEQUENTIAL)}
+        spec["layer"]["colors"] = spec["layer"]["colors"][: len(spec["layer"]["breaks"]) + 1]
+        bright = highlight
+    else:
+        if level.kind == "territory":
+            keep = set(highlight)
+        else:
+            keep = set(terr.loc[terr["rep_id"].isin(highlight), "territory_id"])
+        bright = set(assign.loc[assign["territory_id"].isin(keep), "unit_id"])
+    spec["dim"] = "".join("1" if u in bright else "0" for u in index.ids) if highlight \
+        else None
+    return spec, index
+
+
+PERCENT_METRICS = {"attainment", "penetration", "growth", "win_rate_count", "win_rate_amount"}

@@ -85,6 +85,13 @@
       html += "<br>" + n.accounts[i] + " accounts, potential " + money(n.potential[i]) +
         ", won " + money(n.won[i]);
     }
+    var layer = spec.layer || {};
+    if (layer.mode === "unit" && n && n[layer.metric] !== undefined) {
+      html += "<br>" + esc(layer.label) + ": " + fmt(n[layer.metric][i], layer.format);
+    }
+    if (spec.hideTerritory) {
+      return html;
+    }
     if (t) {
       html += "<br><b>" + esc(t.name) + "</b>" + (t.locked ? " (locked)" : "") +
         "<br>Rep: " + esc(t.rep || "none") + " · attainment " + pct(t.attainment) +
@@ -165,13 +172,16 @@
 
   function restyle(spec) {
     var colors = unitColors(spec), changed = 0;
-    var brush = spec.brush, codes = state.codes;
+    var brush = spec.brush, codes = state.codes, dim = spec.dim || null;
     for (var i = 0; i < colors.length; i++) {
       var t = codes[i] >= 0 ? spec.territories[codes[i]] : null;
-      var key = colors[i] + (t && t.locked ? "L" : "") + (t && t.id === brush ? "B" : "");
+      var faded = dim !== null && dim.charAt(i) !== "1";
+      var key = colors[i] + (t && t.locked ? "L" : "") + (t && t.id === brush ? "B" : "") +
+        (faded ? "D" : "");
       if (state.colors[i] !== key) {
-        // the brush territory stands out, a locked one fades
-        var opacity = t && t.locked ? 0.4 : (t && t.id === brush ? 0.92 : 0.68);
+        // highlighted areas stand out, others dim; the brush territory stands out, a
+        // locked one fades
+        var opacity = faded ? 0.08 : t && t.locked ? 0.4 : (t && t.id === brush ? 0.92 : 0.68);
         var style = {fillColor: colors[i], fillOpacity: opacity};
         state.layers[i].setStyle(style);
         state.colors[i] = key;
@@ -316,6 +326,8 @@
     el.setAttribute("data-version", String(spec.version));
     el.setAttribute("data-restyled", String(changed));
     el.setAttribute("data-units", String(state.geom.ids.length));
+    el.setAttribute("data-highlighted",
+                    spec.dim ? String(spec.dim.split("1").length - 1) : "");
     if (!el.parentNode) { document.body.appendChild(el); }
   }
 

@@ -90,8 +90,11 @@ def test_performance_and_coverage_pages_render(app):
     app.run()
     app.switch_page("pages/performance.py").run()
     assert not app.exception
+    app.selectbox(key="p_cut").select("Top N").run()
+    app.text_input(key="p_n").input("40").run()
     frame = app.dataframe[0].value
-    assert frame["accounts"].sum() == 20564  # every demo account has a state
+    assert len(frame) == 40  # every territory of the demo plan, ranked
+    assert frame["accounts"].sum() == 20564 - 3  # all but the 3 unassigned accounts
     app.switch_page("pages/coverage.py").run()
     assert not app.exception
     assert {m.label: m.value for m in app.metric}["Unassigned accounts"] == "3"

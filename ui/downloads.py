@@ -1,0 +1,60 @@
+"""Downloads of any table as shown, CSV and Excel, with the filters that made it.
+
+CSV: the filters come first as `# name: value` lines (read back with
+`pandas.read_csv(path, comment="#")`), then the table. Excel: the table on the first sheet,
+the filters on a sheet named `filters`.
+"""
+
+from __future__ import annotations
+
+import io
+
+import pandas as pd
+import streamlit as st
+
+from analytics.performance import Scope
+from ui.context import Context
+
+
+def filter_lines(ctx: Context, scope: Scope, extra: dict[str, str] | None = None) -> dict:
+    out = {
+        "plan": ctx.plan.name if ctx.plan is not None else "",
+        "period": f"{ctx.period.start.isoformat()}:{ctx.period.end.isoformat()}",
+        "as_of": ctx.as_of.isoformat(),
+        **scope.describe(),
+    }
+    out.update({k: str(v) for k, v in (extra or {}).items()})
+    return out
+
+
+def csv_bytes(frame: pd.DataFrame, filters: dict[str, str]) -> bytes:
+    head = "".join(f"# {k}: {str(v).replace(chr(10), ' ')}\n" for k, v in filters.items())
+    return (head + frame.to_csv(index=False)).encode("utf-8")
+
+
+def excel_bytes(frame: pd.DataFrame, filters: dict[str, str], sheet: str = "table") -> bytes:
+    buf = io.BytesIO()
+    data = frame.copy()
+    for col in data.columns:  # Excel has no time zones
+        if isinstance(data[col].dtype, pd.DatetimeTZDtype):
+            data[col] = data[col].dt.tz_localize(None)
+    with pd.ExcelWriter(buf, engine="openpyxl") as writer:
+        data.to_excel(writer, sheet_name=sheet[:31], index=False)
+        pd.DataFrame({"filter": list(filters), "value": list(filters.values())}).to_excel(
+            writer, sheet_name="filters", index=False)
+    return buf.getvalue()
+
+
+def table_downloads(frame: pd.DataFrame, name: str, ctx: Context, scope: Scope,
+                    extra: dict[str, str] | None = None, *, key: str) -> None:
+    """Two buttons: the table as CSV and as Excel, filters included."""
+    filters = filter_lines(ctx, scope, extra)
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+    c1, c2 = st.columns(2)
+    c1.download_button("CSV", lambda: csv_bytes(frame, filters), file_name=f"{safe}.csv",
+                       mime="text/csv", key=f"{key}_csv", width="stretch")
+    # the workbook is built only when asked for (on a thread, after the click)
+    c2.download_button("Excel", lambda: excel_bytes(frame, filters),
+                       file_name=f"{safe}.xlsx",
+                       mime="application/vnd.openxmlformats-officedocument.spreadsheetml"
+                       ".sheet", key=f"{key}_xlsx", width="stretch")
