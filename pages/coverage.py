@@ -10,8 +10,11 @@ from ui.downloads import table_downloads
 from ui.filters import load_url, scope_filters, write_url
 from ui.map import territory_map, view_of
 from ui.map_spec import map_spec, territory_palette, unit_index
+from ui.page_entry import run_through_app
 from ui.plan_metrics import plan_metrics
 from ui.widgets import kpi_row, money, percent
+
+run_through_app()  # a first request of a fresh server may come here directly
 
 warnings = load_url({})
 ctx = sidebar_context()

@@ -6,7 +6,10 @@ from analytics import demo, ingest
 from analytics.errors import InputError
 from analytics.schema import TABLES
 from ui.context import sidebar_context
+from ui.page_entry import run_through_app
 from ui.uploads import detected_columns, save_upload, temp_folder
+
+run_through_app()  # a first request of a fresh server may come here directly
 
 ctx = sidebar_context()
 st.title("Data")

@@ -10,8 +10,11 @@ from ui.context import sidebar_context
 from ui.map import territory_map, view_of
 from ui.map_editor import MODES, on_map_change
 from ui.map_spec import LAYERS, map_spec, territory_palette, unit_index
+from ui.page_entry import run_through_app
 from ui.plan_metrics import plan_metrics
 from ui.widgets import balance_chart, kpi_row, money, percent, territory_table
+
+run_through_app()  # a first request of a fresh server may come here directly
 
 ctx = sidebar_context()
 st.title("Territory map")

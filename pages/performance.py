@@ -15,8 +15,11 @@ from ui.downloads import table_downloads
 from ui.filters import load_url, scope_filters, url_choice, write_url
 from ui.map import territory_map, view_of
 from ui.map_spec import explorer_spec, territory_palette
+from ui.page_entry import run_through_app
 from ui.plan_metrics import plan_metrics
 from ui.widgets import kpi_row, money, percent
+
+run_through_app()  # a first request of a fresh server may come here directly
 
 METRIC_LABELS = {
     "attainment": "Attainment", "penetration": "Penetration", "won": "Won",

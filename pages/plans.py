@@ -7,7 +7,10 @@ from analytics.errors import InputError
 from analytics.schema import H3_RESOLUTIONS
 from analytics.units import POSTAL_KINDS, UnitType
 from ui.context import sidebar_context
+from ui.page_entry import run_through_app
 from ui.uploads import save_upload, temp_folder
+
+run_through_app()  # a first request of a fresh server may come here directly
 
 ctx = sidebar_context()
 st.title("Plans")

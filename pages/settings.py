@@ -6,6 +6,9 @@ import streamlit as st
 from analytics.errors import InputError
 from analytics.settings import Settings, save_settings
 from ui.context import sidebar_context
+from ui.page_entry import run_through_app
+
+run_through_app()  # a first request of a fresh server may come here directly
 
 ctx = sidebar_context()
 st.title("Settings")
