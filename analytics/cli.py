@@ -425,7 +425,11 @@ def _cmd_coverage(args) -> int:
             _emit(accounts, args)
             return EXIT_OK
         rows, _ = metrics.summary(cur, plan, period, as_of, settings)
-    _emit(coverage.what_it_takes(rows, accounts, settings), args)
+        # a territory's workload counts all its accounts: only territory filters apply
+        whole = coverage.account_coverage(cur, plan, as_of, settings,
+                                          coverage.territory_scope(_scope(args)))
+        rows = rows[rows["territory_id"].isin(set(whole["territory_id"].dropna()))]
+    _emit(coverage.what_it_takes(rows, whole, settings), args)
     return EXIT_OK
 
 

@@ -56,6 +56,12 @@ def account_coverage(cur: duckdb.DuckDBPyConnection, plan: Plan, as_of: dt.date,
     return frame[ACCOUNT_COLUMNS]
 
 
+def territory_scope(scope: Scope) -> Scope:
+    """The scope's territory, rep and region filters only: what "what would it take" uses,
+    since a territory's workload counts all its accounts."""
+    return Scope(territories=scope.territories, reps=scope.reps, regions=scope.regions)
+
+
 def what_it_takes(rows: pd.DataFrame, accounts: pd.DataFrame,
                   settings: Settings) -> pd.DataFrame:
     """For each under-served territory: hours over the band, and the accounts to move.
@@ -63,7 +69,9 @@ def what_it_takes(rows: pd.DataFrame, accounts: pd.DataFrame,
     The band's top is `capacity x (1 + overload_tolerance)`. Accounts are taken farthest
     workload first (the ones costing the most hours) until the rest fits in the band: the
     count, their potential and their hours are what moving them to another territory would
-    take. Moving them does not itself say where to; that is the map's job.
+    take. Moving them does not itself say where to; that is the map's job. `accounts` must
+    hold every account of those territories (no segment or product filter): the line says so
+    when the accounts given cannot cover the hours over.
     """
     out = []
     under = rows[rows["status"] == "under-served"]
@@ -76,6 +84,14 @@ def what_it_takes(rows: pd.DataFrame, accounts: pd.DataFrame,
         n = int(np.searchsorted(cum, over - 1e-9) + 1) if len(cum) and over > 0 else 0
         n = min(n, len(acc))
         moved = acc.head(n)
+        enough = float(moved["workload_hours"].sum()) >= over - 1e-9
+        line = (f"{t.territory_id}: {over:,.0f} h over the band; moving its {n} "
+                f"costliest accounts ({moved['workload_hours'].sum():,.0f} h, "
+                f"{moved['potential'].sum():,.0f} potential) brings it within "
+                f"{settings.overload_tolerance:.0%} of capacity") if enough else (
+                f"{t.territory_id}: {over:,.0f} h over the band; its {len(acc)} accounts "
+                f"listed carry only {moved['workload_hours'].sum():,.0f} h: moving accounts "
+                "alone cannot bring it into the band")
         out.append({
             "territory_id": t.territory_id, "territory_name": t.territory_name,
             "rep_id": t.rep_id, "workload_hours": t.workload_hours,
@@ -83,10 +99,7 @@ def what_it_takes(rows: pd.DataFrame, accounts: pd.DataFrame,
             "hours_over": over, "accounts_to_move": n,
             "hours_moved": float(moved["workload_hours"].sum()),
             "potential_moved": float(moved["potential"].sum()),
-            "line": (f"{t.territory_id}: {over:,.0f} h over the band; moving its {n} "
-                     f"costliest accounts ({moved['workload_hours'].sum():,.0f} h, "
-                     f"{moved['potential'].sum():,.0f} potential) brings it within "
-                     f"{settings.overload_tolerance:.0%} of capacity"),
+            "line": line,
         })
     return pd.DataFrame(out, columns=[
         "territory_id", "territory_name", "rep_id", "workload_hours", "capacity_hours",

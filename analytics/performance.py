@@ -109,8 +109,8 @@ def _resolved_cte(plan: Plan, scope: Scope, area_sql: str) -> tuple[str, list]:
     """`r`: one row per account in scope with its territory, rep, region and area key."""
     acc_where, acc_params = scope.flt.account_sql("a")
     where, params = [acc_where], list(acc_params)
-    for col, values in (("r.territory_id", scope.territories), ("r.rep_id", scope.reps),
-                        ("r.region", scope.regions)):
+    for col, values in (("a.territory_id", scope.territories), ("a.rep_id", scope.reps),
+                        ("a.region", scope.regions)):
         if values:
             where.append(f"{col} IN (SELECT unnest(?::VARCHAR[]))")
             params.append(list(values))

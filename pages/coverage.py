@@ -5,6 +5,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from analytics import coverage, plans
+from analytics.cube import AccountFilter
 from ui.context import sidebar_context
 from ui.downloads import table_downloads
 from ui.filters import load_url, scope_filters, write_url
@@ -95,7 +96,15 @@ for col, status, title in ((c1, "under-served", "Under-served"),
         table_downloads(part, f"{status}-territories", ctx, scope, key=f"cov_{status}")
 
 st.subheader("What would it take")
-takes = coverage.what_it_takes(rows, accounts, s)
+whole_terr = (accounts if scope.flt == AccountFilter() else
+              _accounts(str(ctx.store.path), ctx.data_version, plan.plan_id, stamp,
+                        ctx.as_of.isoformat(), s.to_json(),
+                        repr(coverage.territory_scope(scope)), ctx,
+                        coverage.territory_scope(scope)))
+takes = coverage.what_it_takes(rows, whole_terr, s)
+if scope.flt != AccountFilter():
+    st.caption("A territory's workload counts all its accounts: these lines ignore the "
+               "segment, industry and product filters.")
 if takes.empty:
     st.success("No territory is over capacity beyond the tolerance.")
 else:

@@ -627,3 +627,22 @@ def test_plan_convert_and_errors(capsys, demo_copy):
                "red")[0] == 2
     code, out, _ = run(capsys, "plan", "undo", "--db", demo_copy, "--plan", "By state")
     assert (code, out.strip()) == (0, "nothing to undo")
+
+
+# --------------------------------------------------------------------------------------
+# rank and coverage as real processes (numbers: tests/test_performance.py, test_coverage.py)
+# --------------------------------------------------------------------------------------
+def test_subprocess_rank_units_and_attainment_exit_2(demo_db, expected_units):
+    done = _python_m("rank", "--metric", "won", "--level", "unit:h3:6", "--top", "5",
+                     "--format", "json", env_db=demo_db)
+    assert done.returncode == 0, done.stderr
+    got = json.loads(done.stdout)
+    want = expected_units["h3_6"]["won"].sort_values(ascending=False, kind="stable").head(5)
+    assert [r["area"] for r in got] == want.index.tolist()
+    assert [r["won"] for r in got] == pytest.approx(want.tolist(), rel=1e-9)
+    assert [r["rank"] for r in got] == [1, 2, 3, 4, 5]
+    done = _python_m("rank", "--metric", "attainment", "--level", "unit:h3:6",
+                     env_db=demo_db)
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert done.stderr.startswith("error: attainment needs a quota")
