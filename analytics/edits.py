@@ -27,7 +27,8 @@ from analytics.schema import PLAN_STATES
 from analytics.store import Store
 from analytics.units import UnitType
 
-TERRITORY_FIELDS = ("name", "rep_id", "parent_id", "annual_quota", "color", "locked")
+TERRITORY_FIELDS = ("name", "rep_id", "parent_id", "annual_quota", "color", "locked",
+                    "territory_type")
 COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
 UNIT, PIN, TERRITORY = "unit", "pin", "territory"
 
@@ -218,7 +219,7 @@ def create_territory(store: Store, plan: Plan, name: str, *, territory_id: str |
             raise InputError(f"plan {plan.name!r} already has a territory {tid!r}")
         _check_fields(cur, {"rep_id": rep_id, "color": color})
         row = {"name": name, "rep_id": rep_id, "parent_id": None, "annual_quota": None,
-               "color": color, "locked": False}
+               "color": color, "locked": False, "territory_type": None}
         return [(TERRITORY, tid, None, _territory_json(row))], 0
 
     return _commit(store, plan, f"Create territory {name}", build)
@@ -258,7 +259,8 @@ def update_territory(store: Store, plan: Plan, territory_id: str, **fields) -> E
         fields["locked"] = bool(fields["locked"])
     words = {"name": "Rename", "color": "Recolour", "rep_id": "Set rep of",
              "locked": "Lock" if fields.get("locked") else "Unlock",
-             "parent_id": "Set parent of", "annual_quota": "Set quota of"}
+             "parent_id": "Set parent of", "annual_quota": "Set quota of",
+             "territory_type": "Set type of"}
     label = " / ".join(words[f] for f in fields) + f" {territory_id}"
 
     def build(cur):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 H3_RESOLUTIONS: tuple[int, ...] = (3, 4, 5, 6, 7, 8)
 """Resolutions whose cell every account carries (computed at import, never by parent-of)."""
@@ -87,7 +87,47 @@ CREATE TABLE IF NOT EXISTS territories (
     annual_quota DOUBLE,
     color VARCHAR,
     locked BOOLEAN NOT NULL DEFAULT false,
+    territory_type VARCHAR,
     PRIMARY KEY (plan_id, territory_id)
+);
+
+CREATE TABLE IF NOT EXISTS territory_types (
+    plan_id INTEGER NOT NULL,
+    type_name VARCHAR NOT NULL,
+    priority INTEGER NOT NULL,
+    description VARCHAR,
+    PRIMARY KEY (plan_id, type_name)
+);
+
+CREATE TABLE IF NOT EXISTS assignment_rules (
+    plan_id INTEGER NOT NULL,
+    rule_id INTEGER NOT NULL,
+    territory_id VARCHAR NOT NULL,
+    name VARCHAR,
+    criteria VARCHAR NOT NULL,
+    boolean_filter VARCHAR,
+    PRIMARY KEY (plan_id, rule_id)
+);
+
+CREATE TABLE IF NOT EXISTS plan_events (
+    plan_id INTEGER NOT NULL,
+    made_at TIMESTAMP NOT NULL,
+    author VARCHAR,
+    event VARCHAR NOT NULL,
+    detail VARCHAR
+);
+
+CREATE TABLE IF NOT EXISTS snapshots (
+    snapshot_plan_id INTEGER PRIMARY KEY,
+    source_plan_id INTEGER,
+    source_name VARCHAR NOT NULL,
+    taken_at TIMESTAMP NOT NULL,
+    author VARCHAR,
+    note VARCHAR,
+    period VARCHAR NOT NULL,
+    as_of DATE NOT NULL,
+    settings VARCHAR NOT NULL,
+    summary VARCHAR NOT NULL
 );
 
 CREATE TABLE IF NOT EXISTS plan_units (
@@ -142,10 +182,17 @@ MIGRATIONS: dict[int, list[str]] = {
         "UPDATE territories SET locked = false",
         # the edit tables themselves come from DDL (CREATE TABLE IF NOT EXISTS)
     ],
+    # 3 -> 4: territory types, assignment rules, plan events, snapshots (tables from DDL)
+    4: [
+        "ALTER TABLE territories ADD COLUMN territory_type VARCHAR",
+    ],
 }
 """Statements that bring a database of version N-1 to version N."""
 
 PLAN_STATES = ("planning", "active", "archived")
+"""States a manager sets; exactly one plan is active."""
+SNAPSHOT_STATE = "snapshot"
+"""A frozen copy of a plan: read-only, listed with its metrics, restorable as a new plan."""
 
 
 @dataclass(frozen=True)

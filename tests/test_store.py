@@ -72,12 +72,15 @@ def test_version_1_database_is_migrated(tmp_path):
     con.execute("ALTER TABLE sales DROP COLUMN account_key")
     con.execute("ALTER TABLE accounts DROP COLUMN account_key")
     con.execute("ALTER TABLE territories DROP COLUMN locked")
+    con.execute("ALTER TABLE territories DROP COLUMN territory_type")
+    for table in ("territory_types", "assignment_rules", "plan_events", "snapshots"):
+        con.execute(f"DROP TABLE {table}")
     con.execute("DROP TABLE plan_edits")
     con.execute("DROP TABLE plan_edit_changes")
     con.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
     con.close()
     with Store(path) as store:
-        assert store.get_meta("schema_version") == "3"
+        assert store.get_meta("schema_version") == "4"
         cur = store.cursor()
         assert cur.execute("SELECT count(*) FROM plan_edits").fetchone() == (0,)
         assert cur.execute("SELECT count(*) FROM territories WHERE locked").fetchone() == (0,)
