@@ -167,6 +167,59 @@ def build_parser() -> argparse.ArgumentParser:
         q = psub.add_parser(verb, help=text)
         _db_arg(q)
         q.add_argument("--plan", help="default: the active plan")
+    q = psub.add_parser("create", help="an empty plan on a unit type")
+    _db_arg(q)
+    q.add_argument("--name", required=True)
+    q.add_argument("--unit", required=True, help="h3:R, zip3, zip5, county, state, ...")
+    q.add_argument("--state", choices=["planning", "active", "archived"], default="planning")
+    q.add_argument("--note")
+    q = psub.add_parser("clone", help="copy a plan (territories, units, pins, types, rules)")
+    _db_arg(q)
+    q.add_argument("--plan", help="the plan to copy (default: the active plan)")
+    q.add_argument("--name", required=True, help="the copy's name")
+    q = psub.add_parser("rename", help="rename a plan")
+    _db_arg(q)
+    q.add_argument("--plan", help="default: the active plan")
+    q.add_argument("--name", required=True, help="the new name")
+    q = psub.add_parser("state", help="set a plan planning / active / archived (exactly one "
+                        "plan is active)")
+    _db_arg(q)
+    q.add_argument("--plan", required=True)
+    q.add_argument("state", choices=["planning", "active", "archived"])
+    q = psub.add_parser("delete", help="delete a plan (not the active one)")
+    _db_arg(q)
+    q.add_argument("--plan", required=True)
+    q = psub.add_parser("snapshot", help="freeze a plan with its metrics, a note and the time")
+    _db_arg(q)
+    q.add_argument("--plan", help="default: the active plan")
+    q.add_argument("--note")
+    q.add_argument("--name", help="default: '<plan> @ <date time>'")
+    _period_args(q)
+    q.add_argument("--setting", action="append", default=[], metavar="NAME=VALUE")
+    q = psub.add_parser("snapshots", help="the snapshots, newest first")
+    _db_arg(q)
+    q.add_argument("--plan", help="only the snapshots of this plan")
+    _format_arg(q)
+    q = psub.add_parser("restore", help="restore a snapshot as a new plan (planning)")
+    _db_arg(q)
+    q.add_argument("--snapshot", required=True)
+    q.add_argument("--name", required=True)
+    q = psub.add_parser("compare", help="two plans or snapshots side by side")
+    _db_arg(q)
+    q.add_argument("--plan", help="default: the active plan")
+    q.add_argument("--baseline", required=True, help="the plan or snapshot to compare with")
+    q.add_argument("--what", choices=["territories", "units", "accounts", "summary"],
+                   default="summary", help="summary: disruption and counts (JSON); "
+                   "territories: metric deltas; units / accounts: what moved")
+    _period_args(q)
+    q.add_argument("--setting", action="append", default=[], metavar="NAME=VALUE")
+    _format_arg(q)
+    q = psub.add_parser("rollup", help="the territory hierarchy's numbers (region > ...)")
+    _db_arg(q)
+    q.add_argument("--plan", help="default: the active plan")
+    _period_args(q)
+    q.add_argument("--setting", action="append", default=[], metavar="NAME=VALUE")
+    _format_arg(q)
     q = psub.add_parser("history", help="the plan's edits, newest first")
     _db_arg(q)
     q.add_argument("--plan", help="default: the active plan")
@@ -326,6 +379,8 @@ def _cmd_plan(args) -> int:
         with Store(args.db, read_only=True) as store:
             _emit(plans.list_plans(store.cursor()), args)
         return EXIT_OK
+    if args.plan_command in LIFECYCLE:
+        return LIFECYCLE[args.plan_command](args)
     if args.plan_command == "history":
         with Store(args.db, read_only=True) as store:
             plan = plans.get_plan(store.cursor(), args.plan)
@@ -349,6 +404,120 @@ def _cmd_plan(args) -> int:
     print(f"plan {plan.name!r} created ({unit}, {plan.state}): "
           f"{report.tables[0].inserted} units")
     return EXIT_OK
+
+
+def _plan_create(args) -> int:
+    with Store(args.db) as store:
+        plan = plans.create_plan(store, args.name, UnitType.parse(args.unit), state=args.state,
+                                 note=args.note)
+    print(f"plan {plan.name!r} created ({plan.unit}, {plan.state}), empty")
+    return EXIT_OK
+
+
+def _plan_clone(args) -> int:
+    with Store(args.db) as store:
+        new = plans.clone_plan(store, plans.get_plan(store.cursor(), args.plan), args.name)
+    print(f"plan {new.name!r} created ({new.unit}, {new.state})")
+    return EXIT_OK
+
+
+def _plan_rename(args) -> int:
+    with Store(args.db) as store:
+        old = plans.get_plan(store.cursor(), args.plan)
+        new = plans.rename_plan(store, old, args.name)
+    print(f"plan {old.name!r} renamed {new.name!r}")
+    return EXIT_OK
+
+
+def _plan_state(args) -> int:
+    with Store(args.db) as store:
+        plan = plans.set_state(store, plans.get_plan(store.cursor(), args.plan), args.state)
+    print(f"plan {plan.name!r} is now {plan.state}")
+    return EXIT_OK
+
+
+def _plan_delete(args) -> int:
+    with Store(args.db) as store:
+        plans.delete_plan(store, plans.get_plan(store.cursor(), args.plan))
+    print(f"plan {args.plan!r} deleted")
+    return EXIT_OK
+
+
+def _plan_snapshot(args) -> int:
+    from analytics import snapshots
+
+    with Store(args.db) as store:
+        period, as_of = resolve(store.get_meta("as_of"), args.period, args.as_of)
+        settings = load_settings(store).with_overrides(args.setting)
+        snap = snapshots.take_snapshot(store, plans.get_plan(store.cursor(), args.plan),
+                                       note=args.note, name=args.name, period=period,
+                                       as_of=as_of, settings=settings)
+    print(f"snapshot {snap.name!r} taken")
+    return EXIT_OK
+
+
+def _plan_snapshots(args) -> int:
+    from analytics import snapshots
+
+    with Store(args.db, read_only=True) as store:
+        cur = store.cursor()
+        plan = plans.get_plan(cur, args.plan) if args.plan else None
+        _emit(snapshots.list_snapshots(cur, plan), args)
+    return EXIT_OK
+
+
+def _plan_restore(args) -> int:
+    from analytics import snapshots
+
+    with Store(args.db) as store:
+        new = snapshots.restore_snapshot(store, plans.get_plan(store.cursor(), args.snapshot),
+                                         args.name)
+    print(f"plan {new.name!r} restored from snapshot {args.snapshot!r} ({new.state})")
+    return EXIT_OK
+
+
+def _plan_compare(args) -> int:
+    from analytics import compare
+
+    with Store(args.db, read_only=True) as store:
+        period, as_of = resolve(store.get_meta("as_of"), args.period, args.as_of)
+        settings = load_settings(store).with_overrides(args.setting)
+        cur = store.cursor()
+        result = compare.compare_plans(cur, plans.get_plan(cur, args.plan),
+                                       plans.get_plan(cur, args.baseline), period, as_of,
+                                       settings)
+    if args.what == "territories":
+        _emit(result.territories, args)
+    elif args.what == "units":
+        _emit(result.moved_units, args)
+    elif args.what == "accounts":
+        _emit(result.moved_accounts, args)
+    else:
+        _emit({"plan": result.plan.name, "baseline": result.baseline.name,
+               **result.disruption, "accounts_moved": len(result.moved_accounts),
+               "units_moved": len(result.moved_units) if result.same_units else None}, args)
+    return EXIT_OK
+
+
+def _plan_rollup(args) -> int:
+    from analytics import hierarchy
+
+    with Store(args.db, read_only=True) as store:
+        period, as_of = resolve(store.get_meta("as_of"), args.period, args.as_of)
+        settings = load_settings(store).with_overrides(args.setting)
+        cur = store.cursor()
+        plan = plans.get_plan(cur, args.plan)
+        rows, _ = metrics.summary(cur, plan, period, as_of, settings)
+        _emit(hierarchy.rollup(rows, plans.territories(cur, plan), period, as_of), args)
+    return EXIT_OK
+
+
+LIFECYCLE = {
+    "create": _plan_create, "clone": _plan_clone, "rename": _plan_rename,
+    "state": _plan_state, "delete": _plan_delete, "snapshot": _plan_snapshot,
+    "snapshots": _plan_snapshots, "restore": _plan_restore, "compare": _plan_compare,
+    "rollup": _plan_rollup,
+}
 
 
 def _edit_territory(store, plan, args):

@@ -127,8 +127,16 @@ def _touch(cur, plan: Plan) -> None:
                 [dt.datetime.now(), plan.plan_id])
 
 
+def writable(plan: Plan) -> None:
+    """Snapshots are frozen: refuse any edit to one."""
+    if plan.state == "snapshot":
+        raise InputError(f"{plan.name!r} is a snapshot (frozen): restore it as a new plan "
+                         "to change it")
+
+
 def _commit(store: Store, plan: Plan, label: str, build) -> EditResult:
     """Run `build(cur) -> (changes, skipped)` and apply + log its changes, all in one txn."""
+    writable(plan)
     with store.transaction() as cur:
         changes, skipped = build(cur)
         if not changes:
@@ -368,6 +376,7 @@ def _changes(cur, plan: Plan, seq: int) -> list[Change]:
 
 def undo(store: Store, plan: Plan) -> EditResult | None:
     """Take back the latest edit not yet undone (None when there is none)."""
+    writable(plan)
     with store.transaction() as cur:
         row = cur.execute("SELECT seq, label FROM plan_edits WHERE plan_id = ? AND NOT undone "
                           "ORDER BY seq DESC LIMIT 1", [plan.plan_id]).fetchone()
@@ -383,6 +392,7 @@ def undo(store: Store, plan: Plan) -> EditResult | None:
 
 def redo(store: Store, plan: Plan) -> EditResult | None:
     """Make again the earliest undone edit (None when there is none)."""
+    writable(plan)
     with store.transaction() as cur:
         row = cur.execute("SELECT seq, label FROM plan_edits WHERE plan_id = ? AND undone "
                           "ORDER BY seq LIMIT 1", [plan.plan_id]).fetchone()

@@ -58,7 +58,8 @@ def get_plan(cur: duckdb.DuckDBPyConnection, name: str | None = None) -> Plan:
     return Plan(row[0], row[1], UnitType.parse(row[2]), row[3])
 
 
-def list_plans(cur: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+def list_plans(cur: duckdb.DuckDBPyConnection, *, snapshots: bool = False) -> pd.DataFrame:
+    """The plans, the active one first; snapshots (frozen copies) only when asked for."""
     return cur.execute(
         """SELECT p.name, p.unit_type, p.state,
                   (SELECT count(*) FROM territories t WHERE t.plan_id = p.plan_id)
@@ -66,8 +67,9 @@ def list_plans(cur: duckdb.DuckDBPyConnection) -> pd.DataFrame:
                   (SELECT count(*) FROM plan_units u WHERE u.plan_id = p.plan_id) AS units,
                   (SELECT count(*) FROM account_overrides o WHERE o.plan_id = p.plan_id)
                       AS account_overrides,
-                  p.created_at, p.updated_at
-           FROM plans p ORDER BY p.state = 'active' DESC, p.name"""
+                  p.created_at, p.updated_at, p.note
+           FROM plans p WHERE ? OR p.state <> 'snapshot'
+           ORDER BY p.state = 'active' DESC, p.name""", [snapshots]
     ).df()
 
 
@@ -366,3 +368,134 @@ def coverage(cur: duckdb.DuckDBPyConnection, plan: Plan) -> dict:
         "unassigned": unassigned,
         "placement": placement,
     }
+
+
+# --------------------------------------------------------------------------------------
+# plan lifecycle: create, clone, rename, delete, state; every step in the plan's history
+# --------------------------------------------------------------------------------------
+PLAN_TABLES = ("territories", "plan_units", "account_overrides", "territory_types",
+               "assignment_rules")
+"""Tables holding a plan's content (a clone copies them, a delete removes them)."""
+
+
+def author() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no user name in this environment (some containers)
+        return "unknown"
+
+
+def log_event(cur, plan_id: int, event: str, detail: str | None = None) -> None:
+    cur.execute("INSERT INTO plan_events VALUES (?, ?, ?, ?, ?)",
+                [plan_id, dt.datetime.now(), author(), event, detail])
+
+
+def _new_plan(cur, name: str, unit: str, state: str, note: str | None) -> int:
+    name = (name or "").strip()
+    if not name:
+        raise InputError("a plan needs a name")
+    if cur.execute("SELECT 1 FROM plans WHERE name = ?", [name]).fetchone():
+        raise InputError(f"a plan named {name!r} already exists: choose another name")
+    if state == "active":
+        cur.execute("UPDATE plans SET state = 'planning' WHERE state = 'active'")
+    plan_id = cur.execute("SELECT nextval('plan_ids')").fetchone()[0]
+    now = dt.datetime.now().replace(microsecond=0)
+    cur.execute("INSERT INTO plans VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [plan_id, name, unit, state, now, now, note])
+    return plan_id
+
+
+def create_plan(store: Store, name: str, unit: UnitType, *, state: str = "planning",
+                note: str | None = None) -> Plan:
+    """An empty plan on a unit type (territories are then created and painted)."""
+    _check_state(state)
+    with store.transaction() as cur:
+        if state == "active" or not cur.execute(
+                "SELECT 1 FROM plans WHERE state = 'active'").fetchone():
+            state = "active"
+        plan_id = _new_plan(cur, name, str(unit), state, note)
+        log_event(cur, plan_id, "created", f"empty plan on {unit}, {state}")
+    return get_plan(store.cursor(), name.strip())
+
+
+def clone_plan(store: Store, plan: Plan, name: str, *, state: str = "planning",
+               note: str | None = None, event: str = "cloned") -> Plan:
+    """A copy of a plan (territories, units, pins, types, rules) under a new name."""
+    if state not in (*PLAN_STATES, "snapshot"):
+        _check_state(state)
+    with store.transaction() as cur:
+        plan_id = _new_plan(cur, name, str(plan.unit), state,
+                            note if note is not None else f"copy of {plan.name}")
+        for table in PLAN_TABLES:
+            cols = [r[0] for r in cur.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = ? "
+                "ORDER BY ordinal_position", [table]).fetchall()]
+            rest = ", ".join(c for c in cols if c != "plan_id")
+            cur.execute(f"INSERT INTO {table} (plan_id, {rest}) SELECT ?, {rest} "
+                        f"FROM {table} WHERE plan_id = ?", [plan_id, plan.plan_id])
+        log_event(cur, plan_id, event, f"from {plan.name}")
+        if event == "cloned":
+            log_event(cur, plan.plan_id, "cloned to", name.strip())
+    return get_plan(store.cursor(), name.strip())
+
+
+def rename_plan(store: Store, plan: Plan, name: str) -> Plan:
+    name = (name or "").strip()
+    if not name:
+        raise InputError("a plan needs a name")
+    with store.transaction() as cur:
+        if cur.execute("SELECT 1 FROM plans WHERE name = ? AND plan_id <> ?",
+                       [name, plan.plan_id]).fetchone():
+            raise InputError(f"a plan named {name!r} already exists: choose another name")
+        cur.execute("UPDATE plans SET name = ?, updated_at = ? WHERE plan_id = ?",
+                    [name, dt.datetime.now(), plan.plan_id])
+        log_event(cur, plan.plan_id, "renamed", f"{plan.name} -> {name}")
+    return get_plan(store.cursor(), name)
+
+
+def set_state(store: Store, plan: Plan, state: str) -> Plan:
+    """planning / active / archived; activating a plan puts the previous active one back to
+    planning. The active plan cannot be archived or demoted directly: activate another."""
+    _check_state(state)
+    if plan.state == "snapshot":
+        raise InputError(f"{plan.name!r} is a snapshot: restore it as a plan to change it")
+    if plan.state == "active" and state != "active":
+        raise InputError(f"{plan.name!r} is the active plan: activate another plan first "
+                         "(exactly one plan is active)")
+    with store.transaction() as cur:
+        if state == "active":
+            cur.execute("UPDATE plans SET state = 'planning' WHERE state = 'active'")
+        cur.execute("UPDATE plans SET state = ?, updated_at = ? WHERE plan_id = ?",
+                    [state, dt.datetime.now(), plan.plan_id])
+        log_event(cur, plan.plan_id, "state", f"{plan.state} -> {state}")
+    return get_plan(store.cursor(), plan.name)
+
+
+def delete_plan(store: Store, plan: Plan) -> None:
+    """Delete a plan and everything in it (not the active plan)."""
+    if plan.state == "active":
+        raise InputError(f"{plan.name!r} is the active plan: activate another plan before "
+                         "deleting it")
+    with store.transaction() as cur:
+        for table in (*PLAN_TABLES, "plan_edits", "plan_edit_changes"):
+            cur.execute(f"DELETE FROM {table} WHERE plan_id = ?", [plan.plan_id])
+        cur.execute("DELETE FROM snapshots WHERE snapshot_plan_id = ?", [plan.plan_id])
+        cur.execute("DELETE FROM plans WHERE plan_id = ?", [plan.plan_id])
+        log_event(cur, plan.plan_id, "deleted", plan.name)
+
+
+def _check_state(state: str) -> None:
+    if state not in PLAN_STATES:
+        raise InputError(f"unknown plan state {state!r}: expected {', '.join(PLAN_STATES)}")
+
+
+def plan_history(cur: duckdb.DuckDBPyConnection, plan: Plan, limit: int = 500) -> pd.DataFrame:
+    """Who changed what, when: lifecycle events and edits, newest first."""
+    return cur.execute(
+        """SELECT made_at, author, event AS what, detail FROM plan_events WHERE plan_id = ?
+           UNION ALL
+           SELECT made_at, author, CASE WHEN undone THEN 'edit (undone)' ELSE 'edit' END,
+                  label FROM plan_edits WHERE plan_id = ?
+           ORDER BY made_at DESC LIMIT ?""", [plan.plan_id, plan.plan_id, limit]).df()
