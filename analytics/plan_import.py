@@ -1,0 +1,192 @@
+"""Plans from other files: territory polygons (GeoJSON, GeoPackage) and account lists.
+
+- Polygons: each feature is a territory's area (a territory may have several features);
+  a unit goes to the territory whose polygon holds its centre (an H3 cell's centre, a point
+  on the surface of a county or state, a postal point): the rule the map's drawn shapes
+  follow. The report lists the features holding no unit centre, the units holding accounts
+  that no polygon covers, and the units two polygons both cover (the first feature wins).
+- Account lists (CSV, Excel, Parquet with `account_id, territory_id`): each row pins that
+  account to that territory in an existing plan, as one undoable edit. All or nothing: an
+  unknown account or territory, or an account given twice, stores nothing and the report
+  names each row.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import shapely
+
+from analytics import edits
+from analytics.errors import InputError
+from analytics.ingest import ImportRejected, ImportReport, Rejection, TableReport, _norm
+from analytics.plans import Plan, create_plan, get_plan, log_event
+from analytics.store import Store
+from analytics.unit_index import UnitIndex
+from analytics.units import UnitType
+
+TERRITORY_FIELDS = ("territory_id", "territory", "territory id", "id", "code")
+NAME_FIELDS = ("territory_name", "name", "territory name", "label")
+REP_FIELDS = ("rep_id", "rep", "owner", "owner id")
+
+
+def _pick(columns: list[str], wanted: tuple[str, ...]) -> str | None:
+    by_norm = {_norm(c): c for c in columns}
+    for w in wanted:
+        if _norm(w) in by_norm:
+            return by_norm[_norm(w)]
+    return None
+
+
+def import_plan_polygons(store: Store, name: str, unit: UnitType, path: str | Path, *,
+                         state: str | None = None,
+                         label: str | None = None) -> tuple[Plan, ImportReport, dict]:
+    """A new plan from territory polygons. Returns (plan, report, details) where details
+    holds `unmatched_units` (units with accounts outside every polygon) and `overlaps`."""
+    import geopandas as gpd
+
+    path = Path(path)
+    label = label or str(path)
+    if not path.exists():
+        raise InputError("file not found", file=label)
+    try:
+        frame = gpd.read_file(path)
+    except Exception as exc:
+        raise InputError(f"cannot read the file as GeoJSON or GeoPackage ({exc})",
+                         file=label) from exc
+    columns = [c for c in frame.columns if c != "geometry"]
+    tid_col = _pick(columns, TERRITORY_FIELDS)
+    if tid_col is None:
+        raise InputError(f"no territory id column: found {', '.join(columns) or 'none'}; "
+                         f"expected one of {', '.join(TERRITORY_FIELDS)}", file=label)
+    name_col, rep_col = _pick(columns, NAME_FIELDS), _pick(columns, REP_FIELDS)
+    if name_col == tid_col:
+        name_col = None
+    if frame.crs is not None and frame.crs.to_epsg() != 4326:
+        frame = frame.to_crs(4326)
+    tr = TableReport("plan", label)
+    tr.rows = len(frame)
+    report = ImportReport([tr])
+    good = []
+    for i, row in frame.reset_index(drop=True).iterrows():
+        geom, tid = row.geometry, row[tid_col]
+        feature = i + 1
+        if tid is None or (isinstance(tid, float) and np.isnan(tid)) or not str(tid).strip():
+            tr.rejected.append(Rejection(label, feature, tid_col, None,
+                                         "missing territory id"))
+        elif geom is None or geom.is_empty or geom.geom_type not in ("Polygon",
+                                                                      "MultiPolygon"):
+            tr.rejected.append(Rejection(label, feature, "geometry",
+                                         None if geom is None else geom.geom_type,
+                                         "not a polygon"))
+        else:
+            good.append((feature, str(tid).strip(), shapely.make_valid(geom)))
+    if tr.rejected:
+        raise ImportRejected(f"{label}: {tr.rejected_rows} of {tr.rows} features are wrong; "
+                             "the plan was not created", report)
+    index = UnitIndex.for_unit(store.cursor(), unit)
+    owner = np.full(len(index), -1)
+    details = {"empty_features": [], "overlaps": 0}
+    for k, (feature, _tid, geom) in enumerate(good):
+        shapely.prepare(geom)
+        hit = shapely.contains_xy(geom, index.lon, index.lat)
+        details["overlaps"] += int((hit & (owner >= 0)).sum())
+        new = hit & (owner < 0)
+        owner[new] = k
+        if not hit.any():
+            details["empty_features"].append(feature)
+    assign = pd.DataFrame({"unit_id": [index.ids[i] for i in np.flatnonzero(owner >= 0)],
+                           "territory_id": [good[k][1] for k in owner[owner >= 0]]})
+    held = {r[0] for r in store.cursor().execute(
+        f"SELECT DISTINCT {unit.unit_id_sql('a')} FROM accounts a").fetchall()}
+    details["unmatched_units"] = sorted(u for u in held if u is not None
+                                        and u not in set(assign["unit_id"])
+                                        and u in set(index.ids))
+    plan = create_plan(store, name, unit, state=state or "planning",
+                       note=f"from polygons {path.name}")
+    with store.transaction() as cur:
+        terr = frame.assign(_tid=frame[tid_col].astype(str).str.strip())
+        first = terr.drop_duplicates("_tid")
+        rows = pd.DataFrame({
+            "plan_id": plan.plan_id, "territory_id": first["_tid"].to_numpy(),
+            "name": (first[name_col].astype(str).to_numpy() if name_col
+                     else first["_tid"].to_numpy()),
+            "rep_id": first[rep_col].to_numpy() if rep_col else None,
+        })
+        if rep_col:
+            known = {r[0] for r in cur.execute("SELECT rep_id FROM reps").fetchall()}
+            rows["rep_id"] = [r if r in known else None for r in rows["rep_id"]]
+        cur.register("new_terr", rows)
+        cur.execute("INSERT INTO territories (plan_id, territory_id, name, rep_id) "
+                    "SELECT plan_id, territory_id, name, rep_id FROM new_terr")
+        assign.insert(0, "plan_id", plan.plan_id)
+        cur.register("new_units", assign)
+        cur.execute("INSERT INTO plan_units SELECT plan_id, unit_id, territory_id "
+                    "FROM new_units")
+        log_event(cur, plan.plan_id, "imported polygons",
+                  f"{path.name}: {len(good)} features, {len(assign)} units")
+    tr.inserted = len(assign)
+    report.committed = True
+    return get_plan(store.cursor(), plan.name), report, details
+
+
+def import_account_assignments(store: Store, plan: Plan, path: str | Path, *,
+                               label: str | None = None) -> tuple[edits.EditResult,
+                                                                  ImportReport]:
+    """Pin accounts to territories from `account_id, territory_id` rows (one edit)."""
+    from analytics.ingest import read_source
+
+    path = Path(path)
+    label = label or str(path)
+    tr = TableReport("account assignments", label)
+    report = ImportReport([tr])
+    cur = store.cursor()
+    headers = read_source(cur, path, "raw_account_plan", label)
+    acc_col = _pick(headers, ("account_id", "account", "account id", "accountid",
+                              "objectid"))
+    terr_col = _pick(headers, ("territory_id", "territory", "territory id",
+                               "territory2id"))
+    if acc_col is None or terr_col is None:
+        raise InputError(f"expected columns account_id and territory_id; found "
+                         f"{', '.join(headers)}", file=label)
+    raw = cur.execute(
+        f'SELECT __row, NULLIF(trim(CAST("{acc_col.replace(chr(34), chr(34) * 2)}" AS '
+        f'VARCHAR)), \'\') AS account_id, NULLIF(trim(CAST("'
+        f'{terr_col.replace(chr(34), chr(34) * 2)}" AS VARCHAR)), \'\') AS territory_id '
+        "FROM raw_account_plan ORDER BY __row").df()
+    tr.rows = len(raw)
+    known_acc = {r[0] for r in cur.execute(
+        "SELECT account_id FROM accounts WHERE account_id IN (SELECT unnest(?::VARCHAR[]))",
+        [raw["account_id"].dropna().tolist()]).fetchall()}
+    known_terr = {r[0] for r in cur.execute(
+        "SELECT territory_id FROM territories WHERE plan_id = ?", [plan.plan_id]).fetchall()}
+    seen: dict[str, int] = {}
+    for row, acc, tid in raw.itertuples(index=False):
+        if acc is None or acc not in known_acc:
+            tr.rejected.append(Rejection(label, int(row), acc_col, acc, "no such account"))
+        elif acc in seen:
+            tr.rejected.append(Rejection(label, int(row), acc_col, acc,
+                                         f"account given twice (also on row {seen[acc]})"))
+        else:
+            seen[acc] = int(row)
+        if tid is None or tid not in known_terr:
+            tr.rejected.append(Rejection(label, int(row), terr_col, tid,
+                                         f"plan {plan.name!r} has no such territory"))
+    if tr.rejected:
+        raise ImportRejected(f"{label}: {tr.rejected_rows} of {tr.rows} rows are wrong; "
+                             "nothing was pinned", report)
+
+    def build(c):
+        now = dict(c.execute("SELECT account_id, territory_id FROM account_overrides "
+                             "WHERE plan_id = ?", [plan.plan_id]).fetchall())
+        changes = [(edits.PIN, a, now.get(a), t)
+                   for a, t in zip(raw["account_id"], raw["territory_id"], strict=True)
+                   if now.get(a) != t]
+        return changes, 0
+
+    result = edits._commit(store, plan, f"Pin {len(raw)} accounts from {path.name}", build)
+    tr.inserted = result.changed
+    report.committed = True
+    return result, report
