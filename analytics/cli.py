@@ -15,7 +15,18 @@ from pathlib import Path
 
 import pandas as pd
 
-from analytics import __version__, coverage, cube, demo, edits, ingest, metrics, performance, plans
+from analytics import (
+    __version__,
+    coverage,
+    cube,
+    demo,
+    edits,
+    ingest,
+    metrics,
+    performance,
+    plans,
+    rules,
+)
 from analytics.errors import InputError
 from analytics.period import resolve
 from analytics.settings import load_settings
@@ -257,6 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("info", help="what the database holds")
     _db_arg(p)
+    _rules_parser(sub)
     return parser
 
 
@@ -616,10 +628,157 @@ def _cmd_info(args) -> int:
     return EXIT_OK
 
 
+# --------------------------------------------------------------------------------------
+# rules: assignment rules and territory types (analytics/rules.py)
+# --------------------------------------------------------------------------------------
+RULES_EPILOG = """\
+criteria (--criterion "FIELD OP VALUE", repeatable; numbered 1, 2, ... in order):
+  FIELD  account_id, name, postal_code, country, segment, industry, owner_rep_id,
+         state, county, zip5, zip3, fr_dept, fr_commune (text); potential,
+         visits_per_year (numbers); last_activity_date (YYYY-MM-DD)
+  OP     equals, not equals, in, starts with, contains (text only), between,
+         greater than, less than
+  VALUE  the rest of the text, taken literally (quotes are part of it; % and _ are
+         plain characters); `in` takes comma-separated values: "state in CA,OR";
+         `between` takes LOW..HIGH, both included: "potential between 1000..5000"
+  Text is compared without regard to case. A blank field matches no criterion except
+  `not equals`.
+  For values with a comma, "..", or surrounding spaces, give --criteria-json instead:
+  '[{"field": "name", "op": "contains", "value": "A, B"}]'
+
+filter (--filter): criterion numbers with AND, OR, NOT and parentheses, e.g.
+  "(1 AND 2) OR 3"; NOT binds tighter than AND, AND tighter than OR; every criterion
+  must be used. Default: all criteria ANDed.
+
+priority: an account matched by rules of several territories goes to the territory
+whose type has the smallest priority number (territories without a type last), then
+to the rule with the smaller id.
+"""
+
+
+def _rules_parser(sub) -> None:
+    p = sub.add_parser(
+        "rules", help="assignment rules (accounts assigned by their fields, whatever their "
+        "unit) and territory types with a priority",
+        description="Assignment rules: accounts matched by their fields are pinned to the "
+        "rule's territory (rules apply) as one undoable edit.",
+        epilog=RULES_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    rsub = p.add_subparsers(dest="rules_command", required=True)
+
+    def common(q):
+        _db_arg(q)
+        q.add_argument("--plan", help="default: the active plan")
+
+    q = rsub.add_parser("add", help="add a rule for a territory (validated first)",
+                        epilog=RULES_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    common(q)
+    q.add_argument("--territory", required=True, help="the territory the rule assigns to")
+    q.add_argument("--criterion", action="append", default=[], metavar="'FIELD OP VALUE'",
+                   help="e.g. 'segment equals Hospital' (repeatable; see below)")
+    q.add_argument("--criteria-json", dest="criteria_json", metavar="JSON",
+                   help='the criteria as a JSON list of {"field", "op", "value"} '
+                   "(instead of --criterion)")
+    q.add_argument("--filter", help="boolean filter, e.g. '(1 AND 2) OR 3' (default: all "
+                   "criteria ANDed)")
+    q.add_argument("--name", help="a name for the rule")
+    q = rsub.add_parser("list", help="the plan's rules, with the accounts each matches")
+    common(q)
+    _format_arg(q)
+    q = rsub.add_parser("preview", help="the accounts applying the rules would move, from "
+                        "which territory to which")
+    common(q)
+    q.add_argument("--rule", action="append", type=int, default=[], metavar="ID",
+                   help="only this rule (repeatable; default: all rules)")
+    _format_arg(q)
+    q = rsub.add_parser("apply", help="pin every matched account to its rule's territory "
+                        "(one undoable edit: `plan undo` takes it back)")
+    common(q)
+    q.add_argument("--rule", action="append", type=int, default=[], metavar="ID",
+                   help="only this rule (repeatable; default: all rules)")
+    q = rsub.add_parser("delete", help="delete a rule (the pins it made stay)")
+    common(q)
+    q.add_argument("rule_id", type=int)
+    q = rsub.add_parser("types", help="the plan's territory types, best priority first")
+    common(q)
+    _format_arg(q)
+    q = rsub.add_parser("set-type", help="create a territory type or change its priority")
+    common(q)
+    q.add_argument("type_name")
+    q.add_argument("--priority", type=int, required=True,
+                   help="smaller number = higher priority")
+    q.add_argument("--description")
+    q = rsub.add_parser("delete-type", help="delete a territory type no territory uses")
+    common(q)
+    q.add_argument("type_name")
+    q = rsub.add_parser("territory-type", help="give a territory a type ('' for none; one "
+                        "undoable edit)")
+    common(q)
+    q.add_argument("territory_id")
+    q.add_argument("type_name")
+
+
+def _rule_criteria(args) -> list:
+    if args.criteria_json and args.criterion:
+        raise InputError("give the criteria either with --criterion or with --criteria-json, "
+                         "not both")
+    if args.criteria_json:
+        try:
+            return json.loads(args.criteria_json)
+        except ValueError as exc:
+            raise InputError(f"--criteria-json: not valid JSON ({exc})") from None
+    if not args.criterion:
+        raise InputError("a rule needs at least one --criterion 'FIELD OP VALUE'")
+    return [rules.parse_criterion_text(c) for c in args.criterion]
+
+
+def _cmd_rules(args) -> int:
+    cmd = args.rules_command
+    if cmd in ("list", "preview", "types"):
+        with Store(args.db, read_only=True) as store:
+            cur = store.cursor()
+            plan = plans.get_plan(cur, args.plan)
+            if cmd == "list":
+                frame = rules.list_rules(cur, plan)
+            elif cmd == "types":
+                frame = rules.list_territory_types(cur, plan)
+            else:
+                frame = rules.preview(cur, plan, args.rule or None)
+                skipped = int(frame["locked"].sum()) if len(frame) else 0
+                print(f"{len(frame) - skipped} accounts would move"
+                      + (f", {skipped} skipped (locked territory)" if skipped else ""),
+                      file=sys.stderr)
+        _emit(frame, args)
+        return EXIT_OK
+    with Store(args.db) as store:
+        plan = plans.get_plan(store.cursor(), args.plan)
+        if cmd == "add":
+            rule_id = rules.add_rule(store, plan, args.territory, _rule_criteria(args),
+                                     args.filter, args.name)
+            row = rules.list_rules(store.cursor(), plan).set_index("rule_id").loc[rule_id]
+            print(f"rule {rule_id} added for territory {args.territory}: {row['criteria']}; "
+                  f"filter {row['boolean_filter']}; matches {row['matches']} accounts")
+        elif cmd == "apply":
+            print(rules.apply_rules(store, plan, args.rule or None))
+        elif cmd == "delete":
+            rules.delete_rule(store, plan, args.rule_id)
+            print(f"rule {args.rule_id} deleted")
+        elif cmd == "set-type":
+            rules.set_territory_type(store, plan, args.type_name, args.priority,
+                                     args.description)
+            print(f"territory type {args.type_name.strip()!r}: priority {args.priority}")
+        elif cmd == "delete-type":
+            rules.delete_territory_type(store, plan, args.type_name)
+            print(f"territory type {args.type_name!r} deleted")
+        else:  # territory-type
+            print(rules.assign_type(store, plan, args.territory_id, args.type_name or None))
+    return EXIT_OK
+
+
 COMMANDS = {
     "demo": _cmd_demo, "load": _cmd_load, "units": _cmd_units,
     "territories": _cmd_territories, "summary": _cmd_summary, "plan": _cmd_plan,
     "info": _cmd_info, "rank": _cmd_rank, "coverage": _cmd_coverage,
+    "rules": _cmd_rules,
 }
 
 
