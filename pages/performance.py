@@ -160,10 +160,12 @@ with right:
             "won_prior": st.column_config.NumberColumn("won a year earlier",
                                                        format="localized"),
         })
-    rows_sel = event.selection.rows if event and event.selection else []
-    if rows_sel:
+    rows_sel = list(event.selection.rows) if event and event.selection else []
+    # a newly ticked row drills into it; a row left ticked does not override a map click
+    if rows_sel and rows_sel != st.session_state.get("_ranked_rows_seen"):
         drill = ranked["area"].iloc[rows_sel[0]]
         st.session_state["drill_area"] = drill
+    st.session_state["_ranked_rows_seen"] = rows_sel
     table_downloads(ranked, f"ranking-{metric}-{level}", ctx, scope,
                     {"metric": metric, "level": str(level), "show": f"{cut} {n_text}"},
                     key="ranking")
