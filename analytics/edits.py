@@ -275,8 +275,16 @@ def update_territory(store: Store, plan: Plan, territory_id: str, **fields) -> E
         terr = _territory_rows(cur, plan)
         before = _require_territory(terr, territory_id, plan)
         _check_fields(cur, fields)
-        if fields.get("parent_id") is not None and fields["parent_id"] not in terr:
-            raise InputError(f"no territory {fields['parent_id']!r} to be the parent")
+        parent = fields.get("parent_id")
+        if parent is not None and parent not in terr:
+            raise InputError(f"no territory {parent!r} to be the parent")
+        seen, up = set(), parent
+        while up is not None and up not in seen:  # the parents above may not come back here
+            if up == territory_id:
+                raise InputError(f"{parent!r} cannot be the parent of {territory_id!r}: "
+                                 "it is the territory itself or below it")
+            seen.add(up)
+            up = terr.get(up, {}).get("parent_id")
         after = {**before, **fields}
         if after == before:
             return [], 0

@@ -22,7 +22,7 @@ import shapely
 from analytics import edits
 from analytics.errors import InputError
 from analytics.ingest import ImportRejected, ImportReport, Rejection, TableReport, _norm
-from analytics.plans import Plan, create_plan, get_plan, log_event
+from analytics.plans import Plan, _new_plan, get_plan, log_event
 from analytics.store import Store
 from analytics.unit_index import UnitIndex
 from analytics.units import UnitType
@@ -38,6 +38,13 @@ def _pick(columns: list[str], wanted: tuple[str, ...]) -> str | None:
         if _norm(w) in by_norm:
             return by_norm[_norm(w)]
     return None
+
+
+def _text(value) -> str | None:
+    """A property as trimmed text; None when missing or blank."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return None
+    return str(value).strip() or None
 
 
 def import_plan_polygons(store: Store, name: str, unit: UnitType, path: str | Path, *,
@@ -104,32 +111,44 @@ def import_plan_polygons(store: Store, name: str, unit: UnitType, path: str | Pa
     details["unmatched_units"] = sorted(u for u in held if u is not None
                                         and u not in set(assign["unit_id"])
                                         and u in set(index.ids))
-    plan = create_plan(store, name, unit, state=state or "planning",
-                       note=f"from polygons {path.name}")
-    with store.transaction() as cur:
-        terr = frame.assign(_tid=frame[tid_col].astype(str).str.strip())
-        first = terr.drop_duplicates("_tid")
+    terr = frame.assign(_tid=frame[tid_col].astype(str).str.strip())
+    first = terr.drop_duplicates("_tid")
+    reps = ([_text(r) for r in first[rep_col]] if rep_col else [None] * len(first))
+    if rep_col:
+        known = {r[0] for r in store.cursor().execute("SELECT rep_id FROM reps").fetchall()}
+        for feature, rep in zip(first.index + 1, reps, strict=True):
+            if rep is not None and rep not in known:
+                tr.rejected.append(Rejection(label, int(feature), rep_col, rep,
+                                             "no rep with this id: load the reps file first"))
+        if tr.rejected:
+            raise ImportRejected(f"{label}: {tr.rejected_rows} of {tr.rows} features are "
+                                 "wrong; the plan was not created", report)
+    with store.transaction() as cur:  # the plan, its territories and units: all or none
+        state = state or "planning"
+        if state == "active" or not cur.execute(
+                "SELECT 1 FROM plans WHERE state = 'active'").fetchone():
+            state = "active"
+        plan_id = _new_plan(cur, name, str(unit), state, f"from polygons {path.name}")
         rows = pd.DataFrame({
-            "plan_id": plan.plan_id, "territory_id": first["_tid"].to_numpy(),
-            "name": (first[name_col].astype(str).to_numpy() if name_col
-                     else first["_tid"].to_numpy()),
-            "rep_id": first[rep_col].to_numpy() if rep_col else None,
+            "plan_id": plan_id, "territory_id": first["_tid"].to_numpy(),
+            # a feature without a name is named by its id, as in a plan imported from a file
+            "name": [_text(n) or t for n, t in zip(
+                first[name_col] if name_col else first["_tid"], first["_tid"], strict=True)],
+            "rep_id": reps,
         })
-        if rep_col:
-            known = {r[0] for r in cur.execute("SELECT rep_id FROM reps").fetchall()}
-            rows["rep_id"] = [r if r in known else None for r in rows["rep_id"]]
         cur.register("new_terr", rows)
         cur.execute("INSERT INTO territories (plan_id, territory_id, name, rep_id) "
                     "SELECT plan_id, territory_id, name, rep_id FROM new_terr")
-        assign.insert(0, "plan_id", plan.plan_id)
+        assign.insert(0, "plan_id", plan_id)
         cur.register("new_units", assign)
         cur.execute("INSERT INTO plan_units SELECT plan_id, unit_id, territory_id "
                     "FROM new_units")
-        log_event(cur, plan.plan_id, "imported polygons",
+        log_event(cur, plan_id, "created", f"from polygons, {state}")
+        log_event(cur, plan_id, "imported polygons",
                   f"{path.name}: {len(good)} features, {len(assign)} units")
     tr.inserted = len(assign)
     report.committed = True
-    return get_plan(store.cursor(), plan.name), report, details
+    return get_plan(store.cursor(), name.strip()), report, details
 
 
 def import_account_assignments(store: Store, plan: Plan, path: str | Path, *,
@@ -164,14 +183,20 @@ def import_account_assignments(store: Store, plan: Plan, path: str | Path, *,
         "SELECT territory_id FROM territories WHERE plan_id = ?", [plan.plan_id]).fetchall()}
     seen: dict[str, int] = {}
     for row, acc, tid in raw.itertuples(index=False):
-        if acc is None or acc not in known_acc:
+        acc, tid = _text(acc), _text(tid)  # an empty cell may come back as NaN, not None
+        if acc is None:
+            tr.rejected.append(Rejection(label, int(row), acc_col, None, "missing account id"))
+        elif acc not in known_acc:
             tr.rejected.append(Rejection(label, int(row), acc_col, acc, "no such account"))
         elif acc in seen:
             tr.rejected.append(Rejection(label, int(row), acc_col, acc,
                                          f"account given twice (also on row {seen[acc]})"))
         else:
             seen[acc] = int(row)
-        if tid is None or tid not in known_terr:
+        if tid is None:
+            tr.rejected.append(Rejection(label, int(row), terr_col, None,
+                                         "missing territory id"))
+        elif tid not in known_terr:
             tr.rejected.append(Rejection(label, int(row), terr_col, tid,
                                          f"plan {plan.name!r} has no such territory"))
     if tr.rejected:

@@ -426,19 +426,26 @@ def clone_plan(store: Store, plan: Plan, name: str, *, state: str = "planning",
     if state not in (*PLAN_STATES, "snapshot"):
         _check_state(state)
     with store.transaction() as cur:
-        plan_id = _new_plan(cur, name, str(plan.unit), state,
-                            note if note is not None else f"copy of {plan.name}")
-        for table in PLAN_TABLES:
-            cols = [r[0] for r in cur.execute(
-                "SELECT column_name FROM information_schema.columns WHERE table_name = ? "
-                "ORDER BY ordinal_position", [table]).fetchall()]
-            rest = ", ".join(c for c in cols if c != "plan_id")
-            cur.execute(f"INSERT INTO {table} (plan_id, {rest}) SELECT ?, {rest} "
-                        f"FROM {table} WHERE plan_id = ?", [plan_id, plan.plan_id])
-        log_event(cur, plan_id, event, f"from {plan.name}")
-        if event == "cloned":
-            log_event(cur, plan.plan_id, "cloned to", name.strip())
+        copy_plan(cur, plan, name, state=state, note=note, event=event)
     return get_plan(store.cursor(), name.strip())
+
+
+def copy_plan(cur, plan: Plan, name: str, *, state: str, note: str | None,
+              event: str) -> int:
+    """The copy itself, inside the caller's transaction; returns the new plan id."""
+    plan_id = _new_plan(cur, name, str(plan.unit), state,
+                        note if note is not None else f"copy of {plan.name}")
+    for table in PLAN_TABLES:
+        cols = [r[0] for r in cur.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = ? "
+            "ORDER BY ordinal_position", [table]).fetchall()]
+        rest = ", ".join(c for c in cols if c != "plan_id")
+        cur.execute(f"INSERT INTO {table} (plan_id, {rest}) SELECT ?, {rest} "
+                    f"FROM {table} WHERE plan_id = ?", [plan_id, plan.plan_id])
+    log_event(cur, plan_id, event, f"from {plan.name}")
+    if event == "cloned":
+        log_event(cur, plan.plan_id, "cloned to", name.strip())
+    return plan_id
 
 
 def rename_plan(store: Store, plan: Plan, name: str) -> Plan:
@@ -459,26 +466,34 @@ def set_state(store: Store, plan: Plan, state: str) -> Plan:
     """planning / active / archived; activating a plan puts the previous active one back to
     planning. The active plan cannot be archived or demoted directly: activate another."""
     _check_state(state)
-    if plan.state == "snapshot":
-        raise InputError(f"{plan.name!r} is a snapshot: restore it as a plan to change it")
-    if plan.state == "active" and state != "active":
-        raise InputError(f"{plan.name!r} is the active plan: activate another plan first "
-                         "(exactly one plan is active)")
     with store.transaction() as cur:
+        now = _current_state(cur, plan)  # the stored state, not a possibly stale `plan`
+        if now == "snapshot":
+            raise InputError(f"{plan.name!r} is a snapshot: restore it as a plan to change it")
+        if now == "active" and state != "active":
+            raise InputError(f"{plan.name!r} is the active plan: activate another plan first "
+                             "(exactly one plan is active)")
         if state == "active":
             cur.execute("UPDATE plans SET state = 'planning' WHERE state = 'active'")
         cur.execute("UPDATE plans SET state = ?, updated_at = ? WHERE plan_id = ?",
                     [state, dt.datetime.now(), plan.plan_id])
-        log_event(cur, plan.plan_id, "state", f"{plan.state} -> {state}")
+        log_event(cur, plan.plan_id, "state", f"{now} -> {state}")
     return get_plan(store.cursor(), plan.name)
+
+
+def _current_state(cur, plan: Plan) -> str:
+    row = cur.execute("SELECT state FROM plans WHERE plan_id = ?", [plan.plan_id]).fetchone()
+    if row is None:
+        raise InputError(f"plan {plan.name!r} no longer exists")
+    return row[0]
 
 
 def delete_plan(store: Store, plan: Plan) -> None:
     """Delete a plan and everything in it (not the active plan)."""
-    if plan.state == "active":
-        raise InputError(f"{plan.name!r} is the active plan: activate another plan before "
-                         "deleting it")
     with store.transaction() as cur:
+        if _current_state(cur, plan) == "active":  # the stored state, not a stale `plan`
+            raise InputError(f"{plan.name!r} is the active plan: activate another plan "
+                             "before deleting it")
         for table in (*PLAN_TABLES, "plan_edits", "plan_edit_changes"):
             cur.execute(f"DELETE FROM {table} WHERE plan_id = ?", [plan.plan_id])
         cur.execute("DELETE FROM snapshots WHERE snapshot_plan_id = ?", [plan.plan_id])

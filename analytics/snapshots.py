@@ -18,7 +18,7 @@ import pandas as pd
 from analytics import metrics
 from analytics.errors import InputError
 from analytics.period import Period
-from analytics.plans import Plan, author, clone_plan, get_plan, log_event
+from analytics.plans import Plan, author, clone_plan, copy_plan, get_plan, log_event
 from analytics.settings import Settings
 from analytics.store import Store
 
@@ -30,15 +30,21 @@ def take_snapshot(store: Store, plan: Plan, *, note: str | None = None,
     if plan.state == "snapshot":
         raise InputError(f"{plan.name!r} is already a snapshot")
     now = dt.datetime.now().replace(microsecond=0)
-    name = (name or "").strip() or f"{plan.name} @ {now:%Y-%m-%d %H:%M:%S}"
     rows, whole = metrics.summary(store.cursor(), plan, period, as_of, settings)
     frame = metrics.summary_frame(rows, whole)
-    snap = clone_plan(store, plan, name, state="planning", note=note, event="snapshot of")
-    with store.transaction() as cur:
-        cur.execute("UPDATE plans SET state = 'snapshot' WHERE plan_id = ?", [snap.plan_id])
+    with store.transaction() as cur:  # the copy, its frozen state and numbers: all or none
+        if not (name or "").strip():
+            name = f"{plan.name} @ {now:%Y-%m-%d %H:%M:%S}"
+            k = 2
+            while cur.execute("SELECT 1 FROM plans WHERE name = ?", [name]).fetchone():
+                name = f"{plan.name} @ {now:%Y-%m-%d %H:%M:%S} ({k})"  # two in one second
+                k += 1
+        name = name.strip()
+        snap_id = copy_plan(cur, plan, name, state="snapshot", note=note,
+                            event="snapshot of")
         cur.execute(
             "INSERT INTO snapshots VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [snap.plan_id, plan.plan_id, plan.name, now, author(), note, str(period), as_of,
+            [snap_id, plan.plan_id, plan.name, now, author(), note, str(period), as_of,
              settings.to_json(), frame.to_json(orient="records")])
         log_event(cur, plan.plan_id, "snapshot", f"{name}" + (f": {note}" if note else ""))
     return get_plan(store.cursor(), name)
@@ -71,7 +77,8 @@ def snapshot_summary(cur: duckdb.DuckDBPyConnection, snapshot: Plan) -> tuple[pd
         raise InputError(f"{snapshot.name!r} is not a snapshot")
     frame = pd.DataFrame(json.loads(row[0]))
     rows = frame[frame["territory_id"] != "__plan__"][metrics.TERRITORY_COLUMNS]
-    whole = frame[frame["territory_id"] == "__plan__"].iloc[0].to_dict()
+    whole = {k: (None if isinstance(v, float) and v != v else v)  # NaN -> None, as summary
+             for k, v in frame[frame["territory_id"] == "__plan__"].iloc[0].to_dict().items()}
     whole.update({"period": row[1], "as_of": str(row[2]), "settings": row[3]})
     return rows.reset_index(drop=True), whole
 
