@@ -165,6 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--rep", help="rep id ('' for no rep)")
     q.add_argument("--lock", action="store_true")
     q.add_argument("--unlock", action="store_true")
+    q.add_argument("--parent", help="parent territory id for the hierarchy ('' for none)")
     q.add_argument("--merge-into", dest="merge_into", help="merge it into this territory")
     q.add_argument("--delete", action="store_true", help="delete it (units unassigned)")
     q = psub.add_parser("pin", help="pin an account to a territory whatever its unit "
@@ -546,11 +547,13 @@ def _edit_territory(store, plan, args):
     fields = {k: v for k, v in (("name", args.name), ("color", args.color)) if v is not None}
     if args.rep is not None:
         fields["rep_id"] = args.rep or None
+    if args.parent is not None:
+        fields["parent_id"] = args.parent or None
     if args.lock or args.unlock:
         fields["locked"] = bool(args.lock)
     if not fields:
-        raise InputError("nothing to change: give --name, --color, --rep, --lock/--unlock, "
-                         "--merge-into, --delete or --create")
+        raise InputError("nothing to change: give --name, --color, --rep, --parent, "
+                         "--lock/--unlock, --merge-into, --delete or --create")
     return edits.update_territory(store, plan, tid, **fields)
 
 
