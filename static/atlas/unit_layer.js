@@ -290,7 +290,9 @@
       map.getPane("atlasLines").style.pointerEvents = "none";
       map.createPane("atlasHomes").style.zIndex = 460;
       state.lineRenderer = L.canvas({padding: 0.3, pane: "atlasLines"});
-      state.homeRenderer = L.canvas({padding: 0.3, pane: "atlasHomes", tolerance: 3});
+      // rep homes as SVG: an SVG pane only catches the pointer on its markers, so the unit
+      // canvas below still gets hover (tooltips) everywhere else
+      state.homeRenderer = L.svg({padding: 0.3, pane: "atlasHomes"});
       state.geomUrl = null;
     }
     if (spec.basemap && spec.basemap !== state.basemapUrl) {
@@ -347,6 +349,27 @@
     }
   }
 
+  function quietClicksWhileDrawing(map) {
+    // leaflet.draw's vertex clicks are also map clicks, which streamlit-folium would send
+    // as `last_clicked` (a paint stroke) while the shape is being drawn: take the map's
+    // click listeners off from the start of a drawing until just after its end
+    var saved = null;
+    map.on("draw:drawstart", function () {
+      if (saved === null && map._events && map._events.click) {
+        saved = map._events.click.slice();
+        saved.forEach(function (l) { map.off("click", l.fn, l.ctx); });
+      }
+    });
+    map.on("draw:drawstop", function () {
+      setTimeout(function () {  // the click that ends a rectangle comes after drawstop
+        if (saved !== null) {
+          saved.forEach(function (l) { map.on("click", l.fn, l.ctx); });
+          saved = null;
+        }
+      }, 350);
+    });
+  }
+
   function clearDrawings(map) {
     // a drawn shape has been sent to the server: take it off the map once it is read
     map.on("draw:created", function (e) {
@@ -361,7 +384,11 @@
 
   window.atlasUnits = {
     update: function (map, spec) {
-      if (!map._atlasDrawHook) { map._atlasDrawHook = true; clearDrawings(map); }
+      if (!map._atlasDrawHook) {
+        map._atlasDrawHook = true;
+        clearDrawings(map);
+        quietClicksWhileDrawing(map);
+      }
       state.pending = {map: map, spec: spec};
       drain();
     },

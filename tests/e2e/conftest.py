@@ -88,3 +88,11 @@ def wait_for_app(page, timeout: float = 90_000) -> None:
     page.wait_for_selector(
         '[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=timeout
     )
+
+
+@pytest.fixture(scope="session")
+def counties(demo_db):
+    """The shipped counties with their centre, area and demo accounts (the tests' oracle)."""
+    from tests.e2e.atlas_page import county_frame
+
+    return county_frame(demo_db)
