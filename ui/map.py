@@ -236,16 +236,17 @@ def external_assets(fmap: folium.Map) -> list[str]:
 
 
 def view_of(index: UnitIndex):
-    if index.unit.kind in ("fr_dept", "fr_commune"):
-        return FR_VIEW
+    """(centre, zoom, bounds): the map opens fitted to the bulk of the units (their 2nd to
+    98th percentile, so Alaska and Hawaii do not shrink the lower 48 to a stamp)."""
     if not len(index):
-        return US_VIEW
-    minx, maxx = float(np.min(index.lon)), float(np.max(index.lon))
-    miny, maxy = float(np.min(index.lat)), float(np.max(index.lat))
-    if maxx - minx > 40:  # the lower 48 plus Alaska/Hawaii: centre on the lower 48
-        return US_VIEW
-    zoom = 3.5 if maxx - minx > 30 else 4 if maxx - minx > 20 else 5 if maxx - minx > 8 else 7
-    return ((miny + maxy) / 2, (minx + maxx) / 2), zoom
+        center, zoom = FR_VIEW if index.unit.kind in ("fr_dept", "fr_commune") else US_VIEW
+        return center, zoom, None
+    lo_x, hi_x = (float(v) for v in np.percentile(index.lon, [2, 98]))
+    lo_y, hi_y = (float(v) for v in np.percentile(index.lat, [2, 98]))
+    center = ((lo_y + hi_y) / 2, (lo_x + hi_x) / 2)
+    span = max(hi_x - lo_x, 0.5)
+    zoom = 3.5 if span > 30 else 4 if span > 20 else 5 if span > 8 else 7
+    return center, zoom, ((lo_y, lo_x), (hi_y, hi_x))
 
 
 def territory_map(
@@ -260,6 +261,8 @@ def territory_map(
 ) -> None:
     """Draw the map; the spec is the only thing that changes from one rerun to the next."""
     fmap = base_map(view[0], view[1], tiles, draw)
+    if len(view) > 2 and view[2] is not None:  # part of the base map: set once per plan
+        fmap.fit_bounds([list(view[2][0]), list(view[2][1])])
     assert not external_assets(fmap), external_assets(fmap)
     layer = folium.FeatureGroup(name="atlas", control=False)
     _LayerUpdate(spec).add_to(layer)
