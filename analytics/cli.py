@@ -267,6 +267,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--setting", action="append", default=[], metavar="NAME=VALUE")
     _format_arg(p)
 
+    from analytics.exports import FORMATS as EXPORT_FORMATS
+
+    p = sub.add_parser("export", help="the meeting pack of a plan: slides, PDF, workbook, "
+                       "GIS file, map image or Salesforce Data Loader files (offline)")
+    _db_arg(p)
+    p.add_argument("--plan", help="default: the active plan")
+    p.add_argument("--format", required=True, choices=list(EXPORT_FORMATS))
+    p.add_argument("--out", type=Path, required=True,
+                   help="the file to write (salesforce: a .zip); a folder: a file named "
+                   "after the plan in it")
+    p.add_argument("--baseline", help="add a comparison with this plan (slides, PDF, Excel)")
+    _period_args(p)
+    p.add_argument("--setting", action="append", default=[], metavar="NAME=VALUE",
+                   help="override a setting for this export (repeatable)")
+
     p = sub.add_parser("info", help="what the database holds")
     _db_arg(p)
     _rules_parser(sub)
@@ -777,11 +792,33 @@ def _cmd_rules(args) -> int:
     return EXIT_OK
 
 
+def _cmd_export(args) -> int:
+    import time
+
+    from analytics import exports
+
+    with Store(args.db, read_only=True) as store:
+        settings = load_settings(store).with_overrides(args.setting)
+        period, as_of = resolve(store.get_meta("as_of"), args.period, args.as_of)
+        cur = store.cursor()
+        plan = plans.get_plan(cur, args.plan)
+        baseline = plans.get_plan(cur, args.baseline) if args.baseline else None
+        start = time.perf_counter()
+        path = exports.export_plan(cur, plan, args.format, args.out, period=period,
+                                   as_of=as_of, settings=settings, baseline=baseline)
+    against = f" compared with {baseline.name!r}" if baseline is not None else ""
+    print(f"wrote {path} ({args.format}, {path.stat().st_size:,} bytes): plan {plan.name!r}"
+          f"{against}, period {period}, as of {as_of.isoformat()}, "
+          f"in {time.perf_counter() - start:.1f} s")
+    return EXIT_OK
+
+
 COMMANDS = {
     "demo": _cmd_demo, "load": _cmd_load, "units": _cmd_units,
     "territories": _cmd_territories, "summary": _cmd_summary, "plan": _cmd_plan,
     "info": _cmd_info, "rank": _cmd_rank, "coverage": _cmd_coverage,
     "rules": _cmd_rules,
+    "export": _cmd_export,
 }
 
 
