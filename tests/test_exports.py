@@ -556,3 +556,27 @@ def test_cli_export(demo_db, tmp_path, capsys):
                  "--out", str(tmp_path / "x.pdf")]) == 2
     assert not (tmp_path / "x.png").exists()
     assert not (tmp_path / "x.pdf").exists()
+
+
+@pytest.mark.parametrize("fmt", ["geojson", "gpkg"])
+def test_polygons_import_back_as_the_same_plan(fmt, files, demo, oracle, demo_copy):
+    """Round trip: the exported territory polygons, imported as a plan (each county to the
+    polygon holding its centre), give the same assignment, names, reps and summary."""
+    from analytics import plan_import
+
+    _, _, plan, period, as_of, settings = demo
+    rows, plan_row = oracle
+    with Store(demo_copy) as store:
+        new, report, details = plan_import.import_plan_polygons(
+            store, f"From {fmt}", plan.unit, files[fmt])
+        assert report.clean
+        assert details["empty_features"] == []
+        cur = store.cursor()
+        pd.testing.assert_frame_equal(plans.assignment(cur, new),
+                                      plans.assignment(cur, plans.get_plan(cur, plan.name)))
+        terr = plans.territories(cur, new)
+        new_rows, new_plan = metrics.summary(cur, new, period, as_of, settings)
+    assert terr[["territory_id", "territory_name", "rep_id"]].values.tolist() == \
+        rows.reset_index(drop=True)[["territory_id", "territory_name", "rep_id"]].values.tolist()
+    pd.testing.assert_frame_equal(new_rows, rows.reset_index(drop=True))
+    assert all(_same(new_plan[k], plan_row[k]) for k in plan_row)
