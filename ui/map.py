@@ -154,12 +154,17 @@ def unit_codes(index: UnitIndex, assignment: pd.DataFrame, order: list[str]) -> 
     if len(order) > MAX_TERRITORIES:
         raise ValueError(f"the map shows at most {MAX_TERRITORIES} territories")
     codes = np.array([*[a + b for a in CODE_ALPHABET for b in CODE_ALPHABET][:len(order)],
-                      ".."], dtype=object)
-    pos = {t: i for i, t in enumerate(order)}
-    terr = dict(zip(assignment["unit_id"], assignment["territory_id"], strict=True))
-    which = np.fromiter((pos.get(terr.get(u), len(order)) for u in index.ids), dtype=np.int64,
-                        count=len(index.ids))
-    return "".join(codes[which])
+                      ".."], dtype="S2")
+    # positions by hash lookups in C (pandas indexes), not a Python loop per unit
+    if getattr(index, "_id_index", None) is None:
+        index._id_index = pd.Index(np.asarray(index.ids, dtype=object))
+    units = index._id_index.get_indexer(assignment["unit_id"].to_numpy(dtype=object))
+    terr = pd.Index(np.asarray(order, dtype=object)).get_indexer(
+        assignment["territory_id"].to_numpy(dtype=object))
+    which = np.full(len(index.ids), len(order), dtype=np.int64)
+    ok = (units >= 0) & (terr >= 0)
+    which[units[ok]] = terr[ok]
+    return codes[which].tobytes().decode("ascii")
 
 
 def quantile_breaks(values, classes: int = 5) -> list[float]:
