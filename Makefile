@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY      = $(VENV)/bin/python
 PORT   ?= 8501
 
-.PHONY: run test lint e2e bench chromium clean
+.PHONY: run test lint e2e bench bench-map bench-explorer chromium clean
 
 $(VENV)/.app: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,16 @@ test: $(VENV)/.dev chromium lint
 ## bench: the import and aggregation benchmark (1M accounts, 10M deals; several minutes)
 bench: $(VENV)/.dev
 	$(PY) benchmarks/bench_import.py
+
+## bench-map: map editing in headless Chromium and the per-stroke recompute (1M accounts)
+bench-map: $(VENV)/.dev chromium
+	$(PY) benchmarks/bench_map_edit.py
+
+## bench-explorer: the Performance / Coverage pages' engine calls against pandas (needs a
+## database: DB=benchmarks/out/map_edit_1m_10m/atlas.duckdb after `make bench-map`)
+DB ?= benchmarks/out/map_edit_1m_10m/atlas.duckdb
+bench-explorer: $(VENV)/.dev
+	$(PY) benchmarks/bench_explorer.py --db $(DB)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
