@@ -15,6 +15,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from analytics import metrics
@@ -56,9 +57,13 @@ def compare_plans(cur: duckdb.DuckDBPyConnection, plan: Plan, baseline: Plan,
                          suffixes=("_plan", "_baseline"))
     terr["territory_name"] = terr["territory_name_plan"].fillna(terr["territory_name_baseline"])
     for m in DELTA_COLUMNS:
-        terr[f"{m}_delta"] = (pd.to_numeric(terr[f"{m}_plan"], errors="coerce").fillna(0)
-                              - pd.to_numeric(terr[f"{m}_baseline"], errors="coerce")
-                              .fillna(0))
+        a = pd.to_numeric(terr[f"{m}_plan"], errors="coerce").fillna(0).to_numpy(float)
+        b = pd.to_numeric(terr[f"{m}_baseline"], errors="coerce").fillna(0).to_numpy(float)
+        delta = a - b
+        # DuckDB sums in parallel, so the same numbers recomputed can differ in the last
+        # bits: a relative difference below 1e-9 is no change
+        delta[np.abs(delta) <= 1e-9 * np.maximum(np.maximum(np.abs(a), np.abs(b)), 1.0)] = 0
+        terr[f"{m}_delta"] = delta
     cols = ["territory_id", "territory_name"]
     for m in DELTA_COLUMNS:
         cols += [f"{m}_plan", f"{m}_baseline", f"{m}_delta"]

@@ -45,9 +45,22 @@ def take_snapshot(store: Store, plan: Plan, *, note: str | None = None,
         cur.execute(
             "INSERT INTO snapshots VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [snap_id, plan.plan_id, plan.name, now, author(), note, str(period), as_of,
-             settings.to_json(), frame.to_json(orient="records")])
+             settings.to_json(), _exact_json(frame)])
         log_event(cur, plan.plan_id, "snapshot", f"{name}" + (f": {note}" if note else ""))
     return get_plan(store.cursor(), name)
+
+
+def _exact_json(frame: pd.DataFrame) -> str:
+    """Records as JSON with every float exactly (pandas' to_json keeps 10 digits only)."""
+    def plain(v):
+        if v is None or (isinstance(v, float) and v != v):
+            return None
+        if hasattr(v, "item"):  # numpy scalars
+            return v.item()
+        return v
+
+    return json.dumps([{k: plain(v) for k, v in r.items()}
+                       for r in frame.to_dict(orient="records")], default=str)
 
 
 def list_snapshots(cur: duckdb.DuckDBPyConnection, plan: Plan | None = None) -> pd.DataFrame:

@@ -1108,3 +1108,31 @@ def test_cli_rollup(capsys, db):
     code, _, err = run(capsys, "plan", "rollup", "--db", db, "--plan", "Nope", *WHEN)
     assert code == 2
     assert "no plan named 'Nope'" in err
+
+
+def test_a_plan_against_its_own_snapshot_shows_no_change(demo_copy):
+    """On real data the sums are parallel (last-bit noise): an unchanged plan still compares
+    as exactly unchanged, and the snapshot keeps its floats exactly."""
+    from analytics.period import Period
+    from analytics.settings import load_settings
+
+    with Store(demo_copy) as store:
+        cur = store.cursor()
+        plan = plans.get_plan(cur)
+        period, as_of = Period.year(2026), dt.date(2026, 9, 30)
+        settings = load_settings(store)
+        snap = snapshots.take_snapshot(store, plan, period=period, as_of=as_of,
+                                       settings=settings)
+        result = compare.compare_plans(cur, plan, snap, period, as_of, settings)
+        stored = json.loads(cur.execute("SELECT summary FROM snapshots").fetchone()[0])
+        rows, _ = metrics.summary(cur, plan, period, as_of, settings)
+    deltas = result.territories[[c for c in result.territories.columns
+                                 if c.endswith("_delta")]]
+    assert (deltas.to_numpy() == 0).all()
+    assert result.moved_units.empty
+    assert result.moved_accounts.empty
+    assert result.disruption == {"disruption_accounts_pct": 0.0,
+                                 "disruption_potential_pct": 0.0}
+    # floats kept to the last digit (not pandas' 10 significant digits)
+    first = next(r for r in stored if r["territory_id"] == rows["territory_id"].iloc[0])
+    assert first["potential"] == float(rows["potential"].iloc[0])
