@@ -12,7 +12,6 @@ Strokes skip units of locked territories; painting *with* a locked territory is 
 from __future__ import annotations
 
 import datetime as dt
-import getpass
 import json
 import re
 from collections.abc import Iterable
@@ -22,7 +21,7 @@ import duckdb
 import pandas as pd
 
 from analytics.errors import InputError
-from analytics.plans import Plan, get_plan
+from analytics.plans import Plan, author, get_plan
 from analytics.schema import PLAN_STATES
 from analytics.store import Store
 from analytics.units import UnitType
@@ -150,7 +149,7 @@ def _commit(store: Store, plan: Plan, label: str, build) -> EditResult:
         seq = cur.execute("SELECT coalesce(max(seq), 0) + 1 FROM plan_edits WHERE plan_id = ?",
                           [plan.plan_id]).fetchone()[0]
         cur.execute("INSERT INTO plan_edits VALUES (?, ?, ?, ?, ?, false)",
-                    [plan.plan_id, seq, label, _author(), dt.datetime.now()])
+                    [plan.plan_id, seq, label, author(), dt.datetime.now()])
         log = pd.DataFrame(
             [(plan.plan_id, seq, step, k, i, b, a)
              for step, (k, i, b, a) in enumerate(changes)],
@@ -161,13 +160,6 @@ def _commit(store: Store, plan: Plan, label: str, build) -> EditResult:
         cur.unregister("edit_log")
         _touch(cur, plan)
     return EditResult(label, len(changes), skipped, seq)
-
-
-def _author() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no user name in this environment (some containers)
-        return "unknown"
 
 
 # --------------------------------------------------------------------------------------
@@ -384,34 +376,30 @@ def _changes(cur, plan: Plan, seq: int) -> list[Change]:
 
 def undo(store: Store, plan: Plan) -> EditResult | None:
     """Take back the latest edit not yet undone (None when there is none)."""
-    writable(plan)
-    with store.transaction() as cur:
-        row = cur.execute("SELECT seq, label FROM plan_edits WHERE plan_id = ? AND NOT undone "
-                          "ORDER BY seq DESC LIMIT 1", [plan.plan_id]).fetchone()
-        if row is None:
-            return None
-        changes = _changes(cur, plan, row[0])
-        _apply(cur, plan, changes, undo=True)
-        cur.execute("UPDATE plan_edits SET undone = true WHERE plan_id = ? AND seq = ?",
-                    [plan.plan_id, row[0]])
-        _touch(cur, plan)
-    return EditResult(f"Undo: {row[1]}", len(changes), 0, row[0])
+    return _replay(store, plan, undo=True)
 
 
 def redo(store: Store, plan: Plan) -> EditResult | None:
     """Make again the earliest undone edit (None when there is none)."""
+    return _replay(store, plan, undo=False)
+
+
+def _replay(store: Store, plan: Plan, *, undo: bool) -> EditResult | None:
+    """Undo: the latest edit not undone, back to its "before" states; redo: the earliest
+    undone edit, to its "after" states. One transaction."""
     writable(plan)
+    pick = ("NOT undone ORDER BY seq DESC" if undo else "undone ORDER BY seq")
     with store.transaction() as cur:
-        row = cur.execute("SELECT seq, label FROM plan_edits WHERE plan_id = ? AND undone "
-                          "ORDER BY seq LIMIT 1", [plan.plan_id]).fetchone()
+        row = cur.execute(f"SELECT seq, label FROM plan_edits WHERE plan_id = ? AND {pick} "
+                          "LIMIT 1", [plan.plan_id]).fetchone()
         if row is None:
             return None
         changes = _changes(cur, plan, row[0])
-        _apply(cur, plan, changes, undo=False)
-        cur.execute("UPDATE plan_edits SET undone = false WHERE plan_id = ? AND seq = ?",
-                    [plan.plan_id, row[0]])
+        _apply(cur, plan, changes, undo=undo)
+        cur.execute("UPDATE plan_edits SET undone = ? WHERE plan_id = ? AND seq = ?",
+                    [undo, plan.plan_id, row[0]])
         _touch(cur, plan)
-    return EditResult(f"Redo: {row[1]}", len(changes), 0, row[0])
+    return EditResult(f"{'Undo' if undo else 'Redo'}: {row[1]}", len(changes), 0, row[0])
 
 
 def next_labels(cur: duckdb.DuckDBPyConnection, plan: Plan) -> tuple[str | None, str | None]:

@@ -138,16 +138,11 @@ def _area_sql(level: Level) -> str:
     return "b.territory_id" if level.kind == "territory" else "t.rep_id"
 
 
-def area_table(cur: duckdb.DuckDBPyConnection, plan: Plan, period: Period, as_of: dt.date,
-               level: Level, scope: Scope | None = None) -> pd.DataFrame:
-    """One row per area with AREA_COLUMNS (areas with no account in scope are left out).
-
-    Accounts with no area (no unit of that type, no territory, no rep) are one row whose
-    `area` is empty, so the totals add up; rankings leave it out.
-    """
-    scope = scope or Scope()
+def _measures(cur, plan: Plan, period: Period, scope: Scope, area_sql: str) -> pd.DataFrame:
+    """area, accounts, potential and the deal sums (period and a year earlier) per area,
+    ordered by area (no area last): the one query behind areas and breakdowns."""
     prior = prior_period(period)
-    cte, params = _resolved_cte(plan, scope, _area_sql(level))
+    cte, params = _resolved_cte(plan, scope, area_sql)
     sale_where, sale_params = scope.flt.sales_sql("s")
     sql = f"""
         WITH {cte},
@@ -180,9 +175,20 @@ def area_table(cur: duckdb.DuckDBPyConnection, plan: Plan, period: Period, as_of
     frame = cur.execute(sql, [*params, period.start, period.end, prior.start, prior.end,
                               period.start, period.end, prior.start, prior.end,
                               *sale_params]).df()
-    frame["accounts"] = frame["accounts"].astype("int64")
-    for col in ("won_deals", "lost_deals"):
+    for col in ("accounts", "won_deals", "lost_deals"):
         frame[col] = frame[col].astype("int64")
+    return frame
+
+
+def area_table(cur: duckdb.DuckDBPyConnection, plan: Plan, period: Period, as_of: dt.date,
+               level: Level, scope: Scope | None = None) -> pd.DataFrame:
+    """One row per area with AREA_COLUMNS (areas with no account in scope are left out).
+
+    Accounts with no area (no unit of that type, no territory, no rep) are one row whose
+    `area` is empty, so the totals add up; rankings leave it out.
+    """
+    scope = scope or Scope()
+    frame = _measures(cur, plan, period, scope, _area_sql(level))
     frame["quota"] = _quota(cur, plan, level, frame["area"], period)
     _derive(frame, period, as_of)
     frame["name"] = _names(cur, plan, level, frame["area"])
@@ -373,37 +379,10 @@ def breakdown(cur, plan: Plan, period: Period, as_of: dt.date, by: str,
         frame["penetration"] = np.nan
         frame["whitespace"] = np.nan
         return frame
-    level_sql = f"b.{by}"
-    cte, params = _resolved_cte(plan, scope, level_sql)
-    sale_where, sale_params = scope.flt.sales_sql("s")
-    prior = prior_period(period)
-    frame = cur.execute(
-        f"""WITH {cte},
-            deals AS (
-                SELECT sc.area,
-                       sum(s.amount) FILTER (WHERE s.stage = 'won' AND in_p) AS won,
-                       count(*) FILTER (WHERE s.stage = 'won' AND in_p) AS won_deals,
-                       sum(s.amount) FILTER (WHERE s.stage = 'lost' AND in_p) AS lost,
-                       count(*) FILTER (WHERE s.stage = 'lost' AND in_p) AS lost_deals,
-                       sum(s.amount) FILTER (WHERE s.stage = 'open' AND in_p)
-                           AS open_pipeline,
-                       sum(s.amount) FILTER (WHERE s.stage = 'won' AND in_prior) AS won_prior
-                FROM (SELECT *, close_date BETWEEN ? AND ? AS in_p,
-                                close_date BETWEEN ? AND ? AS in_prior FROM sales s
-                      WHERE {sale_where}) s
-                JOIN scoped sc ON sc.account_key = s.account_key GROUP BY 1
-            ), accs AS (
-                SELECT area, count(*) AS accounts, sum(potential) AS potential
-                FROM scoped GROUP BY 1
-            )
-            SELECT coalesce(accs.area, '(none)') AS {by}, accs.accounts, accs.potential,
-                   coalesce(d.won, 0) AS won, coalesce(d.won_deals, 0) AS won_deals,
-                   coalesce(d.lost, 0) AS lost, coalesce(d.lost_deals, 0) AS lost_deals,
-                   coalesce(d.open_pipeline, 0) AS open_pipeline,
-                   coalesce(d.won_prior, 0) AS won_prior
-            FROM accs LEFT JOIN deals d ON d.area IS NOT DISTINCT FROM accs.area
-            ORDER BY accs.potential DESC""",
-        [*params, period.start, period.end, prior.start, prior.end, *sale_params]).df()
+    frame = _measures(cur, plan, period, scope, f"b.{by}")
+    frame.insert(0, by, frame.pop("area").fillna("(none)"))
+    frame = frame.sort_values("potential", ascending=False, kind="stable").reset_index(
+        drop=True)
     frame["quota"] = np.nan
     _derive(frame, period, as_of)
     return frame
