@@ -35,8 +35,11 @@ def _refused(err: Exception) -> None:
     st.rerun()
 
 
-if msg := st.session_state.pop("plans_message", None):
-    getattr(st, msg[0])(msg[1])
+# always one element here, message or not: the tabs below keep their place in the page, so
+# the browser keeps the open tab across reruns instead of rebuilding them on the first one
+with st.container():
+    if msg := st.session_state.pop("plans_message", None):
+        getattr(st, msg[0])(msg[1])
 
 tabs = st.tabs(["Import", "Manage", "Snapshots", "Compare", "Hierarchy", "Rules", "Export",
                 "History"])
