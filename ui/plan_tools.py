@@ -166,11 +166,20 @@ def export_panel(ctx: Context, plan: plans.Plan) -> None:
                                [plan.plan_id]).fetchone()[0]))
     built = st.session_state.get("export_built")
     if st.button(f"Build the {labels.get(fmt, fmt)} file", key="export_build"):
+        # the metrics, territory shapes and maps are computed once per plan version and kept
+        # for this session, so a second format for the same meeting is quick
+        pack_key = key[:1] + key[2:]
+        kept = st.session_state.get("export_pack")
+        if kept is None or kept[0] != pack_key:
+            kept = (pack_key, exports.PlanPack(ctx.cur, plan, period=ctx.period,
+                                               as_of=ctx.as_of, settings=ctx.settings,
+                                               baseline=baseline))
+            st.session_state["export_pack"] = kept
         with st.spinner("Building..."):
             try:
                 data, filename, mime = exports.export_bytes(
                     ctx.cur, plan, fmt, period=ctx.period, as_of=ctx.as_of,
-                    settings=ctx.settings, baseline=baseline)
+                    settings=ctx.settings, baseline=baseline, pack=kept[1])
             except InputError as err:
                 st.error(str(err))
                 return
