@@ -102,15 +102,17 @@ whole_terr = (accounts if scope.flt == AccountFilter() else
                         repr(coverage.territory_scope(scope)), ctx,
                         coverage.territory_scope(scope)))
 takes = coverage.what_it_takes(rows, whole_terr, s)
-if scope.flt != AccountFilter():
-    st.caption("A territory's workload counts all its accounts: these lines ignore the "
-               "segment, industry and product filters.")
-if takes.empty:
-    st.success("No territory is over capacity beyond the tolerance.")
-else:
-    for line in takes["line"]:
-        st.markdown(f"- {line}")
-    table_downloads(takes, "what-it-would-take", ctx, scope, key="cov_takes")
+# one container however many lines: the map and tabs below keep their place across reruns
+with st.container():
+    if scope.flt != AccountFilter():
+        st.caption("A territory's workload counts all its accounts: these lines ignore the "
+                   "segment, industry and product filters.")
+    if takes.empty:
+        st.success("No territory is over capacity beyond the tolerance.")
+    else:
+        for line in takes["line"]:
+            st.markdown(f"- {line}")
+        table_downloads(takes, "what-it-would-take", ctx, scope, key="cov_takes")
 
 # -- whitespace map ------------------------------------------------------------------------
 st.subheader("Whitespace: potential not yet won")

@@ -171,33 +171,35 @@ with right:
                     key="ranking")
 
 # -- drill-down ----------------------------------------------------------------------------
-if drill is not None and drill in set(table["area"].dropna()):
-    row = table.set_index("area").loc[drill]
-    st.subheader(f"{LEVELS[level.kind]} {drill}" + (f" · {row['name']}"
-                                                     if row["name"] != drill else ""))
-    kpi_row([
-        ("Accounts", f"{int(row['accounts']):,}", None),
-        ("Won", money(row["won"]), None),
-        ("Growth", percent(row["growth"]), "Won against the same dates a year earlier"),
-        ("Win rate", percent(row["win_rate_count"]), "Won / (won + lost) deals"),
-        ("Penetration", percent(row["penetration"]), None),
-    ])
-    t1, t2, t3 = st.tabs(["Trend", "Accounts", "Deals"])
-    with t1:
-        trend = pf.monthly_trend(ctx.cur, plan, ctx.period, scope, level, drill)
-        st.plotly_chart(px.bar(trend, x="month", y=["won", "open_pipeline", "lost"],
-                               barmode="group", height=300), width="stretch",
-                        key="drill_trend")
-    with t2:
-        accounts = pf.area_accounts(ctx.cur, plan, ctx.period, level, drill, scope)
-        st.dataframe(accounts, hide_index=True, height=300)
-        table_downloads(accounts, f"accounts-{drill}", ctx, scope, {"area": drill},
-                        key="drill_accounts")
-    with t3:
-        deals = pf.area_deals(ctx.cur, plan, ctx.period, level, drill, scope)
-        st.dataframe(deals, hide_index=True, height=300)
-        table_downloads(deals, f"deals-{drill}", ctx, scope, {"area": drill},
-                        key="drill_deals")
+drill_slot = st.container()  # always there: the charts below keep their place
+with drill_slot:
+    if drill is not None and drill in set(table["area"].dropna()):
+        row = table.set_index("area").loc[drill]
+        st.subheader(f"{LEVELS[level.kind]} {drill}" + (f" · {row['name']}"
+                                                         if row["name"] != drill else ""))
+        kpi_row([
+            ("Accounts", f"{int(row['accounts']):,}", None),
+            ("Won", money(row["won"]), None),
+            ("Growth", percent(row["growth"]), "Won against the same dates a year earlier"),
+            ("Win rate", percent(row["win_rate_count"]), "Won / (won + lost) deals"),
+            ("Penetration", percent(row["penetration"]), None),
+        ])
+        t1, t2, t3 = st.tabs(["Trend", "Accounts", "Deals"])
+        with t1:
+            trend = pf.monthly_trend(ctx.cur, plan, ctx.period, scope, level, drill)
+            st.plotly_chart(px.bar(trend, x="month", y=["won", "open_pipeline", "lost"],
+                                   barmode="group", height=300), width="stretch",
+                            key="drill_trend")
+        with t2:
+            accounts = pf.area_accounts(ctx.cur, plan, ctx.period, level, drill, scope)
+            st.dataframe(accounts, hide_index=True, height=300)
+            table_downloads(accounts, f"accounts-{drill}", ctx, scope, {"area": drill},
+                            key="drill_accounts")
+        with t3:
+            deals = pf.area_deals(ctx.cur, plan, ctx.period, level, drill, scope)
+            st.dataframe(deals, hide_index=True, height=300)
+            table_downloads(deals, f"deals-{drill}", ctx, scope, {"area": drill},
+                            key="drill_deals")
 
 # -- charts --------------------------------------------------------------------------------
 st.subheader("Charts")
