@@ -3,8 +3,8 @@
 - units that moved (same unit type only: from -> to, with their accounts and potential),
 - accounts that moved (any unit types: each account's territory under each plan, pins
   included),
-- per-territory metric deltas (plan minus baseline) on the METRICS.md columns,
-- disruption (METRICS.md: share of accounts, and of potential, whose territory differs).
+- per-territory metric deltas (plan minus baseline) on the docs/metrics.md columns,
+- disruption (docs/metrics.md: share of accounts, and of potential, whose territory differs).
 
 A snapshot is compared with the numbers frozen in it; a plan with its numbers now.
 """

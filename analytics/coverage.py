@@ -1,6 +1,6 @@
 """Coverage: which accounts a plan serves badly, and what it would take to fix a territory.
 
-Per account, with the METRICS.md definitions: its territory (pin, else its unit's), the
+Per account, with the docs/metrics.md definitions: its territory (pin, else its unit's), the
 distance to that territory's rep home (haversine), whether it is out of reach (beyond
 `max_travel_km`), whether it was touched within `touch_days` before the as-of date, and its
 share of the territory's workload (`visits x (visit_minutes + 2 x km x road_factor /
@@ -16,8 +16,9 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from analytics.metrics import _touch_from, _visits_sql, haversine_km
-from analytics.performance import Scope, _resolved_cte
+from analytics import catalog
+from analytics.metrics import haversine_km
+from analytics.performance import Scope, scoped_cte
 from analytics.plans import Plan
 from analytics.settings import Settings
 
@@ -32,8 +33,8 @@ def account_coverage(cur: duckdb.DuckDBPyConnection, plan: Plan, as_of: dt.date,
                      settings: Settings, scope: Scope | None = None) -> pd.DataFrame:
     """One row per account in scope with ACCOUNT_COLUMNS (travel empty without a rep home)."""
     scope = scope or Scope()
-    cte, params = _resolved_cte(plan, scope, "b.territory_id")
-    visits, visit_params = _visits_sql(settings)
+    cte, params = scoped_cte(plan, scope, "b.territory_id")
+    visits, visit_params = catalog.visits_sql(settings)
     frame = cur.execute(
         f"""WITH {cte}
             SELECT a.account_id, a.name, a.segment, a.postal_code, a.state, a.territory_id,
@@ -46,13 +47,12 @@ def account_coverage(cur: duckdb.DuckDBPyConnection, plan: Plan, as_of: dt.date,
                       frame["home_lat"].to_numpy(float), frame["home_lon"].to_numpy(float))
     frame["travel_km"] = km
     frame["out_of_reach"] = ~np.isnan(km) & (km > settings.max_travel_km)
-    touch_from = _touch_from(as_of, settings.touch_days)
+    touch_from = catalog.touch_from(as_of, settings.touch_days)
     last = pd.to_datetime(frame["last_activity_date"])
     frame["touched"] = (last >= pd.Timestamp(touch_from)) & (last <= pd.Timestamp(as_of))
-    travel = np.where(np.isnan(km), 0.0, km)
-    frame["workload_hours"] = frame["visits"].to_numpy(float) * (
-        settings.visit_minutes + 2 * travel * settings.road_factor / settings.speed_kmh * 60
-    ) / 60
+    visits = frame["visits"].to_numpy(float)
+    frame["workload_hours"] = catalog.workload_hours(
+        visits, visits * np.where(np.isnan(km), 0.0, km), settings)
     return frame[ACCOUNT_COLUMNS]
 
 

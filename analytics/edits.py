@@ -21,7 +21,8 @@ import duckdb
 import pandas as pd
 
 from analytics.errors import InputError
-from analytics.plans import Plan, author, get_plan
+from analytics.plans import Plan, author, get_plan, new_plan
+from analytics.resolution import resolved_cte
 from analytics.schema import PLAN_STATES
 from analytics.store import Store
 from analytics.units import UnitType
@@ -54,7 +55,7 @@ Change = tuple[str, str, str | None, str | None]  # kind, item id, before, after
 # --------------------------------------------------------------------------------------
 # reading the plan's current state
 # --------------------------------------------------------------------------------------
-def _territory_rows(cur, plan: Plan) -> dict[str, dict]:
+def territory_rows(cur, plan: Plan) -> dict[str, dict]:
     rows = cur.execute(
         f"SELECT territory_id, {', '.join(TERRITORY_FIELDS)} FROM territories "
         "WHERE plan_id = ?", [plan.plan_id]
@@ -70,7 +71,7 @@ def _unit_territories(cur, plan: Plan, unit_ids: list[str]) -> dict[str, str]:
     return dict(rows)
 
 
-def _require_territory(terr: dict[str, dict], territory_id: str, plan: Plan) -> dict:
+def require_territory(terr: dict[str, dict], territory_id: str, plan: Plan) -> dict:
     if territory_id not in terr:
         known = ", ".join(sorted(terr)[:12]) + (" ..." if len(terr) > 12 else "")
         raise InputError(f"plan {plan.name!r} has no territory {territory_id!r} "
@@ -121,7 +122,7 @@ def _apply(cur, plan: Plan, changes: list[Change], *, undo: bool) -> None:
             )
 
 
-def _touch(cur, plan: Plan) -> None:
+def touch_plan(cur, plan: Plan) -> None:
     cur.execute("UPDATE plans SET updated_at = ? WHERE plan_id = ?",
                 [dt.datetime.now(), plan.plan_id])
 
@@ -133,7 +134,7 @@ def writable(plan: Plan) -> None:
                          "to change it")
 
 
-def _commit(store: Store, plan: Plan, label: str, build) -> EditResult:
+def commit_edit(store: Store, plan: Plan, label: str, build) -> EditResult:
     """Run `build(cur) -> (changes, skipped)` and apply + log its changes, all in one txn."""
     writable(plan)
     with store.transaction() as cur:
@@ -158,7 +159,7 @@ def _commit(store: Store, plan: Plan, label: str, build) -> EditResult:
         cur.register("edit_log", log)
         cur.execute("INSERT INTO plan_edit_changes SELECT * FROM edit_log")
         cur.unregister("edit_log")
-        _touch(cur, plan)
+        touch_plan(cur, plan)
     return EditResult(label, len(changes), skipped, seq)
 
 
@@ -179,9 +180,9 @@ def assign(store: Store, plan: Plan, unit_ids: Iterable[str], territory_id: str 
                  else f"Assign {what} to {territory_id}")
 
     def build(cur):
-        terr = _territory_rows(cur, plan)
+        terr = territory_rows(cur, plan)
         if territory_id is not None:
-            row = _require_territory(terr, territory_id, plan)
+            row = require_territory(terr, territory_id, plan)
             if row["locked"]:
                 raise InputError(f"territory {territory_id!r} is locked: unlock it before "
                                  "painting with it")
@@ -196,7 +197,7 @@ def assign(store: Store, plan: Plan, unit_ids: Iterable[str], territory_id: str 
                 changes.append((UNIT, u, before, territory_id))
         return changes, skipped
 
-    return _commit(store, plan, label, build)
+    return commit_edit(store, plan, label, build)
 
 
 def erase(store: Store, plan: Plan, unit_ids: Iterable[str]) -> EditResult:
@@ -213,7 +214,7 @@ def create_territory(store: Store, plan: Plan, name: str, *, territory_id: str |
         raise InputError("a territory needs a name")
 
     def build(cur):
-        terr = _territory_rows(cur, plan)
+        terr = territory_rows(cur, plan)
         tid = (territory_id or "").strip() or _next_id(terr)
         if tid in terr:
             raise InputError(f"plan {plan.name!r} already has a territory {tid!r}")
@@ -222,7 +223,7 @@ def create_territory(store: Store, plan: Plan, name: str, *, territory_id: str |
                "color": color, "locked": False, "territory_type": None}
         return [(TERRITORY, tid, None, _territory_json(row))], 0
 
-    return _commit(store, plan, f"Create territory {name}", build)
+    return commit_edit(store, plan, f"Create territory {name}", build)
 
 
 def _next_id(terr: dict[str, dict]) -> str:
@@ -264,8 +265,8 @@ def update_territory(store: Store, plan: Plan, territory_id: str, **fields) -> E
     label = " / ".join(words[f] for f in fields) + f" {territory_id}"
 
     def build(cur):
-        terr = _territory_rows(cur, plan)
-        before = _require_territory(terr, territory_id, plan)
+        terr = territory_rows(cur, plan)
+        before = require_territory(terr, territory_id, plan)
         _check_fields(cur, fields)
         parent = fields.get("parent_id")
         if parent is not None and parent not in terr:
@@ -282,7 +283,7 @@ def update_territory(store: Store, plan: Plan, territory_id: str, **fields) -> E
             return [], 0
         return [(TERRITORY, territory_id, _territory_json(before), _territory_json(after))], 0
 
-    return _commit(store, plan, label, build)
+    return commit_edit(store, plan, label, build)
 
 
 def set_locked(store: Store, plan: Plan, territory_id: str, locked: bool) -> EditResult:
@@ -297,10 +298,10 @@ def merge_territories(store: Store, plan: Plan, sources: Iterable[str],
         raise InputError("choose at least one territory to merge into another one")
 
     def build(cur):
-        terr = _territory_rows(cur, plan)
-        _require_territory(terr, target, plan)
+        terr = territory_rows(cur, plan)
+        require_territory(terr, target, plan)
         for s in sources:
-            _require_territory(terr, s, plan)
+            require_territory(terr, s, plan)
         locked = [t for t in (*sources, target) if terr[t]["locked"]]
         if locked:
             raise InputError(f"territory {locked[0]!r} is locked: unlock it before merging")
@@ -315,15 +316,15 @@ def merge_territories(store: Store, plan: Plan, sources: Iterable[str],
         changes += [(TERRITORY, s, _territory_json(terr[s]), None) for s in sources]
         return changes, 0
 
-    return _commit(store, plan, f"Merge {', '.join(sources)} into {target}", build)
+    return commit_edit(store, plan, f"Merge {', '.join(sources)} into {target}", build)
 
 
 def delete_territory(store: Store, plan: Plan, territory_id: str) -> EditResult:
     """Remove a territory: its units become unassigned, its pins are dropped."""
 
     def build(cur):
-        terr = _territory_rows(cur, plan)
-        row = _require_territory(terr, territory_id, plan)
+        terr = territory_rows(cur, plan)
+        row = require_territory(terr, territory_id, plan)
         if row["locked"]:
             raise InputError(f"territory {territory_id!r} is locked: unlock it before "
                              "deleting it")
@@ -337,7 +338,7 @@ def delete_territory(store: Store, plan: Plan, territory_id: str) -> EditResult:
         changes.append((TERRITORY, territory_id, _territory_json(row), None))
         return changes, 0
 
-    return _commit(store, plan, f"Delete territory {territory_id}", build)
+    return commit_edit(store, plan, f"Delete territory {territory_id}", build)
 
 
 # --------------------------------------------------------------------------------------
@@ -354,7 +355,7 @@ def pin_account(store: Store, plan: Plan, account_id: str,
                            [account_id]).fetchone():
             raise InputError(f"no account with id {account_id!r}")
         if territory_id is not None:
-            _require_territory(_territory_rows(cur, plan), territory_id, plan)
+            require_territory(territory_rows(cur, plan), territory_id, plan)
         row = cur.execute("SELECT territory_id FROM account_overrides WHERE plan_id = ? AND "
                           "account_id = ?", [plan.plan_id, account_id]).fetchone()
         before = row[0] if row else None
@@ -362,7 +363,7 @@ def pin_account(store: Store, plan: Plan, account_id: str,
             return [], 0
         return [(PIN, account_id, before, territory_id)], 0
 
-    return _commit(store, plan, label, build)
+    return commit_edit(store, plan, label, build)
 
 
 # --------------------------------------------------------------------------------------
@@ -398,7 +399,7 @@ def _replay(store: Store, plan: Plan, *, undo: bool) -> EditResult | None:
         _apply(cur, plan, changes, undo=undo)
         cur.execute("UPDATE plan_edits SET undone = ? WHERE plan_id = ? AND seq = ?",
                     [undo, plan.plan_id, row[0]])
-        _touch(cur, plan)
+        touch_plan(cur, plan)
     return EditResult(f"{'Undo' if undo else 'Redo'}: {row[1]}", len(changes), 0, row[0])
 
 
@@ -439,30 +440,20 @@ def convert_plan(store: Store, plan: Plan, unit: UnitType, name: str,
         raise InputError("the converted plan needs a name")
     if state not in PLAN_STATES:
         raise InputError(f"unknown plan state {state!r}: expected {', '.join(PLAN_STATES)}")
-    old_uid, new_uid = plan.unit.unit_id_sql("a"), unit.unit_id_sql("a")
+    resolved, resolved_params = resolved_cte(plan)
     with store.transaction() as cur:
-        if cur.execute("SELECT 1 FROM plans WHERE name = ?", [name]).fetchone():
-            raise InputError(f"a plan named {name!r} already exists: choose another name")
-        if state == "active":
-            cur.execute("UPDATE plans SET state = 'planning' WHERE state = 'active'")
-        plan_id = cur.execute("SELECT nextval('plan_ids')").fetchone()[0]
-        now = dt.datetime.now().replace(microsecond=0)
-        cur.execute("INSERT INTO plans VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    [plan_id, name, str(unit), state, now, now,
-                     f"converted from {plan.name} ({plan.unit})"])
+        plan_id = new_plan(cur, name, unit, state=state,
+                           note=f"converted from {plan.name} ({plan.unit})",
+                           detail=f"converted from {plan.name} ({plan.unit}), {state}")
         cur.execute(
             f"INSERT INTO territories (plan_id, territory_id, {', '.join(TERRITORY_FIELDS)}) "
             f"SELECT ?, territory_id, {', '.join(TERRITORY_FIELDS)} FROM territories "
             "WHERE plan_id = ?", [plan_id, plan.plan_id])
         cur.execute(
             f"""INSERT INTO plan_units
-                WITH r AS (
-                    SELECT {new_uid} AS unit_id, a.potential,
-                           coalesce(o.territory_id, u.territory_id) AS territory_id
-                    FROM accounts a
-                    LEFT JOIN account_overrides o
-                           ON o.plan_id = ? AND o.account_id = a.account_id
-                    LEFT JOIN plan_units u ON u.plan_id = ? AND u.unit_id = {old_uid}
+                WITH {resolved}, r AS (
+                    SELECT {unit.unit_id_sql("a")} AS unit_id, a.potential, a.territory_id
+                    FROM resolved a
                 ), held AS (
                     SELECT unit_id, territory_id, sum(potential) AS potential,
                            count(*) AS accounts
@@ -474,7 +465,7 @@ def convert_plan(store: Store, plan: Plan, unit: UnitType, name: str,
                     FROM held
                 )
                 SELECT ?, unit_id, territory_id FROM ranked WHERE k = 1""",
-            [plan.plan_id, plan.plan_id, plan_id])
+            [*resolved_params, plan_id])
         cur.execute("INSERT INTO account_overrides SELECT ?, account_id, territory_id "
                     "FROM account_overrides WHERE plan_id = ?", [plan_id, plan.plan_id])
         n = cur.execute("SELECT count(*) FROM plan_units WHERE plan_id = ?",

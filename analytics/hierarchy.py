@@ -3,21 +3,21 @@
 A territory's `parent_id` names another territory of the same plan. A parent's numbers are
 its own plus every descendant's: additive columns are summed (accounts, potential, won,
 open pipeline, quota, workload and capacity hours, units) and the ratios recomputed from
-the sums with the METRICS.md formulas, never averaged.
+the sums with the catalogue's formulas (docs/metrics.md), never averaged.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 
-import numpy as np
 import pandas as pd
 
+from analytics import catalog
+from analytics.catalog import ADDITIVE
 from analytics.errors import InputError
 from analytics.period import Period
 
-ADDITIVE = ["accounts", "potential", "won", "open_pipeline", "quota", "workload_hours",
-            "capacity_hours", "units"]
+ROLLUP_RATIOS = ("attainment", "pace", "penetration", "whitespace", "utilization")
 
 
 def descendants(terr: pd.DataFrame) -> dict[str, list[str]]:
@@ -75,17 +75,7 @@ def rollup(rows: pd.DataFrame, terr: pd.DataFrame, period: Period,
                                        "territories", *ADDITIVE])
     if frame.empty:
         return frame
-    won, quota = frame["won"].to_numpy(float), frame["quota"].to_numpy(float)
-    period_pot = frame["potential"].to_numpy(float) * period.days / 365
-    elapsed = period.elapsed(as_of)
-    cap = frame["capacity_hours"].to_numpy(float)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        frame["attainment"] = np.where(quota > 0, won / quota, np.nan)
-        frame["pace"] = np.where((quota > 0) & (elapsed > 0), won / quota / (elapsed or 1),
-                                 np.nan)
-        frame["penetration"] = np.where(period_pot > 0, won / period_pot, np.nan)
-        frame["whitespace"] = np.maximum(period_pot - won, 0)
-        frame["utilization"] = np.where(cap > 0, frame["workload_hours"] / cap, np.nan)
+    catalog.derive(frame, ROLLUP_RATIOS, days=period.days, elapsed=period.elapsed(as_of))
     frame["accounts"] = frame["accounts"].round().astype("int64")
     frame["units"] = frame["units"].round().astype("int64")
     return frame.sort_values(["depth", "territory_id"]).reset_index(drop=True)

@@ -1,4 +1,4 @@
-"""Every metric of METRICS.md, per territory and for the whole plan.
+"""Every metric of docs/metrics.md, per territory and for the whole plan.
 
 Two steps, so that an edit to a plan never rescans the accounts:
 
@@ -8,6 +8,11 @@ Two steps, so that an edit to a plan never rescans the accounts:
    home.
 2. `territory_metrics` joins that small cube with a plan's assignment and pins, and derives
    every column. Recomputing after a paint stroke is this step only.
+
+The formulas themselves live in `analytics.catalog`; this module adds them up the fast way
+(arrays indexed by unit, a pin correction). It is over 500 lines because the cube, the plan
+inputs and the per-territory derivation share array layouts that splitting would have to
+make public.
 """
 
 from __future__ import annotations
@@ -21,17 +26,18 @@ import h3
 import numpy as np
 import pandas as pd
 
-from analytics import adjacency
-from analytics.cube import AccountFilter
+from analytics import adjacency, catalog
+from analytics.catalog import BALANCE_METRICS
+from analytics.cube import AccountFilter, accounts_cte, unit_measures
 from analytics.period import Period
 from analytics.plans import Plan, assignment, territories
+from analytics.resolution import resolved_accounts
 from analytics.settings import Settings
 from analytics.units import POLYGON_KINDS, UnitType, unit_shapes
 
 EARTH_RADIUS_KM = 6371.0088
 BASE = ["accounts", "potential", "won", "open_pipeline", "visits", "touched", "has_activity"]
 TRAVEL = ["travel_sum", "visits_travel", "reach", "travelled"]
-BALANCE_METRICS = ("potential", "workload_hours", "accounts")
 
 TERRITORY_COLUMNS = [
     "territory_id", "territory_name", "rep_id",
@@ -47,16 +53,6 @@ PLAN_COLUMNS = [
     *[f"balance_max_dev_{m}" for m in BALANCE_METRICS],
     "disruption_accounts_pct", "disruption_potential_pct",
 ]
-ADDITIVE = ["accounts", "potential", "won", "open_pipeline", "quota", "workload_hours",
-            "capacity_hours", "units"]
-
-
-def _visits_sql(settings: Settings) -> tuple[str, list]:
-    segs = list(settings.visits_by_segment)
-    vals = [float(settings.visits_by_segment[s]) for s in segs]
-    sql = ("coalesce(a.visits_per_year, (SELECT v.val FROM (SELECT unnest(?::VARCHAR[]) AS seg, "
-           "unnest(?::DOUBLE[]) AS val) v WHERE v.seg = a.segment), ?)")
-    return sql, [segs, vals, float(settings.visits_per_year)]
 
 
 def haversine_km(lat1, lon1, lat2, lon2):
@@ -66,11 +62,6 @@ def haversine_km(lat1, lon1, lat2, lon2):
     dlmb = np.radians(np.asarray(lon2) - np.asarray(lon1))
     h = np.sin(dphi / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dlmb / 2) ** 2
     return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(h, 0, 1)))
-
-
-def _touch_from(as_of: dt.date, touch_days) -> dt.date:
-    """as_of - touch_days, or the first date there is when that would be earlier."""
-    return as_of - dt.timedelta(days=min(int(touch_days), (as_of - dt.date.min).days))
 
 
 HAVERSINE_SQL = (
@@ -106,58 +97,20 @@ class MetricCube:
     ) -> MetricCube:
         flt = flt or AccountFilter()
         cube = cls(unit, period, as_of, settings, flt, pd.DataFrame(), pd.DataFrame())
-        cube.units = cube._base(cur)
+        cube.units = unit_measures(cur, unit, period, as_of, settings, flt)
         cube.travel = pd.DataFrame(columns=["unit_id", "rep_id", *TRAVEL])
         cube.add_reps(cur, reps or set())
         return cube
 
-    def _accounts_cte(self) -> tuple[str, list]:
-        acc_where, acc_params = self.flt.account_sql("a")
-        visits, visit_params = _visits_sql(self.settings)
-        sql = f"""a AS (
-            SELECT a.account_id, a.account_key, a.lat, a.lon, a.potential,
-                   a.last_activity_date,
-                   {self.unit.unit_id_sql('a')} AS unit_id, {visits} AS visits
-            FROM accounts a WHERE {acc_where})"""
-        return sql, [*visit_params, *acc_params]
-
-    def _base(self, cur) -> pd.DataFrame:
-        acc_cte, acc_params = self._accounts_cte()
-        sale_where, sale_params = self.flt.sales_sql("s")
-        touch_from = _touch_from(self.as_of, self.settings.touch_days)
-        # accounts grouped by unit; deals joined to their account (integer key), then
-        # grouped by unit: one pass over the deals, no per-account intermediate
-        sql = f"""
-            WITH {acc_cte}, acc AS (
-                SELECT unit_id, count(*) AS accounts, sum(potential) AS potential,
-                       sum(visits) AS visits,
-                       count(*) FILTER (WHERE last_activity_date BETWEEN ? AND ?) AS touched,
-                       count(last_activity_date) AS has_activity
-                FROM a GROUP BY unit_id
-            ), deals AS (
-                SELECT a.unit_id,
-                       sum(s.amount) FILTER (WHERE s.stage = 'won') AS won,
-                       sum(s.amount) FILTER (WHERE s.stage = 'open') AS open_pipeline
-                FROM sales s JOIN a ON a.account_key = s.account_key
-                WHERE s.close_date BETWEEN ? AND ? AND {sale_where}
-                GROUP BY a.unit_id
-            )
-            SELECT acc.unit_id, acc.accounts, acc.potential,
-                   coalesce(deals.won, 0) AS won,
-                   coalesce(deals.open_pipeline, 0) AS open_pipeline,
-                   acc.visits, acc.touched, acc.has_activity
-            FROM acc LEFT JOIN deals ON deals.unit_id IS NOT DISTINCT FROM acc.unit_id
-            ORDER BY acc.unit_id NULLS LAST"""
-        params = [*acc_params, touch_from, self.as_of, self.period.start, self.period.end,
-                  *sale_params]
-        return cur.execute(sql, params).df()
+    def accounts_cte(self) -> tuple[str, list]:
+        return accounts_cte(self.unit, self.settings, self.flt)
 
     def add_reps(self, cur, reps: set[str]) -> None:
         """Travel sums to these reps' homes (only reps not already in the cube)."""
         new = sorted({r for r in reps if r} - self.reps)
         if not new:
             return
-        acc_cte, acc_params = self._accounts_cte()
+        acc_cte, acc_params = self.accounts_cte()
         sql = f"""
             WITH {acc_cte}, r AS (
                 SELECT rep_id, home_lat, home_lon FROM reps
@@ -237,9 +190,9 @@ class PlanInputs:
 
 
 def _pins(cur, plan: Plan, cube: MetricCube) -> pd.DataFrame:
-    acc_cte, acc_params = cube._accounts_cte()
+    acc_cte, acc_params = cube.accounts_cte()
     sale_where, sale_params = cube.flt.sales_sql()
-    touch_from = _touch_from(cube.as_of, cube.settings.touch_days)
+    touch_from = catalog.touch_from(cube.as_of, cube.settings.touch_days)
     sql = f"""
         WITH {acc_cte}
         SELECT o.territory_id, a.account_id, a.unit_id, a.lat, a.lon, 1 AS accounts,
@@ -345,7 +298,7 @@ def territory_metrics(
                 by_t.loc[t] = by_t.loc[t] + sign * vals.loc[i]
                 tvl.loc[t] = tvl.loc[t] + sign * tv.loc[i]
 
-    # 4. derived columns, METRICS.md formulas (numpy columns, one frame at the end)
+    # 4. derived columns, docs/metrics.md formulas (numpy columns, one frame at the end)
     sums, tvl_arr = by_t[BASE].to_numpy(float), tvl[TRAVEL].to_numpy(float)
     out: dict[str, object] = {"territory_id": np.asarray(ids, dtype=object),
                               "territory_name": terr["territory_name"].to_numpy(),
@@ -357,19 +310,19 @@ def territory_metrics(
         out[k] = sums[:, BASE.index(k)]
     annual = terr["annual_quota"].fillna(0).to_numpy(float)
     out["quota"] = annual * days / 365
-    _ratios(out, elapsed, days)
+    catalog.derive(out, catalog.RATIOS, days=days, elapsed=elapsed)
     travel_ok = has_rep & (tvl_arr[:, TRAVEL.index("travelled")] > 0)
     with np.errstate(invalid="ignore", divide="ignore"):
         out["travel_km"] = np.where(travel_ok & (acc > 0),
                                     tvl_arr[:, TRAVEL.index("travel_sum")]
                                     / np.maximum(acc, 1), np.nan)
-    visit_hours = sums[:, BASE.index("visits")] * s.visit_minutes / 60
-    travel_hours = tvl_arr[:, TRAVEL.index("visits_travel")] * 2 * s.road_factor / s.speed_kmh
-    out["workload_hours"] = visit_hours + np.where(has_rep, travel_hours, 0.0)
+    out["workload_hours"] = catalog.workload_hours(
+        sums[:, BASE.index("visits")],
+        np.where(has_rep, tvl_arr[:, TRAVEL.index("visits_travel")], 0.0), s)
     cap = terr["rep_capacity"].astype(float).fillna(s.capacity_hours).to_numpy()
     out["capacity_hours"] = np.where(has_rep, cap, 0.0)
-    out["utilization"] = _div(out["workload_hours"], out["capacity_hours"])
-    out["status"] = _status(out["utilization"], has_rep, s)
+    out["utilization"] = catalog.utilization(out["workload_hours"], out["capacity_hours"])
+    out["status"] = catalog.status(out["utilization"], has_rep, s)
     out["reach_pct"] = np.where(travel_ok & (acc > 0),
                                 tvl_arr[:, TRAVEL.index("reach")] / np.maximum(acc, 1), np.nan)
     has_act = sums[:, BASE.index("has_activity")]
@@ -383,10 +336,7 @@ def territory_metrics(
     out["polsby_popper"] = np.array(_polsby_popper(cube.unit, groups, ids, shapes_cache),
                                     dtype=float)
     for m in BALANCE_METRICS:
-        vals = np.asarray(out[m], dtype=float)
-        mean = vals[has_rep].mean() if has_rep.any() else np.nan
-        out[f"deviation_{m}"] = ((vals - mean) / mean if mean and not np.isnan(mean)
-                                 else np.full(len(ids), np.nan))
+        out[f"deviation_{m}"] = catalog.deviation(out[m], has_rep)
     out = pd.DataFrame(out)
 
     # 5. the whole plan
@@ -394,41 +344,6 @@ def territory_metrics(
     if baseline is not None:
         plan.update(disruption(baseline))
     return out[TERRITORY_COLUMNS], plan
-
-
-def _div(num, den):
-    num, den = np.asarray(num, float), np.asarray(den, float)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(den != 0, num / np.where(den != 0, den, 1), np.nan)
-
-
-def _ratios(out, elapsed: float, days: int) -> None:
-    """Ratio columns of a frame or a dict of arrays, in place."""
-    quota = np.asarray(out["quota"], dtype=float)
-    won = np.asarray(out["won"], dtype=float)
-    out["attainment"] = np.where(quota > 0, _div(won, quota), np.nan)
-    out["pace"] = np.where((quota > 0) & (elapsed > 0), out["attainment"] / (elapsed or 1),
-                           np.nan)
-    gap = quota - won
-    out["pipeline_coverage"] = np.where(gap > 0, _div(out["open_pipeline"], gap), np.nan)
-    potential = np.asarray(out["potential"], dtype=float)
-    period_pot = potential * days / 365
-    out["penetration"] = np.where(potential != 0, _div(won, period_pot), np.nan)
-    out["whitespace"] = np.maximum(period_pot - won, 0)
-
-
-def _status(util: np.ndarray, has_rep: np.ndarray, s: Settings) -> list[str]:
-    out = []
-    for u, rep in zip(util, has_rep, strict=True):
-        if not np.isnan(u) and u > 1 + s.overload_tolerance:
-            out.append("under-served")
-        elif not np.isnan(u) and u < s.underload_threshold:
-            out.append("over-served")
-        elif not rep:
-            out.append("no rep")
-        else:
-            out.append("balanced")
-    return out
 
 
 def _unit_groups(assign: pd.DataFrame, ids: list[str],
@@ -525,7 +440,7 @@ def _polsby_popper(unit: UnitType, groups: dict[str, tuple[str, ...]], ids: list
                 cache[key] = np.nan
             else:
                 area, _ = geod.geometry_area_perimeter(geom)  # its perimeter: exteriors only
-                perim = geod.geometry_length(geom.boundary)  # holes included (METRICS.md)
+                perim = geod.geometry_length(geom.boundary)  # holes included (docs/metrics.md)
                 cache[key] = 4 * math.pi * abs(area) / perim**2 if perim else np.nan
         out.append(cache[key])
     return out
@@ -557,15 +472,14 @@ def _plan_row(out, has_rep, by_t, unassigned, tvl, cube, elapsed, days) -> dict:
     }
     row = {k: np.array([plan[k]], dtype=float)
            for k in ("accounts", "potential", "won", "open_pipeline", "quota")}
-    _ratios(row, elapsed, days)
+    catalog.derive(row, catalog.RATIOS, days=days, elapsed=elapsed)
     for k in ("attainment", "pace", "pipeline_coverage", "penetration", "whitespace"):
         plan[k] = _clean(float(np.asarray(row[k])[0]))
     travelled = float(tvl["travelled"][has_rep].sum())  # accounts with a known distance
     plan["travel_km"] = (float(tvl["travel_sum"][has_rep].sum()) / travelled
                          if travelled else None)
-    plan["workload_hours"] = float(total["visits"] * s.visit_minutes / 60 +
-                                   (tvl["visits_travel"][has_rep].sum()) * 2 * s.road_factor
-                                   / s.speed_kmh)
+    plan["workload_hours"] = float(catalog.workload_hours(
+        total["visits"], tvl["visits_travel"][has_rep].sum(), s))
     plan["capacity_hours"] = float(out["capacity_hours"].sum())
     util = plan["workload_hours"] / plan["capacity_hours"] if plan["capacity_hours"] else None
     plan["utilization"] = util
@@ -584,12 +498,8 @@ def _plan_row(out, has_rep, by_t, unassigned, tvl, cube, elapsed, days) -> dict:
     plan["coverage_potential_pct"] = float(covered["potential"].sum()) / pot if pot else None
     plan["unassigned_accounts"] = round(float(unassigned["accounts"]))
     for m in BALANCE_METRICS:
-        vals = covered[m].to_numpy(float)
-        mean = vals.mean() if len(vals) else np.nan
-        ok = len(vals) and mean and not np.isnan(mean)
-        plan[f"balance_cv_{m}"] = float(vals.std(ddof=0) / mean) if ok else None
-        plan[f"balance_max_dev_{m}"] = (float(np.max(np.abs((vals - mean) / mean)))
-                                        if ok else None)
+        plan[f"balance_cv_{m}"], plan[f"balance_max_dev_{m}"] = catalog.balance(
+            covered[m].to_numpy(float))
     plan["disruption_accounts_pct"] = None
     plan["disruption_potential_pct"] = None
     return plan
@@ -602,22 +512,6 @@ def _clean(v):
 # --------------------------------------------------------------------------------------
 # account-level resolution (disruption) and the one-call summary
 # --------------------------------------------------------------------------------------
-def resolved_accounts(cur, plan: Plan, flt: AccountFilter | None = None) -> pd.DataFrame:
-    """account_id, potential, territory_id (None = unassigned) under one plan."""
-    flt = flt or AccountFilter()
-    acc_where, acc_params = flt.account_sql("a")
-    uid = plan.unit.unit_id_sql("a")
-    return cur.execute(
-        f"""SELECT a.account_id, a.potential,
-                   coalesce(o.territory_id, u.territory_id) AS territory_id
-            FROM accounts a
-            LEFT JOIN account_overrides o ON o.plan_id = ? AND o.account_id = a.account_id
-            LEFT JOIN plan_units u ON u.plan_id = ? AND u.unit_id = {uid}
-            WHERE {acc_where}""",
-        [plan.plan_id, plan.plan_id, *acc_params],
-    ).df()
-
-
 def disruption_frame(cur, plan: Plan, baseline: Plan,
                      flt: AccountFilter | None = None) -> pd.DataFrame:
     a = resolved_accounts(cur, plan, flt)
@@ -649,12 +543,32 @@ def summary(
     baseline: Plan | None = None,
     flt: AccountFilter | None = None,
 ) -> tuple[pd.DataFrame, dict]:
-    """Every METRICS.md column for a plan: (territory rows, whole-plan row)."""
+    """Every docs/metrics.md column for a plan: (territory rows, whole-plan row)."""
     reps = set(territories(cur, plan)["rep_id"].dropna())
     cube = MetricCube.build(cur, plan.unit, period, as_of, settings, flt, reps)
     plan_in = PlanInputs.load(cur, plan, cube)
     base = disruption_frame(cur, plan, baseline, flt) if baseline is not None else None
     return territory_metrics(cube, plan_in, baseline=base)
+
+
+BRIEF_COLUMNS = ["territory_id", "territory_name", "rep_id", "rep_name", "units", "accounts",
+                 "potential", "won", "open_pipeline", "quota", "attainment"]
+"""The `territories` command's columns: a subset of the summary, plus the rep's name."""
+
+
+def territory_brief(
+    cur: duckdb.DuckDBPyConnection,
+    plan: Plan,
+    period: Period,
+    as_of: dt.date,
+    settings: Settings,
+    *,
+    flt: AccountFilter | None = None,
+) -> tuple[pd.DataFrame, dict]:
+    """(BRIEF_COLUMNS per territory, the whole-plan row) from `summary`: one path."""
+    rows, plan_row = summary(cur, plan, period, as_of, settings, flt=flt)
+    names = territories(cur, plan)[["territory_id", "rep_name"]]
+    return rows.merge(names, on="territory_id", how="left")[BRIEF_COLUMNS], plan_row
 
 
 def summary_frame(rows: pd.DataFrame, plan_row: dict) -> pd.DataFrame:

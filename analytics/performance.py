@@ -1,7 +1,7 @@
 """High and low performers: every area (unit, territory or rep) measured the same way, ranked.
 
-An area's numbers follow METRICS.md (won, open pipeline, potential, quota, attainment,
-penetration, whitespace), with the explorer's own measures defined in docs/metrics.md:
+An area's numbers follow docs/metrics.md (won, open pipeline, potential, quota, attainment,
+penetration, whitespace), with the explorer's own measures defined there too:
 `growth` (won against the same dates a year earlier), `win_rate_count` and
 `win_rate_amount` (won / (won + lost) deals closing in the period, by count and by amount) and
 `avg_deal_size` (won amount / won deals). Sales belong to the territory of their account in
@@ -19,25 +19,18 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from analytics import catalog
 from analytics.cube import AccountFilter
 from analytics.errors import InputError
 from analytics.period import Period
 from analytics.plans import Plan
+from analytics.resolution import resolved_cte
 from analytics.units import UnitType
 
-RANK_METRICS = {
-    "attainment": "won / quota for the period (territories and reps; units have no quota)",
-    "penetration": "won / (potential x days / 365)",
-    "won": "won amount closing in the period",
-    "whitespace": "max(potential x days / 365 - won, 0)",
-    "growth": "won / won in the same dates a year earlier - 1",
-    "win_rate_count": "won deals / (won + lost deals) closing in the period",
-    "win_rate_amount": "won amount / (won + lost amount) closing in the period",
-    "avg_deal_size": "won amount / won deals",
-    "potential": "annual sales potential",
-    "open_pipeline": "open amount closing in the period",
-    "accounts": "number of accounts",
-}
+RANK_METRICS = {name: catalog.metric(name).help for name in (
+    "attainment", "penetration", "won", "whitespace", "growth", "win_rate_count",
+    "win_rate_amount", "avg_deal_size", "potential", "open_pipeline", "accounts")}
+"""The metrics an area can be ranked by, with their help text (from the catalogue)."""
 AREA_COLUMNS = [
     "area", "name", "accounts", "potential", "won", "won_deals", "lost", "lost_deals",
     "open_pipeline", "won_prior", "quota", "attainment", "pace", "penetration", "whitespace",
@@ -105,8 +98,9 @@ class Level:
         return f"unit:{self.unit}" if self.kind == "unit" else self.kind
 
 
-def _resolved_cte(plan: Plan, scope: Scope, area_sql: str) -> tuple[str, list]:
-    """`r`: one row per account in scope with its territory, rep, region and area key."""
+def scoped_cte(plan: Plan, scope: Scope, area_sql: str) -> tuple[str, list]:
+    """`scoped`: one row per account in scope with its territory, rep, region and area key
+    (`area_sql` over `b`, the resolved account, and `t`, its territory)."""
     acc_where, acc_params = scope.flt.account_sql("a")
     where, params = [acc_where], list(acc_params)
     for col, values in (("a.territory_id", scope.territories), ("a.rep_id", scope.reps),
@@ -114,14 +108,9 @@ def _resolved_cte(plan: Plan, scope: Scope, area_sql: str) -> tuple[str, list]:
         if values:
             where.append(f"{col} IN (SELECT unnest(?::VARCHAR[]))")
             params.append(list(values))
-    uid = plan.unit.unit_id_sql("a")
+    base, base_params = resolved_cte(plan, "base")
     sql = f"""
-        base AS (
-            SELECT a.*, coalesce(o.territory_id, u.territory_id) AS territory_id
-            FROM accounts a
-            LEFT JOIN account_overrides o ON o.plan_id = ? AND o.account_id = a.account_id
-            LEFT JOIN plan_units u ON u.plan_id = ? AND u.unit_id = {uid}
-        ),
+        {base},
         r AS (
             SELECT b.*, t.rep_id, rp.region, {area_sql} AS area
             FROM base b
@@ -129,7 +118,7 @@ def _resolved_cte(plan: Plan, scope: Scope, area_sql: str) -> tuple[str, list]:
             LEFT JOIN reps rp ON rp.rep_id = t.rep_id
         ),
         scoped AS (SELECT * FROM r a WHERE {' AND '.join(where)})"""
-    return sql, [plan.plan_id, plan.plan_id, plan.plan_id, *params]
+    return sql, [*base_params, plan.plan_id, *params]
 
 
 def _area_sql(level: Level) -> str:
@@ -142,7 +131,7 @@ def _measures(cur, plan: Plan, period: Period, scope: Scope, area_sql: str) -> p
     """area, accounts, potential and the deal sums (period and a year earlier) per area,
     ordered by area (no area last): the one query behind areas and breakdowns."""
     prior = prior_period(period)
-    cte, params = _resolved_cte(plan, scope, area_sql)
+    cte, params = scoped_cte(plan, scope, area_sql)
     sale_where, sale_params = scope.flt.sales_sql("s")
     sql = f"""
         WITH {cte},
@@ -206,8 +195,8 @@ def _quota(cur, plan: Plan, level: Level, areas: pd.Series, period: Period) -> n
             FROM territories t LEFT JOIN reps r ON r.rep_id = t.rep_id
             WHERE t.plan_id = ? GROUP BY 1""", [plan.plan_id]).fetchall()
     annual = {a: q for a, q in rows if a is not None}
-    return np.array([annual.get(a, 0.0) * period.days / 365 if isinstance(a, str) else np.nan
-                     for a in areas], dtype=float)
+    return np.array([catalog.period_quota(annual.get(a, 0.0), period.days)
+                     if isinstance(a, str) else np.nan for a in areas], dtype=float)
 
 
 def _names(cur, plan: Plan, level: Level, areas: pd.Series) -> list:
@@ -222,24 +211,9 @@ def _names(cur, plan: Plan, level: Level, areas: pd.Series) -> list:
 
 
 def _derive(frame: pd.DataFrame, period: Period, as_of: dt.date) -> None:
-    """The ratio columns, METRICS.md formulas plus the explorer's (docs/metrics.md)."""
-    won = frame["won"].to_numpy(float)
-    quota = frame["quota"].to_numpy(float)
-    period_pot = frame["potential"].to_numpy(float) * period.days / 365
-    elapsed = period.elapsed(as_of)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        frame["attainment"] = np.where(quota > 0, won / quota, np.nan)
-        frame["pace"] = np.where((quota > 0) & (elapsed > 0), won / quota / (elapsed or 1),
-                                 np.nan)
-        frame["penetration"] = np.where(period_pot > 0, won / period_pot, np.nan)
-        frame["whitespace"] = np.maximum(period_pot - won, 0)
-        prior = frame["won_prior"].to_numpy(float)
-        frame["growth"] = np.where(prior > 0, won / prior - 1, np.nan)
-        wd, ld = frame["won_deals"].to_numpy(float), frame["lost_deals"].to_numpy(float)
-        frame["win_rate_count"] = np.where(wd + ld > 0, wd / (wd + ld), np.nan)
-        lost = frame["lost"].to_numpy(float)
-        frame["win_rate_amount"] = np.where(won + lost > 0, won / (won + lost), np.nan)
-        frame["avg_deal_size"] = np.where(wd > 0, won / wd, np.nan)
+    """The ratio columns of an area (docs/metrics.md), from its sums."""
+    catalog.derive(frame, catalog.EXPLORER_RATIOS, days=period.days,
+                   elapsed=period.elapsed(as_of))
 
 
 def rank(frame: pd.DataFrame, metric: str, *, top: int | None = None,
@@ -284,7 +258,7 @@ def area_accounts(cur, plan: Plan, period: Period, level: Level, area: str | Non
                   scope: Scope | None = None, limit: int = 500) -> pd.DataFrame:
     """The accounts of one area, largest potential first, with their won and open amounts."""
     scope = scope or Scope()
-    cte, params = _resolved_cte(plan, scope, _area_sql(level))
+    cte, params = scoped_cte(plan, scope, _area_sql(level))
     sale_where, sale_params = scope.flt.sales_sql("s")
     return cur.execute(
         f"""WITH {cte}
@@ -304,7 +278,7 @@ def area_deals(cur, plan: Plan, period: Period, level: Level, area: str | None,
                scope: Scope | None = None, limit: int = 1000) -> pd.DataFrame:
     """The deals of one area closing in the period, newest first."""
     scope = scope or Scope()
-    cte, params = _resolved_cte(plan, scope, _area_sql(level))
+    cte, params = scoped_cte(plan, scope, _area_sql(level))
     sale_where, sale_params = scope.flt.sales_sql("s")
     return cur.execute(
         f"""WITH {cte}
@@ -323,7 +297,7 @@ def monthly_trend(cur, plan: Plan, period: Period, scope: Scope | None = None,
     everything in scope when `level` is None)."""
     scope = scope or Scope()
     level = level or Level("territory")
-    cte, params = _resolved_cte(plan, scope, _area_sql(level))
+    cte, params = scoped_cte(plan, scope, _area_sql(level))
     sale_where, sale_params = scope.flt.sales_sql("s")
     area_clause = "AND sc.area IS NOT DISTINCT FROM ?" if area is not None else ""
     extra = [area] if area is not None else []

@@ -1,4 +1,4 @@
-"""The reporting period and the as-of date, as METRICS.md defines them.
+"""The reporting period and the as-of date, as docs/metrics.md defines them.
 
 `period = [start, end]`, whole days, both ends included. Default: the calendar year of the
 as-of date. `as_of` defaults to the dataset's fixed as-of date when it has one, else today.
@@ -56,7 +56,7 @@ class Period:
 
 
 def resolve(store_as_of: str | None, period: str | None, as_of: str | None):
-    """(Period, as_of) from command-line text, with METRICS.md defaults."""
+    """(Period, as_of) from command-line text, with docs/metrics.md defaults."""
     if as_of:
         day = parse_date(as_of, "as-of date")
     elif store_as_of:

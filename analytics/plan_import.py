@@ -20,24 +20,13 @@ import pandas as pd
 import shapely
 
 from analytics import edits
+from analytics.columns import ACCOUNT_LIST, TERRITORY_POLYGONS, match_columns
 from analytics.errors import InputError
-from analytics.ingest import ImportRejected, ImportReport, Rejection, TableReport, _norm
-from analytics.plans import Plan, _new_plan, get_plan, log_event
+from analytics.ingest import ImportRejected, ImportReport, Rejection, TableReport
+from analytics.plans import Plan, first_state, get_plan, log_event, new_plan
 from analytics.store import Store
 from analytics.unit_index import UnitIndex
 from analytics.units import UnitType
-
-TERRITORY_FIELDS = ("territory_id", "territory", "territory id", "id", "code")
-NAME_FIELDS = ("territory_name", "name", "territory name", "label")
-REP_FIELDS = ("rep_id", "rep", "owner", "owner id")
-
-
-def _pick(columns: list[str], wanted: tuple[str, ...]) -> str | None:
-    by_norm = {_norm(c): c for c in columns}
-    for w in wanted:
-        if _norm(w) in by_norm:
-            return by_norm[_norm(w)]
-    return None
 
 
 def _text(value) -> str | None:
@@ -63,14 +52,10 @@ def import_plan_polygons(store: Store, name: str, unit: UnitType, path: str | Pa
     except Exception as exc:
         raise InputError(f"cannot read the file as GeoJSON or GeoPackage ({exc})",
                          file=label) from exc
-    columns = [c for c in frame.columns if c != "geometry"]
-    tid_col = _pick(columns, TERRITORY_FIELDS)
-    if tid_col is None:
-        raise InputError(f"no territory id column: found {', '.join(columns) or 'none'}; "
-                         f"expected one of {', '.join(TERRITORY_FIELDS)}", file=label)
-    name_col, rep_col = _pick(columns, NAME_FIELDS), _pick(columns, REP_FIELDS)
-    if name_col == tid_col:
-        name_col = None
+    chosen = match_columns([c for c in frame.columns if c != "geometry"],
+                           TERRITORY_POLYGONS, file=label)
+    tid_col, name_col, rep_col = (chosen["territory_id"], chosen.get("territory_name"),
+                                  chosen.get("rep_id"))
     if frame.crs is not None and frame.crs.to_epsg() != 4326:
         frame = frame.to_crs(4326)
     tr = TableReport("plan", label)
@@ -124,11 +109,9 @@ def import_plan_polygons(store: Store, name: str, unit: UnitType, path: str | Pa
             raise ImportRejected(f"{label}: {tr.rejected_rows} of {tr.rows} features are "
                                  "wrong; the plan was not created", report)
     with store.transaction() as cur:  # the plan, its territories and units: all or none
-        state = state or "planning"
-        if state == "active" or not cur.execute(
-                "SELECT 1 FROM plans WHERE state = 'active'").fetchone():
-            state = "active"
-        plan_id = _new_plan(cur, name, str(unit), state, f"from polygons {path.name}")
+        state = "active" if first_state(cur, None) == "active" else (state or "planning")
+        plan_id = new_plan(cur, name, unit, state=state, note=f"from polygons {path.name}",
+                           detail=f"from polygons, {state}")
         rows = pd.DataFrame({
             "plan_id": plan_id, "territory_id": first["_tid"].to_numpy(),
             # a feature without a name is named by its id, as in a plan imported from a file
@@ -143,7 +126,6 @@ def import_plan_polygons(store: Store, name: str, unit: UnitType, path: str | Pa
         cur.register("new_units", assign)
         cur.execute("INSERT INTO plan_units SELECT plan_id, unit_id, territory_id "
                     "FROM new_units")
-        log_event(cur, plan_id, "created", f"from polygons, {state}")
         log_event(cur, plan_id, "imported polygons",
                   f"{path.name}: {len(good)} features, {len(assign)} units")
     tr.inserted = len(assign)
@@ -163,13 +145,8 @@ def import_account_assignments(store: Store, plan: Plan, path: str | Path, *,
     report = ImportReport([tr])
     cur = store.cursor()
     headers = read_source(cur, path, "raw_account_plan", label)
-    acc_col = _pick(headers, ("account_id", "account", "account id", "accountid",
-                              "objectid"))
-    terr_col = _pick(headers, ("territory_id", "territory", "territory id",
-                               "territory2id"))
-    if acc_col is None or terr_col is None:
-        raise InputError(f"expected columns account_id and territory_id; found "
-                         f"{', '.join(headers)}", file=label)
+    chosen = match_columns(headers, ACCOUNT_LIST, file=label)
+    acc_col, terr_col = chosen["account_id"], chosen["territory_id"]
     raw = cur.execute(
         f'SELECT __row, NULLIF(trim(CAST("{acc_col.replace(chr(34), chr(34) * 2)}" AS '
         f'VARCHAR)), \'\') AS account_id, NULLIF(trim(CAST("'
@@ -211,7 +188,7 @@ def import_account_assignments(store: Store, plan: Plan, path: str | Path, *,
                    if now.get(a) != t]
         return changes, 0
 
-    result = edits._commit(store, plan, f"Pin {len(raw)} accounts from {path.name}", build)
+    result = edits.commit_edit(store, plan, f"Pin {len(raw)} accounts from {path.name}", build)
     tr.inserted = result.changed
     report.committed = True
     return result, report

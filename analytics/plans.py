@@ -1,6 +1,6 @@
 """Territory plans: which territory each unit belongs to, with their reps and account pins.
 
-A plan has one base unit type. Resolving an account follows METRICS.md: an account override
+A plan has one base unit type. Resolving an account follows docs/metrics.md: an account override
 wins, else the territory of the account's unit, else the account is unassigned.
 """
 
@@ -14,21 +14,13 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from analytics.cube import AccountFilter, unit_cube
+from analytics.columns import PLAN_FILE, match_columns
 from analytics.errors import InputError
 from analytics.ingest import ImportRejected, ImportReport, Rejection, TableReport, read_source
-from analytics.period import Period
+from analytics.resolution import resolved_cte
 from analytics.schema import PLAN_STATES
 from analytics.store import Store
 from analytics.units import UnitType
-
-PLAN_COLUMNS = {
-    "unit_id": ("unit", "unit id", "unit_id", "zip", "zip code", "postal code", "county",
-                "fips", "h3", "cell", "hex"),
-    "territory_id": ("territory", "territory id", "territory_id", "territory code"),
-    "territory_name": ("territory name", "territory_name", "name"),
-    "rep_id": ("rep", "rep id", "owner", "owner id", "ownerid", "user id"),
-}
 
 
 @dataclass(frozen=True)
@@ -101,11 +93,11 @@ def import_plan(
         if cur.execute("SELECT 1 FROM plans WHERE name = ?", [name]).fetchone():
             raise InputError(f"a plan named {name!r} already exists: choose another name")
         headers = read_source(cur, Path(path), "raw_plan", label)
-        chosen = _match(headers, label)
+        chosen = match_columns(headers, PLAN_FILE, file=label)
         cols = ", ".join(
             f"NULLIF(trim(CAST(\"{chosen[k].replace(chr(34), chr(34) * 2)}\" AS VARCHAR)), '') "
             f"AS {k}" if k in chosen else f"NULL::VARCHAR AS {k}"
-            for k in PLAN_COLUMNS
+            for k in PLAN_FILE.names
         )
         raw = cur.execute(f"SELECT __row, {cols} FROM raw_plan ORDER BY __row").df()
         tr.rows = len(raw)
@@ -118,16 +110,9 @@ def import_plan(
                 "created",
                 report,
             )
-        has_active = cur.execute("SELECT 1 FROM plans WHERE state = 'active'").fetchone()
-        state = state or ("planning" if has_active else "active")
-        if state == "active":
-            cur.execute("UPDATE plans SET state = 'planning' WHERE state = 'active'")
-        plan_id = cur.execute("SELECT nextval('plan_ids')").fetchone()[0]
-        now = dt.datetime.now().replace(microsecond=0)
-        cur.execute(
-            "INSERT INTO plans VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [plan_id, name, str(unit), state, now, now, note],
-        )
+        state = first_state(cur, state)
+        plan_id = new_plan(cur, name, unit, state=state, note=note,
+                           detail=f"imported from {Path(label).name}: {len(raw)} units, {state}")
         terr = (
             raw.groupby("territory_id", sort=True)
             .agg(name=("territory_name", "first"), rep_id=("rep_id", "first"))
@@ -148,28 +133,6 @@ def import_plan(
         tr.inserted = len(assign)
         report.committed = True
     return Plan(plan_id, name, unit, state), report
-
-
-def _match(headers: list[str], label: str) -> dict[str, str]:
-    from analytics.ingest import _norm
-
-    by_norm = {_norm(h): h for h in headers}
-    chosen: dict[str, str] = {}
-    for key, aliases in PLAN_COLUMNS.items():
-        for cand in (key, *aliases):
-            h = by_norm.get(_norm(cand))
-            if h is not None and h not in chosen.values():
-                chosen[key] = h
-                break
-    missing = [k for k in ("unit_id", "territory_id") if k not in chosen]
-    if missing:
-        raise InputError(
-            f"missing required column(s) {', '.join(missing)}. Found columns: "
-            f"{', '.join(headers)}. Expected: unit_id, territory_id and optionally "
-            "territory_name, rep_id",
-            file=label,
-        )
-    return chosen
 
 
 def _check_rows(cur, raw: pd.DataFrame, unit: UnitType, chosen, tr: TableReport) -> None:
@@ -231,113 +194,15 @@ def territories(cur: duckdb.DuckDBPyConnection, plan: Plan) -> pd.DataFrame:
     ).df()
 
 
-def territory_numbers(
-    cur: duckdb.DuckDBPyConnection,
-    plan: Plan,
-    period: Period,
-    flt: AccountFilter | None = None,
-    cube: pd.DataFrame | None = None,
-) -> tuple[pd.DataFrame, dict]:
-    """Per-territory accounts, potential, won, open pipeline, quota and attainment.
-
-    Built from the per-unit cube and the assignment (no rescan of accounts), corrected for
-    the few pinned accounts. Returns (territory table, whole-plan totals incl. unassigned).
-    A `cube` passed in must come from `unit_cube(..., include_unplaced=True)` so that
-    accounts without a unit count as unassigned.
-    """
-    if cube is None:
-        cube = unit_cube(cur, plan.unit, period, flt, include_unplaced=True)
-    assign = assignment(cur, plan)
-    terr = territories(cur, plan)
-    merged = cube.merge(assign, on="unit_id", how="left")
-    measures = ["accounts", "potential", "won", "open_pipeline"]
-    pins = _pinned(cur, plan, period, flt)
-    by_t = merged.dropna(subset=["territory_id"]).groupby("territory_id")[measures].sum()
-    unassigned = merged[merged["territory_id"].isna()][measures].sum()
-    if len(pins):
-        # take pinned accounts out of where their unit put them, add them where pinned
-        natural = pins.merge(assign, on="unit_id", how="left", suffixes=("", "_unit"))
-        for _, p in natural.iterrows():
-            src = p["territory_id_unit"]
-            vals = p[measures].astype(float)
-            if pd.isna(src):
-                unassigned = unassigned - vals
-            else:
-                by_t.loc[src] = by_t.loc[src] - vals if src in by_t.index else -vals
-            dst = p["territory_id"]
-            by_t.loc[dst] = by_t.loc[dst] + vals if dst in by_t.index else vals
-    table = terr.merge(by_t.reset_index(), on="territory_id", how="left")
-    table[measures] = table[measures].fillna(0)
-    table["accounts"] = table["accounts"].round().astype("int64")
-    units_per = assign.groupby("territory_id").size().rename("units")
-    table = table.merge(units_per, on="territory_id", how="left")
-    table["units"] = table["units"].fillna(0).astype("int64")
-    table["quota"] = table["annual_quota"] * period.days / 365
-    table["attainment"] = (table["won"] / table["quota"]).where(table["quota"] > 0)
-    totals = {
-        "accounts": int(cube["accounts"].sum()),
-        "potential": float(cube["potential"].sum()),
-        "won": float(cube["won"].sum()),
-        "open_pipeline": float(cube["open_pipeline"].sum()),
-        "unassigned_accounts": round(float(unassigned["accounts"])),
-        "unassigned_potential": float(unassigned["potential"]),
-        "territories": len(terr),
-        "units": len(assign),
-    }
-    cols = ["territory_id", "territory_name", "rep_id", "rep_name", "units", "accounts",
-            "potential", "won", "open_pipeline", "quota", "attainment"]
-    return table[cols], totals
-
-
-def _pinned(cur, plan: Plan, period: Period, flt: AccountFilter | None) -> pd.DataFrame:
-    flt = flt or AccountFilter()
-    acc_where, acc_params = flt.account_sql("a")
-    sale_where, sale_params = flt.sales_sql()
-    return cur.execute(
-        f"""SELECT o.territory_id, {plan.unit.unit_id_sql('a')} AS unit_id,
-                   1 AS accounts, a.potential,
-                   coalesce((SELECT sum(amount) FROM sales s WHERE s.account_id = a.account_id
-                        AND s.stage = 'won' AND s.close_date BETWEEN ? AND ?
-                        AND {sale_where}), 0) AS won,
-                   coalesce((SELECT sum(amount) FROM sales s WHERE s.account_id = a.account_id
-                        AND s.stage = 'open' AND s.close_date BETWEEN ? AND ?
-                        AND {sale_where}), 0) AS open_pipeline
-            FROM account_overrides o JOIN accounts a ON a.account_id = o.account_id
-            WHERE o.plan_id = ? AND {acc_where}""",
-        [period.start, period.end, *sale_params, period.start, period.end, *sale_params,
-         plan.plan_id, *acc_params],
-    ).df()
-
-
-def units_with_territory(
-    cur: duckdb.DuckDBPyConnection, plan: Plan, cube: pd.DataFrame
-) -> pd.DataFrame:
-    """Every unit of the plan or holding accounts, with its territory and numbers.
-
-    Units that hold accounts but are in no territory come with an empty territory_id.
-    """
-    assign = assignment(cur, plan)
-    names = territories(cur, plan)[["territory_id", "territory_name"]]
-    merged = assign.merge(cube.dropna(subset=["unit_id"]), on="unit_id", how="outer")
-    merged = merged.merge(names, on="territory_id", how="left")
-    for col in ("accounts", "potential", "won", "open_pipeline"):
-        merged[col] = merged[col].fillna(0)
-    return merged
-
-
 def coverage(cur: duckdb.DuckDBPyConnection, plan: Plan) -> dict:
     """Accounts resolved to a territory with a rep, the unassigned ones, and placement."""
+    cte, params = resolved_cte(plan)
     resolved = f"""
-        WITH r AS (
+        WITH {cte}, r AS (
             SELECT a.account_id, a.name, a.segment, a.postal_code, a.state, a.potential,
-                   a.placed_by, {plan.unit.unit_id_sql('a')} AS unit_id,
-                   coalesce(o.territory_id, u.territory_id) AS territory_id
-            FROM accounts a
-            LEFT JOIN account_overrides o ON o.plan_id = ? AND o.account_id = a.account_id
-            LEFT JOIN plan_units u ON u.plan_id = ?
-                 AND u.unit_id = {plan.unit.unit_id_sql('a')}
+                   a.placed_by, {plan.unit.unit_id_sql('a')} AS unit_id, a.territory_id
+            FROM resolved a
         )"""
-    params = [plan.plan_id, plan.plan_id]
     totals = cur.execute(
         resolved + """
         SELECT count(*), sum(potential),
@@ -392,7 +257,21 @@ def log_event(cur, plan_id: int, event: str, detail: str | None = None) -> None:
                 [plan_id, dt.datetime.now(), author(), event, detail])
 
 
-def _new_plan(cur, name: str, unit: str, state: str, note: str | None) -> int:
+def first_state(cur, state: str | None) -> str:
+    """The state a new plan gets: the one asked for, else active when no plan is active
+    (the first plan of a database), else planning."""
+    if state is not None:
+        return state
+    has_active = cur.execute("SELECT 1 FROM plans WHERE state = 'active'").fetchone()
+    return "planning" if has_active else "active"
+
+
+def new_plan(cur, name: str, unit: UnitType | str, *, state: str, note: str | None,
+             event: str = "created", detail: str | None = None) -> int:
+    """The one way a plan row is made (import, convert, clone, snapshot, restore, create),
+    inside the caller's transaction: a unique non-empty name, at most one active plan, and
+    the first entry of its history (`event`, one of schema.CREATION_EVENTS). Returns its id.
+    """
     name = (name or "").strip()
     if not name:
         raise InputError("a plan needs a name")
@@ -403,7 +282,8 @@ def _new_plan(cur, name: str, unit: str, state: str, note: str | None) -> int:
     plan_id = cur.execute("SELECT nextval('plan_ids')").fetchone()[0]
     now = dt.datetime.now().replace(microsecond=0)
     cur.execute("INSERT INTO plans VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [plan_id, name, unit, state, now, now, note])
+                [plan_id, name, str(unit), state, now, now, note])
+    log_event(cur, plan_id, event, detail)
     return plan_id
 
 
@@ -412,11 +292,9 @@ def create_plan(store: Store, name: str, unit: UnitType, *, state: str = "planni
     """An empty plan on a unit type (territories are then created and painted)."""
     _check_state(state)
     with store.transaction() as cur:
-        if state == "active" or not cur.execute(
-                "SELECT 1 FROM plans WHERE state = 'active'").fetchone():
-            state = "active"
-        plan_id = _new_plan(cur, name, str(unit), state, note)
-        log_event(cur, plan_id, "created", f"empty plan on {unit}, {state}")
+        state = "active" if first_state(cur, None) == "active" else state
+        new_plan(cur, name, unit, state=state, note=note,
+                 detail=f"empty plan on {unit}, {state}")
     return get_plan(store.cursor(), name.strip())
 
 
@@ -433,8 +311,9 @@ def clone_plan(store: Store, plan: Plan, name: str, *, state: str = "planning",
 def copy_plan(cur, plan: Plan, name: str, *, state: str, note: str | None,
               event: str) -> int:
     """The copy itself, inside the caller's transaction; returns the new plan id."""
-    plan_id = _new_plan(cur, name, str(plan.unit), state,
-                        note if note is not None else f"copy of {plan.name}")
+    plan_id = new_plan(cur, name, plan.unit, state=state,
+                       note=note if note is not None else f"copy of {plan.name}",
+                       event=event, detail=f"from {plan.name}")
     for table in PLAN_TABLES:
         cols = [r[0] for r in cur.execute(
             "SELECT column_name FROM information_schema.columns WHERE table_name = ? "
@@ -442,7 +321,6 @@ def copy_plan(cur, plan: Plan, name: str, *, state: str, note: str | None,
         rest = ", ".join(c for c in cols if c != "plan_id")
         cur.execute(f"INSERT INTO {table} (plan_id, {rest}) SELECT ?, {rest} "
                     f"FROM {table} WHERE plan_id = ?", [plan_id, plan.plan_id])
-    log_event(cur, plan_id, event, f"from {plan.name}")
     if event == "cloned":
         log_event(cur, plan.plan_id, "cloned to", name.strip())
     return plan_id

@@ -34,6 +34,9 @@ Semantics chosen:
 Applying rules pins each matched account to its winning territory in one undoable edit
 (`edits.undo` takes it all back). Pins that would move an account out of, or into, a locked
 territory are skipped, as paint strokes skip locked units.
+
+Over 500 lines because the rule language (criteria, the boolean-filter parser) and its one
+SQL compiler belong together: the allow-list that keeps user text out of SQL is read by both.
 """
 
 from __future__ import annotations
@@ -52,6 +55,7 @@ import pandas as pd
 from analytics import edits
 from analytics.errors import InputError
 from analytics.plans import Plan, log_event
+from analytics.resolution import resolved_cte
 from analytics.store import Store
 
 # --------------------------------------------------------------------------------------
@@ -546,7 +550,7 @@ def set_territory_type(store: Store, plan: Plan, name: str, priority: int,
         detail = (f"{name}: priority {prio}" if old is None
                   else f"{name}: priority {old[0]} -> {prio}")
         log_event(cur, plan.plan_id, "territory type set", detail)
-        edits._touch(cur, plan)
+        edits.touch_plan(cur, plan)
 
 
 def delete_territory_type(store: Store, plan: Plan, name: str) -> None:
@@ -566,7 +570,7 @@ def delete_territory_type(store: Store, plan: Plan, name: str) -> None:
         cur.execute("DELETE FROM territory_types WHERE plan_id = ? AND type_name = ?",
                     [plan.plan_id, name])
         log_event(cur, plan.plan_id, "territory type deleted", name)
-        edits._touch(cur, plan)
+        edits.touch_plan(cur, plan)
 
 
 def list_territory_types(cur: duckdb.DuckDBPyConnection, plan: Plan) -> pd.DataFrame:
@@ -631,7 +635,7 @@ def add_rule(store: Store, plan: Plan, territory_id: str, criteria: Any,
     crit, _, text = validate_rule(criteria, boolean_filter)
     name = (name or "").strip() or None
     with store.transaction() as cur:
-        edits._require_territory(edits._territory_rows(cur, plan), territory_id, plan)
+        edits.require_territory(edits.territory_rows(cur, plan), territory_id, plan)
         rule_id = cur.execute("SELECT coalesce(max(rule_id), 0) + 1 FROM assignment_rules "
                               "WHERE plan_id = ?", [plan.plan_id]).fetchone()[0]
         cur.execute("INSERT INTO assignment_rules VALUES (?, ?, ?, ?, ?, ?)",
@@ -641,7 +645,7 @@ def add_rule(store: Store, plan: Plan, territory_id: str, criteria: Any,
                   f"rule {rule_id} -> {territory_id}: "
                   + "; ".join(f"{i}: {c}" for i, c in enumerate(crit, 1))
                   + (f" [{text}]" if text else ""))
-        edits._touch(cur, plan)
+        edits.touch_plan(cur, plan)
     return int(rule_id)
 
 
@@ -655,7 +659,7 @@ def delete_rule(store: Store, plan: Plan, rule_id: int) -> None:
         cur.execute("DELETE FROM assignment_rules WHERE plan_id = ? AND rule_id = ?",
                     [plan.plan_id, int(rule_id)])
         log_event(cur, plan.plan_id, "rule deleted", f"rule {rule_id} -> {row[0]}")
-        edits._touch(cur, plan)
+        edits.touch_plan(cur, plan)
 
 
 def load_rules(cur, plan: Plan, rule_ids: Iterable[int] | None = None) -> list[Rule]:
@@ -683,7 +687,7 @@ def load_rules(cur, plan: Plan, rule_ids: Iterable[int] | None = None) -> list[R
 def list_rules(cur: duckdb.DuckDBPyConnection, plan: Plan) -> pd.DataFrame:
     """One row per rule: its territory and type, criteria, effective filter, match count."""
     rules = load_rules(cur, plan)
-    terr = edits._territory_rows(cur, plan)
+    terr = edits.territory_rows(cur, plan)
     prio = dict(cur.execute("SELECT type_name, priority FROM territory_types WHERE plan_id = ?",
                             [plan.plan_id]).fetchall())
     rows = []
@@ -770,22 +774,18 @@ def _moves(cur, plan: Plan, rule_ids) -> pd.DataFrame:
     if built is None:
         return pd.DataFrame(columns=cols)
     sql, params = built
-    uid = plan.unit.unit_id_sql("a")
+    resolved, resolved_params = resolved_cte(plan)
     return cur.execute(
-        f"""WITH {sql}
-            SELECT a.account_id, a.name, a.potential,
-                   coalesce(o.territory_id, u.territory_id) AS from_territory,
-                   m.territory_id AS to_territory, m.rule_id, o.territory_id AS pinned_to,
+        f"""WITH {sql}, {resolved}
+            SELECT a.account_id, a.name, a.potential, a.territory_id AS from_territory,
+                   m.territory_id AS to_territory, m.rule_id, a.pinned_to,
                    coalesce(tf.locked, false) OR coalesce(tt.locked, false) AS locked
-            FROM m JOIN accounts a ON a.account_id = m.account_id
-            LEFT JOIN account_overrides o ON o.plan_id = ? AND o.account_id = a.account_id
-            LEFT JOIN plan_units u ON u.plan_id = ? AND u.unit_id = {uid}
-            LEFT JOIN territories tf ON tf.plan_id = ?
-                 AND tf.territory_id = coalesce(o.territory_id, u.territory_id)
+            FROM m JOIN resolved a ON a.account_id = m.account_id
+            LEFT JOIN territories tf ON tf.plan_id = ? AND tf.territory_id = a.territory_id
             LEFT JOIN territories tt ON tt.plan_id = ? AND tt.territory_id = m.territory_id
             WHERE m.k = 1
             ORDER BY a.account_id""",
-        [*params, plan.plan_id, plan.plan_id, plan.plan_id, plan.plan_id]).df()
+        [*params, *resolved_params, plan.plan_id, plan.plan_id]).df()
 
 
 def preview(cur: duckdb.DuckDBPyConnection, plan: Plan,
@@ -830,4 +830,4 @@ def apply_rules(store: Store, plan: Plan,
             changes.append((edits.PIN, r.account_id, pinned, r.to_territory))
         return changes, skipped
 
-    return edits._commit(store, plan, label, build)
+    return edits.commit_edit(store, plan, label, build)

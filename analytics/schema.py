@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 H3_RESOLUTIONS: tuple[int, ...] = (3, 4, 5, 6, 7, 8)
 """Resolutions whose cell every account carries (computed at import, never by parent-of)."""
@@ -16,6 +16,16 @@ H3_RESOLUTIONS: tuple[int, ...] = (3, 4, 5, 6, 7, 8)
 POSTAL_UNIT_COLUMNS = ("zip5", "zip3", "county", "state", "fr_dept", "fr_commune")
 
 _H3_COLUMNS = ",\n    ".join(f"h3_r{r} BIGINT" for r in H3_RESOLUTIONS)
+
+PLAN_EVENTS = """CREATE TABLE IF NOT EXISTS plan_events (
+    plan_id INTEGER NOT NULL,
+    made_at TIMESTAMP NOT NULL,
+    author VARCHAR,
+    event VARCHAR NOT NULL,
+    detail VARCHAR
+);"""
+CREATION_EVENTS = ("created", "cloned", "snapshot of", "restored from")
+"""The first entry of every plan's history: how it came to be (plans.new_plan logs it)."""
 
 DDL = f"""
 CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR);
@@ -109,13 +119,7 @@ CREATE TABLE IF NOT EXISTS assignment_rules (
     PRIMARY KEY (plan_id, rule_id)
 );
 
-CREATE TABLE IF NOT EXISTS plan_events (
-    plan_id INTEGER NOT NULL,
-    made_at TIMESTAMP NOT NULL,
-    author VARCHAR,
-    event VARCHAR NOT NULL,
-    detail VARCHAR
-);
+{PLAN_EVENTS}
 
 CREATE TABLE IF NOT EXISTS snapshots (
     snapshot_plan_id INTEGER PRIMARY KEY,
@@ -185,6 +189,15 @@ MIGRATIONS: dict[int, list[str]] = {
     # 3 -> 4: territory types, assignment rules, plan events, snapshots (tables from DDL)
     4: [
         "ALTER TABLE territories ADD COLUMN territory_type VARCHAR",
+    ],
+    # 4 -> 5: every plan's history starts with how it came to be; plans made by an import
+    # or a conversion before version 5 had no such entry: one is recorded from the plan row
+    5: [
+        PLAN_EVENTS,
+        "INSERT INTO plan_events SELECT p.plan_id, p.created_at, NULL, 'created', "
+        "'recorded on upgrade' || coalesce(': ' || p.note, '') FROM plans p "
+        "WHERE NOT EXISTS (SELECT 1 FROM plan_events e WHERE e.plan_id = p.plan_id AND "
+        "e.event IN ('" + "', '".join(CREATION_EVENTS) + "'))",
     ],
 }
 """Statements that bring a database of version N-1 to version N."""

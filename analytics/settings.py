@@ -1,4 +1,4 @@
-"""The manager's settings named in METRICS.md, with their defaults.
+"""The manager's settings named in docs/metrics.md, with their defaults.
 
 Kept in the database (`meta` key `settings`) so that every page, export and command uses the
 same values; `--setting name=value` overrides them for one command.

@@ -1,7 +1,7 @@
 """Snapshots: a plan frozen with its metrics, a note and a timestamp, for a meeting.
 
 A snapshot is a read-only copy of the plan (state `snapshot`: territories, units, pins,
-types, rules) plus, in `snapshots`, the summary exactly as it was (every METRICS.md column
+types, rules) plus, in `snapshots`, the summary exactly as it was (every docs/metrics.md column
 for the period, as-of date and settings used, as JSON), so its numbers stay what they were
 even after the data or the settings change. It can be compared, exported, and restored as a
 new plan.

@@ -263,6 +263,19 @@ def small_summary(db: Path, period: Period = SMALL_PERIOD, as_of: dt.date = SMAL
     return rows.set_index("territory_id", drop=False), plan_row
 
 
+def territory_numbers(cur, plan, period: Period, flt=None) -> tuple[pd.DataFrame, dict]:
+    """The `territories` command's table and the whole-plan totals, as the first wave's
+    tests read them: `metrics.territory_brief` (a column subset of the summary), as of the
+    period's end with default settings; the unassigned potential is the plan's potential
+    outside every territory."""
+    table, whole = metrics.territory_brief(cur, plan, period, period.end, Settings(), flt=flt)
+    totals = {k: whole[k] for k in ("accounts", "potential", "won", "open_pipeline",
+                                    "unassigned_accounts", "units")}
+    totals["unassigned_potential"] = whole["potential"] - float(table["potential"].sum())
+    totals["territories"] = len(table)
+    return table, totals
+
+
 def is_empty(v) -> bool:
     """An empty metric: None (dicts, JSON), NaN (frames, CSV) or pandas' NA."""
     return v is None or v is pd.NA or (isinstance(v, float | np.floating) and math.isnan(v))

@@ -8,7 +8,7 @@ import h3
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import DEMO_DIR, rows, scalar
+from conftest import DEMO_DIR, rows, scalar, territory_numbers
 
 from analytics import demo, plans
 from analytics.errors import InputError
@@ -73,7 +73,7 @@ def test_active_plan(demo_ro):
 
 def test_active_plan_numbers_add_up(demo_ro, demo_frames):
     plan = plans.get_plan(demo_ro.cursor())
-    table, totals = plans.territory_numbers(demo_ro.cursor(), plan, Period.year(2026))
+    table, totals = territory_numbers(demo_ro.cursor(), plan, Period.year(2026))
     acc, sales = demo_frames["accounts"], demo_frames["sales"]
     assert len(table) == 40
     assert totals["accounts"] == len(acc)

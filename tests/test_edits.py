@@ -34,7 +34,7 @@ resolution 5, period 2026 (365 days), as of 2026-06-30:
     unassigned accounts: 1 (A7, potential 800, won 80).
     Whole plan (never changes with an edit): 7 accounts, potential 1,900, won 155.
 
-Every expected number below is worked out from this table (METRICS.md definitions), never
+Every expected number below is worked out from this table (docs/metrics.md definitions), never
 taken from an earlier output of the code.
 """
 
@@ -691,8 +691,8 @@ def test_a_failure_in_the_middle_of_an_edit_leaves_nothing(world, monkeypatch):
     def boom(cur, plan):
         raise RuntimeError("disk full")
 
-    # _touch runs after the changes are applied and logged, last thing in the transaction
-    monkeypatch.setattr(edits, "_touch", boom)
+    # touch_plan runs after the changes are applied and logged, last thing in the transaction
+    monkeypatch.setattr(edits, "touch_plan", boom)
     with pytest.raises(RuntimeError, match="disk full"):
         edits.merge_territories(world, plan, ["T2", "T3"], "T1")
     with pytest.raises(RuntimeError, match="disk full"):

@@ -1,4 +1,4 @@
-"""The metrics engine against METRICS.md: a small world worked out by hand, edge cases, and
+"""The metrics engine against docs/metrics.md: a small world worked out by hand, edge cases, and
 an independent pandas computation over the demo dataset.
 
 The small world (tests/conftest.py `build_small_world`): H3 resolution 5 plan "Base",
@@ -126,7 +126,7 @@ def _hex_pp(cells: list[str]) -> float:
 
 
 def expected_base() -> tuple[dict[str, dict], dict]:
-    """Every column of the small world's plan "Base", worked out from METRICS.md."""
+    """Every column of the small world's plan "Base", worked out from docs/metrics.md."""
     cells = small_cells()
     t = {
         "T1": {

@@ -1,4 +1,4 @@
-"""The reporting period and the as-of date (METRICS.md, "Period")."""
+"""The reporting period and the as-of date (docs/metrics.md, "Period")."""
 
 from __future__ import annotations
 

@@ -28,7 +28,7 @@ Workload of an account (no visits_per_year, default settings): 12 x (45 + 2 x d 
 x 60) / 60 = 9 + 0.52 d hours, d the great-circle km from its rep's home. Raising
 visit_minutes from 45 to 90 adds 12 x 45 / 60 = 9 hours per account.
 
-Every expected number is worked out from these tables (METRICS.md), never copied from an
+Every expected number is worked out from these tables (docs/metrics.md), never copied from an
 earlier output of the code.
 """
 
@@ -343,7 +343,7 @@ def test_plan_history_newest_first(world):
     # the source records the clone and its demotion
     base_hist = plans.plan_history(world.cursor(), get(world, "Base"))
     assert list(zip(base_hist["what"], base_hist["detail"], strict=True)) == [
-        ("cloned to", "H")]
+        ("cloned to", "H"), ("created", "imported from plan_base.csv: 5 units, active")]
     fresh = plans.create_plan(world, "Fresh", H3_4)
     got = plans.plan_history(world.cursor(), fresh)
     assert list(zip(got["what"], got["detail"], strict=True)) == [
@@ -1136,3 +1136,40 @@ def test_a_plan_against_its_own_snapshot_shows_no_change(demo_copy):
     # floats kept to the last digit (not pandas' 10 significant digits)
     first = next(r for r in stored if r["territory_id"] == rows["territory_id"].iloc[0])
     assert first["potential"] == float(rows["potential"].iloc[0])
+
+
+def test_every_way_of_making_a_plan_starts_its_history(world):
+    """Import, convert, clone, snapshot, restore and create all log how the plan began."""
+    base = get(world)
+    conv, _ = edits.convert_plan(world, base, UnitType.parse("state"), "On states")
+    snap = snapshots.take_snapshot(world, base, name="Snap", period=Period.year(2026),
+                                   as_of=dt.date(2026, 6, 30), settings=Settings())
+    back = snapshots.restore_snapshot(world, snap, "Back")
+    first = {}
+    for plan in (base, conv, snap, back):
+        hist = plans.plan_history(world.cursor(), get(world, plan.name))
+        first[plan.name] = tuple(hist.iloc[-1][["what", "detail"]])
+    assert first == {
+        "Base": ("created", "imported from plan_base.csv: 5 units, active"),
+        "On states": ("created", f"converted from Base ({base.unit}), planning"),
+        "Snap": ("snapshot of", "from Base"),
+        "Back": ("restored from", "from Snap"),
+    }
+
+
+def test_upgrade_records_the_missing_creation_entries(db):
+    """A version-4 database whose imported plan has no history gets a "created" entry on
+    opening; plans that have one are left alone."""
+    with Store(db) as world:
+        base = get(world)
+        plans.clone_plan(world, base, "Kept")
+        world.cursor().execute(
+            "DELETE FROM plan_events WHERE plan_id = ? AND event = 'created'", [base.plan_id])
+        world.cursor().execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
+    with Store(db) as store:
+        got = store.cursor().execute(
+            "SELECT p.name, e.event, e.author, e.detail FROM plan_events e "
+            "JOIN plans p USING (plan_id) WHERE e.event IN ('created', 'cloned') "
+            "ORDER BY p.name").fetchall()
+    assert got == [("Base", "created", None, "recorded on upgrade"),
+                   ("Kept", "cloned", plans.author(), "from Base")]

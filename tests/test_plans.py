@@ -36,7 +36,7 @@ import shutil
 import h3
 import pandas as pd
 import pytest
-from conftest import rows, scalar, snapshot, write_csv
+from conftest import rows, scalar, snapshot, territory_numbers, write_csv
 
 from analytics import ingest, plans
 from analytics.cube import AccountFilter
@@ -148,7 +148,7 @@ def test_import_h3_plan(db, make_csv):
     assert rows(db, "SELECT territory_id, name, rep_id FROM territories ORDER BY 1") == [
         ("MW", "MW", None), ("NE", "NE", None),
     ]
-    table, totals = plans.territory_numbers(db.cursor(), plan, H1)
+    table, totals = territory_numbers(db.cursor(), plan, H1)
     got = table.set_index("territory_id")
     # which accounts lie in those two cells, by the h3 library
     in_cell = {c: [k for k, p in POINTS.items() if h3.latlng_to_cell(*p, 5) == c]
@@ -270,7 +270,7 @@ def _pin_a6_to_t2(db, plan):
 def test_territory_numbers_by_hand(db, county_plan):
     plan, _ = county_plan
     _pin_a6_to_t2(db, plan)
-    table, totals = plans.territory_numbers(db.cursor(), plan, H1)
+    table, totals = territory_numbers(db.cursor(), plan, H1)
     assert table["territory_id"].tolist() == ["T1", "T2", "T3"]
     t = table.set_index("territory_id")
     # T1 East = A1 + A2 (A6 lies in Boston but is pinned to T2)
@@ -312,7 +312,7 @@ def test_territory_numbers_by_hand(db, county_plan):
 
 def test_territory_numbers_without_the_override(db, county_plan):
     plan, _ = county_plan
-    table, totals = plans.territory_numbers(db.cursor(), plan, H1)
+    table, totals = territory_numbers(db.cursor(), plan, H1)
     t = table.set_index("territory_id")
     # A6 now follows its county into T1
     assert (t.loc["T1", "accounts"], t.loc["T1", "potential"]) == (3, 900)
@@ -326,7 +326,7 @@ def test_override_of_an_unassigned_account(db, county_plan):
     # A4 (Los Angeles, a county in no territory) and A5 (no county) pinned to T3
     db.cursor().execute("INSERT INTO account_overrides VALUES (?, 'A4', 'T3'), (?, 'A5', 'T3')",
                         [plan.plan_id, plan.plan_id])
-    table, totals = plans.territory_numbers(db.cursor(), plan, H1)
+    table, totals = territory_numbers(db.cursor(), plan, H1)
     t = table.set_index("territory_id")
     assert t.loc["T3", "accounts"] == 2
     assert t.loc["T3", "potential"] == 900
@@ -341,7 +341,7 @@ def test_territory_quota_overrides_rep_quota(db, county_plan):
     plan, _ = county_plan
     db.cursor().execute("UPDATE territories SET annual_quota = 36500 WHERE territory_id = 'T3'")
     db.cursor().execute("UPDATE territories SET annual_quota = 0 WHERE territory_id = 'T1'")
-    table, _ = plans.territory_numbers(db.cursor(), plan, Period.year(2024))
+    table, _ = territory_numbers(db.cursor(), plan, Period.year(2024))
     t = table.set_index("territory_id")
     assert t.loc["T3", "quota"] == pytest.approx(36500 * 366 / 365)  # leap year: 366 days
     assert t.loc["T1", "quota"] == 0
@@ -353,7 +353,7 @@ def test_territory_numbers_with_filters(db, county_plan):
     plan, _ = county_plan
     _pin_a6_to_t2(db, plan)
     flt = AccountFilter(segments=("Hospital",), products=("pumps",))
-    table, totals = plans.territory_numbers(db.cursor(), plan, H1, flt)
+    table, totals = territory_numbers(db.cursor(), plan, H1, flt)
     t = table.set_index("territory_id")
     # Hospitals: A3 (T2 by its county) and A6 (pinned to T2); pump deals only:
     # A3 has S5 (monitors, left out) and S6 (lost); A6 has S8 won 800 and S9 (monitors)

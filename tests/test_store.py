@@ -6,6 +6,7 @@ import duckdb
 
 from analytics import cube, ingest
 from analytics.period import Period
+from analytics.schema import SCHEMA_VERSION
 from analytics.store import Store
 from analytics.units import UnitType
 
@@ -80,7 +81,7 @@ def test_version_1_database_is_migrated(tmp_path):
     con.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
     con.close()
     with Store(path) as store:
-        assert store.get_meta("schema_version") == "4"
+        assert store.get_meta("schema_version") == str(SCHEMA_VERSION)
         cur = store.cursor()
         assert cur.execute("SELECT count(*) FROM plan_edits").fetchone() == (0,)
         assert cur.execute("SELECT count(*) FROM territories WHERE locked").fetchone() == (0,)
