@@ -5,6 +5,9 @@ row, column, value, reason) and left out, good rows are added or update the stor
 and a file that cannot be read or lacks a required column stops the import with nothing
 changed. Validation and normalisation run in DuckDB SQL (columns, not Python loops), with
 every user value passed as data, never spliced into SQL.
+
+Over 500 lines on purpose: reading, validating, placing and writing are the steps of one
+transaction that share its staging views; split apart they would have to pass those around.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import pandas as pd
 import pyarrow as pa
 
 from analytics import geography, units
+from analytics.columns import match_columns
 from analytics.errors import InputError
 from analytics.schema import ACCOUNTS, H3_RESOLUTIONS, REPS, SALES, TABLES, Field, TableSpec
 from analytics.store import Store
@@ -133,10 +137,6 @@ class ImportRejected(InputError):
 # --------------------------------------------------------------------------------------
 # column mapping
 # --------------------------------------------------------------------------------------
-def _norm(name: str) -> str:
-    return re.sub(r"[\s_\-\.]+", " ", str(name).strip().lower().lstrip("\ufeff")).strip()
-
-
 def parse_mapping(items: Iterable[str]) -> dict[str, dict[str, str]]:
     """`["accounts.lat=Y", ...]` -> `{"accounts": {"lat": "Y"}}`, checked against the specs."""
     out: dict[str, dict[str, str]] = {}
@@ -157,56 +157,6 @@ def parse_mapping(items: Iterable[str]) -> dict[str, dict[str, str]]:
                              + ", ".join(spec.names))
         out.setdefault(table, {})[fname] = source.strip()
     return out
-
-
-def match_columns(
-    spec: TableSpec, headers: list[str], explicit: dict[str, str], file: str
-) -> dict[str, str]:
-    """Which source column feeds each field: explicit mapping, exact name, then aliases."""
-    by_norm: dict[str, str] = {}
-    for h in headers:
-        by_norm.setdefault(_norm(h), h)
-    chosen: dict[str, str] = {}
-    used: set[str] = set()
-    for fname, source in explicit.items():
-        if source not in headers:
-            match = by_norm.get(_norm(source))
-            if match is None:
-                raise InputError(
-                    f"--map {spec.name}.{fname}={source}: the file has no column {source!r}; "
-                    f"its columns are: {', '.join(headers)}",
-                    file=file,
-                )
-            source = match
-        chosen[fname] = source
-        used.add(source)
-    for f in spec.fields:  # exact names first, so `id` cannot steal an exact `account_id`
-        h = by_norm.get(_norm(f.name))
-        if f.name not in chosen and h is not None and h not in used:
-            chosen[f.name] = h
-            used.add(h)
-    for f in spec.fields:
-        if f.name in chosen:
-            continue
-        for alias in f.aliases:
-            h = by_norm.get(_norm(alias))
-            if h is not None and h not in used:
-                chosen[f.name] = h
-                used.add(h)
-                break
-    missing = [f.name for f in spec.fields if f.required and f.name not in chosen]
-    if missing:
-        expected = "; ".join(
-            f"{f.name} (or {', '.join(f.aliases[:4])})" if f.aliases else f.name
-            for f in spec.fields if f.required
-        )
-        raise InputError(
-            f"missing required column(s) {', '.join(missing)} for {spec.name}. "
-            f"Found columns: {', '.join(headers) or '(none)'}. Expected: {expected}. "
-            f"Rename the column or map it, e.g. --map {spec.name}.{missing[0]}=YourColumn",
-            file=file,
-        )
-    return chosen
 
 
 # --------------------------------------------------------------------------------------
@@ -751,7 +701,7 @@ def load(
             report.tables.append(tr)
             view = f"raw_{name}"
             headers = read_source(cur, Path(path), view, label)
-            chosen = match_columns(spec, headers, mapping.get(name, {}), label)
+            chosen = match_columns(headers, spec, mapping.get(name), file=label)
             tr.columns = chosen
             table = _stage(cur, view, spec, chosen, materialize=name != "sales")
             if name == "accounts":
