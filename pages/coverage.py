@@ -6,9 +6,8 @@ import streamlit as st
 
 from analytics import coverage, plans
 from analytics.cube import AccountFilter
-from ui.context import sidebar_context
 from ui.downloads import table_downloads
-from ui.filters import load_url, scope_filters, write_url
+from ui.filters import explorer_head, write_url
 from ui.map import territory_map, view_of
 from ui.map_spec import map_spec, territory_palette, unit_index
 from ui.page_entry import run_through_app
@@ -17,16 +16,8 @@ from ui.widgets import kpi_row, money, percent
 
 run_through_app()  # a first request of a fresh server may come here directly
 
-warnings = load_url({})
-ctx = sidebar_context()
-st.title("Coverage")
-if ctx.plan is None:
-    st.warning("There is no territory plan yet. Import one on the **Plans** page.")
-    st.stop()
+ctx, scope = explorer_head("Coverage", {})
 plan = ctx.plan
-scope, more = scope_filters(ctx)
-for w in warnings + more:
-    st.warning(f"From the link: {w}")
 write_url(ctx, scope, {})
 s = ctx.settings
 

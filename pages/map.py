@@ -12,7 +12,7 @@ from ui.map_editor import MODES, on_map_change
 from ui.map_spec import LAYERS, map_spec, territory_palette, unit_index
 from ui.page_entry import run_through_app
 from ui.plan_metrics import plan_metrics
-from ui.widgets import balance_chart, kpi_row, money, percent, territory_table
+from ui.widgets import balance_chart, kpi_row, metric_card, percent, territory_table
 
 run_through_app()  # a first request of a fresh server may come here directly
 
@@ -119,18 +119,12 @@ def live_editor(ctx, plan, index, colors) -> None:
     st.subheader("Whole plan")
     under = int((rows["status"] == "under-served").sum())
     over = int((rows["status"] == "over-served").sum())
+    kpi_row([metric_card("accounts", whole["accounts"], "Every account, assigned or not"),
+             *(metric_card(name, whole[name]) for name in ("potential", "won", "attainment",
+                                                           "pace"))])
     kpi_row([
-        ("Accounts", f"{whole['accounts']:,}", "Every account, assigned or not"),
-        ("Potential", money(whole["potential"]), "Annual sales potential"),
-        ("Won", money(whole["won"]), "Won deals closing in the period"),
-        ("Attainment", percent(whole["attainment"]), "Won / quota for the period"),
-        ("Pace", percent(whole["pace"]), "Attainment / share of the period elapsed"),
-    ])
-    kpi_row([
-        ("Open pipeline", money(whole["open_pipeline"]), "Open deals closing in the period"),
-        ("Pipeline coverage", "–" if whole["pipeline_coverage"] is None
-         else f"{whole['pipeline_coverage']:.2f}x", "Open pipeline / (quota - won)"),
-        ("Utilization", percent(whole["utilization"]), "Workload hours / capacity hours"),
+        *(metric_card(name, whole[name]) for name in ("open_pipeline", "pipeline_coverage",
+                                                      "utilization")),
         ("Under-served", f"{under}", "Territories over capacity beyond the tolerance"),
         ("Over-served", f"{over}", "Territories under the underload threshold"),
     ])

@@ -6,44 +6,28 @@ import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
+from analytics import catalog, plans
 from analytics import performance as pf
-from analytics import plans
 from analytics.schema import H3_RESOLUTIONS
 from analytics.units import POSTAL_KINDS, UnitType
-from ui.context import sidebar_context
 from ui.downloads import table_downloads
-from ui.filters import load_url, scope_filters, url_choice, write_url
+from ui.filters import explorer_head, url_choice, write_url
 from ui.map import territory_map, view_of
 from ui.map_spec import explorer_spec, territory_palette
 from ui.page_entry import run_through_app
 from ui.plan_metrics import plan_metrics
-from ui.widgets import kpi_row, money, percent
+from ui.widgets import as_shown, kpi_row, metric_card, metric_column
 
 run_through_app()  # a first request of a fresh server may come here directly
 
-METRIC_LABELS = {
-    "attainment": "Attainment", "penetration": "Penetration", "won": "Won",
-    "whitespace": "Whitespace", "growth": "Growth vs a year earlier",
-    "win_rate_count": "Win rate (count)", "win_rate_amount": "Win rate (amount)",
-    "avg_deal_size": "Average deal size", "potential": "Potential",
-    "open_pipeline": "Open pipeline", "accounts": "Accounts",
-}
-PERCENTS = {"attainment", "penetration", "growth", "win_rate_count", "win_rate_amount"}
+METRIC_LABELS = {name: catalog.label(name) for name in pf.RANK_METRICS}
 LEVELS = {"unit": "Unit", "territory": "Territory", "rep": "Rep"}
 UNITS = [*(f"h3:{r}" for r in H3_RESOLUTIONS), *POSTAL_KINDS]
 CUTS = ["Bottom N", "Top N", "Percentile"]
 
-warnings = load_url({"metric": "p_metric", "level": "p_level", "unit": "p_unit",
-                     "cut": "p_cut", "n": "p_n"})
-ctx = sidebar_context()
-st.title("Performance explorer")
-if ctx.plan is None:
-    st.warning("There is no territory plan yet. Import one on the **Plans** page.")
-    st.stop()
+ctx, scope = explorer_head("Performance explorer", {
+    "metric": "p_metric", "level": "p_level", "unit": "p_unit", "cut": "p_cut", "n": "p_n"})
 plan = ctx.plan
-scope, more = scope_filters(ctx)
-for w in warnings + more:
-    st.warning(f"From the link: {w}")
 
 # -- what to rank ------------------------------------------------------------------------
 c1, c2, c3, c4, c5 = st.columns([2.2, 1.6, 1.6, 1.4, 1.2], vertical_alignment="bottom")
@@ -144,22 +128,16 @@ with left:
                + ". Click an area on the map or a row of the table to see its accounts, "
                "deals and trend.")
 with right:
-    shown = ranked[["rank", "area", "name", metric, "accounts", "potential", "won",
-                    "won_deals", "lost_deals", "won_prior"]].copy()
-    if metric in PERCENTS:
-        shown[metric] = shown[metric] * 100
+    # the ranked metric first; each column once (ranking by won or accounts must not list
+    # that column twice: a frame with duplicate columns cannot be shown)
+    columns = list(dict.fromkeys(["rank", "area", "name", metric, "accounts", "potential",
+                                  "won", "won_deals", "lost_deals", "won_prior"]))
+    shown = as_shown(ranked[columns])
     event = st.dataframe(
         shown, hide_index=True, height=440, on_select="rerun", selection_mode="single-row",
         key="ranked_table",
-        column_config={
-            metric: st.column_config.NumberColumn(
-                METRIC_LABELS[metric], format="%.1f%%" if metric in PERCENTS else
-                "localized"),
-            "potential": st.column_config.NumberColumn(format="localized"),
-            "won": st.column_config.NumberColumn(format="localized"),
-            "won_prior": st.column_config.NumberColumn("won a year earlier",
-                                                       format="localized"),
-        })
+        column_config={c: metric_column(c, METRIC_LABELS[c] if c == metric else None)
+                       for c in columns if c in catalog.METRICS})
     rows_sel = list(event.selection.rows) if event and event.selection else []
     # a newly ticked row drills into it; a row left ticked does not override a map click
     if rows_sel and rows_sel != st.session_state.get("_ranked_rows_seen"):
@@ -177,13 +155,8 @@ with drill_slot:
         row = table.set_index("area").loc[drill]
         st.subheader(f"{LEVELS[level.kind]} {drill}" + (f" · {row['name']}"
                                                          if row["name"] != drill else ""))
-        kpi_row([
-            ("Accounts", f"{int(row['accounts']):,}", None),
-            ("Won", money(row["won"]), None),
-            ("Growth", percent(row["growth"]), "Won against the same dates a year earlier"),
-            ("Win rate", percent(row["win_rate_count"]), "Won / (won + lost) deals"),
-            ("Penetration", percent(row["penetration"]), None),
-        ])
+        kpi_row([metric_card(name, row[name]) for name in
+                 ("accounts", "won", "growth", "win_rate_count", "penetration")])
         t1, t2, t3 = st.tabs(["Trend", "Accounts", "Deals"])
         with t1:
             trend = pf.monthly_trend(ctx.cur, plan, ctx.period, scope, level, drill)
@@ -258,11 +231,10 @@ with ch4:
                      title=f"Win rate and penetration by {by} (%)")
         fig.update_layout(margin={"t": 40, "b": 10})
         st.plotly_chart(fig, width="stretch", key="breakdown_chart")
-        st.dataframe(brk[[by, "accounts", "won", "win_rate_count", "win_rate_amount",
-                          "penetration", "avg_deal_size", "growth"]], hide_index=True,
-                     column_config={c: st.column_config.NumberColumn(format="percent")
-                                    for c in ("win_rate_count", "win_rate_amount",
-                                              "penetration", "growth")})
+        cols = [by, "accounts", "won", "win_rate_count", "win_rate_amount", "penetration",
+                "avg_deal_size", "growth"]
+        st.dataframe(as_shown(brk[cols]), hide_index=True,
+                     column_config={c: metric_column(c) for c in cols[1:]})
         table_downloads(brk, f"breakdown-{by}", ctx, scope, {"breakdown": by},
                         key="breakdown")
 

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from analytics import compare, hierarchy, ingest, plan_import, plans, snapshots
+from analytics import compare, hierarchy, plan_import, plans, snapshots
 from analytics.errors import InputError
 from analytics.schema import H3_RESOLUTIONS, PLAN_STATES
 from analytics.units import POSTAL_KINDS, UnitType
@@ -12,7 +12,7 @@ from ui.map import territory_map, view_of
 from ui.map_spec import map_spec, territory_palette, unit_index
 from ui.page_entry import run_through_app
 from ui.plan_metrics import plan_metrics
-from ui.uploads import save_upload, temp_folder
+from ui.uploads import uploaded
 from ui.widgets import kpi_row, percent
 
 run_through_app()  # a first request of a fresh server may come here directly
@@ -64,9 +64,7 @@ with tabs[0]:
         if upload is None:
             st.error("Choose a plan file.")
         else:
-            tmp = temp_folder()
-            try:
-                path = save_upload(upload, tmp.name)
+            with uploaded(upload) as path:
                 unit = UnitType.parse(unit_text)
                 if path.suffix.lower() in (".geojson", ".json", ".gpkg"):
                     new, report, details = plan_import.import_plan_polygons(
@@ -89,13 +87,6 @@ with tabs[0]:
                                                     label=upload.name)
                     st.success(f"Plan {new.name!r} created with "
                                f"{report.tables[0].inserted:,} units.")
-            except ingest.ImportRejected as exc:
-                st.error(str(exc))
-                st.dataframe(exc.report.frame(), hide_index=True)
-            except InputError as exc:
-                st.error(str(exc))
-            finally:
-                tmp.cleanup()
     if plan is not None:
         with st.form("account_import"):
             st.markdown(f"**Pin accounts in {plan.name}** from a file of `account_id, "
@@ -103,18 +94,10 @@ with tabs[0]:
             up = st.file_uploader("Account list", key="account_list_file",
                                   type=["csv", "txt", "xlsx", "parquet"])
             if st.form_submit_button("Pin the accounts") and up is not None:
-                tmp = temp_folder()
-                try:
+                with uploaded(up) as path:
                     result, _ = plan_import.import_account_assignments(
-                        ctx.store, plan, save_upload(up, tmp.name), label=up.name)
+                        ctx.store, plan, path, label=up.name)
                     st.success(str(result))
-                except ingest.ImportRejected as exc:
-                    st.error(str(exc))
-                    st.dataframe(exc.report.frame(), hide_index=True)
-                except InputError as exc:
-                    st.error(str(exc))
-                finally:
-                    tmp.cleanup()
 
 if plan is None:
     with plan_list_slot:

@@ -1,4 +1,4 @@
-"""Settings: the values every metric, page, export and command uses (METRICS.md)."""
+"""Settings: the values every metric, page, export and command uses (docs/metrics.md)."""
 
 import pandas as pd
 import streamlit as st

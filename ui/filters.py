@@ -14,7 +14,7 @@ import streamlit as st
 
 from analytics.cube import AccountFilter
 from analytics.performance import Scope
-from ui.context import Context
+from ui.context import Context, sidebar_context
 
 LIST_FILTERS = ("segment", "industry", "product", "rep", "territory", "region")
 
@@ -167,3 +167,19 @@ def scope_filters(ctx: Context) -> tuple[Scope, list[str]]:
                   pick("rep"), pick("territory"), pick("region"),
                   int(st.session_state.get(_key("min_accounts")) or 0))
     return scope, warnings
+
+
+def explorer_head(title: str, page_keys: dict[str, str]) -> tuple[Context, Scope]:
+    """The top of an explorer page: the URL read (first run), the sidebar, the title, the
+    shared filters, and a warning for each part of the link that could not be used. Stops
+    the page when there is no plan yet."""
+    warnings = load_url(page_keys)
+    ctx = sidebar_context()
+    st.title(title)
+    if ctx.plan is None:
+        st.warning("There is no territory plan yet. Import one on the **Plans** page.")
+        st.stop()
+    scope, more = scope_filters(ctx)
+    for w in warnings + more:
+        st.warning(f"From the link: {w}")
+    return ctx, scope

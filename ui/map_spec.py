@@ -11,8 +11,9 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from analytics import adjacency, plans
+from analytics import adjacency, catalog, plans
 from analytics.metrics import MetricCube
+from analytics.palette import territory_colors
 from analytics.unit_index import UnitIndex
 from ui.context import Context
 from ui.map import (
@@ -24,21 +25,26 @@ from ui.map import (
     quantile_breaks,
     unit_codes,
 )
-from ui.palette import territory_colors
+
 
 # label -> (where the value lives, metric name, number format)
-LAYERS = {
-    "Territory": ("territory", None, None),
-    "Potential (unit)": ("unit", "potential", "money"),
-    "Won (unit)": ("unit", "won", "money"),
-    "Penetration (unit)": ("unit", "penetration", "percent"),
-    "Whitespace (unit)": ("unit", "whitespace", "money"),
-    "Accounts (unit)": ("unit", "accounts", "number"),
-    "Attainment (territory)": ("territory_metric", "attainment", "percent"),
-    "Utilization (territory)": ("territory_metric", "utilization", "percent"),
-    "Potential (territory)": ("territory_metric", "potential", "money"),
-    "Workload hours (territory)": ("territory_metric", "workload_hours", "number"),
+def map_format(metric: str) -> str:
+    """How the map script prints a metric: percent, money or a plain number."""
+    kind = catalog.kind(metric)
+    return "percent" if catalog.is_share(metric) else "money" if kind == "money" else "number"
+
+
+LAYERS = {"Territory": ("territory", None, None)} | {
+    f"{catalog.label(metric, short=True)} ({'unit' if where == 'unit' else 'territory'})":
+    (where, metric, map_format(metric))
+    for where, metric in (
+        ("unit", "potential"), ("unit", "won"), ("unit", "penetration"),
+        ("unit", "whitespace"), ("unit", "accounts"), ("territory_metric", "attainment"),
+        ("territory_metric", "utilization"), ("territory_metric", "potential"),
+        ("territory_metric", "workload_hours"))
 }
+"""Map layers: label -> (where the numbers come from, metric, format), labels from the
+catalogue."""
 
 
 @st.cache_resource(show_spinner="Indexing the plan's units...", max_entries=8)
@@ -208,9 +214,8 @@ def explorer_spec(ctx: Context, plan: plans.Plan, level, table: pd.DataFrame, me
             numbers[col] = [None if pd.isna(v) else round(float(v), 4) for v in vals]
         spec["numbers"] = publish("explorer", numbers)
         spec["layer"] = {**_layer("Territory", None, rows), "mode": "unit", "metric": metric,
-                         "label": metric.replace("_", " "),
-                         "format": ("percent" if metric in PERCENT_METRICS else
-                                    "number" if metric == "accounts" else "money"),
+                         "label": catalog.label(metric),
+                         "format": map_format(metric),
                          "breaks": quantile_breaks(table[metric]),
                          "colors": list(SEQUENTIAL)}
         spec["layer"]["colors"] = spec["layer"]["colors"][: len(spec["layer"]["breaks"]) + 1]
@@ -225,5 +230,3 @@ def explorer_spec(ctx: Context, plan: plans.Plan, level, table: pd.DataFrame, me
         else None
     return spec, index
 
-
-PERCENT_METRICS = {"attainment", "penetration", "growth", "win_rate_count", "win_rate_amount"}

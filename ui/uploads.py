@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
+import streamlit as st
 
 from analytics import ingest
+from analytics.columns import match_columns
+from analytics.errors import InputError
 from analytics.schema import TableSpec
 
 
@@ -22,21 +27,29 @@ def temp_folder() -> tempfile.TemporaryDirectory:
     return tempfile.TemporaryDirectory(prefix="atlas-upload-")
 
 
+@contextmanager
+def uploaded(upload) -> Iterator[Path]:
+    """The upload saved to a temporary file for one import; a refused import is shown (its
+    report as a table: file, row, column, value, reason), a bad input as an error, and the
+    file is removed either way."""
+    tmp = temp_folder()
+    try:
+        yield save_upload(upload, tmp.name)
+    except ingest.ImportRejected as exc:
+        st.error(str(exc))
+        st.dataframe(exc.report.frame(), hide_index=True)
+    except InputError as exc:
+        st.error(str(exc))
+    finally:
+        tmp.cleanup()
+
+
 def detected_columns(path: Path, label: str, spec: TableSpec) -> tuple[list[str], dict]:
     """(the file's headers, the automatic field -> column match) without storing anything."""
     con = duckdb.connect()
     try:
         headers = ingest.read_source(con, path, "preview", label)
-        try:
-            chosen = ingest.match_columns(spec, headers, {}, label)
-        except ingest.InputError:
-            chosen = {}
-            norm = {ingest._norm(h): h for h in headers}
-            for f in spec.fields:
-                for cand in (f.name, *f.aliases):
-                    if ingest._norm(cand) in norm:
-                        chosen[f.name] = norm[ingest._norm(cand)]
-                        break
-        return headers, chosen
+        # partial: a file still lacking a required column shows what did match
+        return headers, match_columns(headers, spec, partial=True)
     finally:
         con.close()

@@ -1,9 +1,12 @@
-"""Small shared widgets: KPI cards and the territory table."""
+"""Small shared widgets: KPI cards and the territory table (labels, formats and help text
+from the metric catalogue, `analytics.catalog`)."""
 
 from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
+
+from analytics import catalog
 
 STATUS_BADGE = {  # symbols every font has (no emoji font needed), plus a cell colour
     "under-served": "▲ under-served",
@@ -15,9 +18,10 @@ STATUS_COLOR = {  # colour-blind-safe (Tol), light enough for dark text
     "▲ under-served": "#F4C2C2", "▼ over-served": "#BBD7EE", "● balanced": "#CDE8C9",
     "○ no rep": "#E6E6E6",
 }
-PERCENT_COLUMNS = ("attainment", "pace", "penetration", "utilization", "reach_pct",
-                   "touched_pct", "deviation_potential", "deviation_workload_hours",
-                   "deviation_accounts")
+COLUMN_FORMATS = {"percent": "%.1f%%", "deviation": "%+.1f%%", "money": "localized",
+                  "count": "localized", "hours": "%.0f", "km": "%.0f", "ratio": "%.2f",
+                  "index": "%.2f"}
+"""How a table column of each catalogue kind is printed (shares are scaled to percent)."""
 
 
 def money(value: float) -> str:
@@ -35,6 +39,34 @@ def percent(value: float | None, digits: int = 1) -> str:
     return "–" if value is None or pd.isna(value) else f"{value:.{digits}%}"
 
 
+def metric_column(name: str, label: str | None = None):
+    """A Streamlit column config for a catalogue metric: its short label, help and format."""
+    m = catalog.METRICS.get(name)
+    if m is None:
+        return st.column_config.Column(label or name)
+    label = label or m.short_label
+    if m.kind == "flag":
+        return st.column_config.CheckboxColumn(label, help=m.help)
+    if m.kind == "text":
+        return st.column_config.TextColumn(label, help=m.help)
+    return st.column_config.NumberColumn(label, help=m.help, format=COLUMN_FORMATS[m.kind])
+
+
+def as_shown(frame: pd.DataFrame) -> pd.DataFrame:
+    """Shares (fractions in the data) as percentages, for tables using `metric_column`."""
+    shown = frame.copy()
+    for col in shown.columns:
+        if catalog.is_share(col):
+            shown[col] = pd.to_numeric(shown[col], errors="coerce").astype(float) * 100
+    return shown
+
+
+def metric_card(name: str, value, help_text: str | None = None) -> tuple[str, str, str]:
+    """(label, value, help) of a KPI card for a catalogue metric."""
+    return (catalog.label(name, short=True), catalog.format_compact(name, value),
+            help_text or catalog.metric(name).help)
+
+
 def kpi_row(items: list[tuple[str, str, str | None]]) -> None:
     """A row of metric cards: (label, value, help)."""
     cols = st.columns(len(items))
@@ -45,13 +77,10 @@ def kpi_row(items: list[tuple[str, str, str | None]]) -> None:
 def territory_table(table: pd.DataFrame, colors: dict[str, str], key: str,
                     selectable: bool = False):
     """Per-territory metrics: map colour swatch, status at a glance, shares as percentages."""
-    shown = table.copy()
+    shown = as_shown(table)
     shown.insert(0, "color", shown["territory_id"].map(colors).fillna("#E6E6E6"))
     if "status" in shown:
         shown["status"] = shown["status"].map(STATUS_BADGE).fillna(shown["status"])
-    for col in PERCENT_COLUMNS:  # fractions in the data, percentages on screen
-        if col in shown:
-            shown[col] = shown[col].astype(float) * 100
     styled = shown.style.apply(
         lambda col: [f"background-color: {c}; color: {c}" for c in col], subset=["color"]
     )
@@ -60,38 +89,14 @@ def territory_table(table: pd.DataFrame, colors: dict[str, str], key: str,
             lambda col: [f"background-color: {STATUS_COLOR.get(v, '#FFFFFF')}" for v in col],
             subset=["status"],
         )
-    money_cols = ("potential", "won", "open_pipeline", "quota", "whitespace")
-    config = {
+    config = {col: metric_column(col) for col in shown.columns if col in catalog.METRICS}
+    config.update({
         "color": st.column_config.TextColumn("", width=28),
         "territory_id": st.column_config.TextColumn("Territory", pinned=True),
         "territory_name": st.column_config.TextColumn("Name", pinned=True),
         "rep_id": st.column_config.TextColumn("Rep"),
         "rep_name": st.column_config.TextColumn("Rep name"),
-        "status": st.column_config.TextColumn("Status"),
-        "units": st.column_config.NumberColumn("Units", format="localized"),
-        "accounts": st.column_config.NumberColumn("Accounts", format="localized"),
-        "pipeline_coverage": st.column_config.NumberColumn("Pipeline coverage",
-                                                           format="%.2fx"),
-        "travel_km": st.column_config.NumberColumn("Travel km (mean)", format="%.0f"),
-        "workload_hours": st.column_config.NumberColumn("Workload h", format="%.0f"),
-        "capacity_hours": st.column_config.NumberColumn("Capacity h", format="%.0f"),
-        "components": st.column_config.NumberColumn("Pieces"),
-        "contiguous": st.column_config.CheckboxColumn("Contiguous"),
-        "polsby_popper": st.column_config.NumberColumn("Compactness", format="%.2f",
-                                                       help="Polsby-Popper: 1 = a circle"),
-    }
-    labels = {
-        "attainment": "Attainment", "pace": "Pace", "penetration": "Penetration",
-        "utilization": "Utilization", "reach_pct": "Reach", "touched_pct": "Touched",
-        "deviation_potential": "Dev. potential", "deviation_workload_hours":
-        "Dev. workload", "deviation_accounts": "Dev. accounts",
-    }
-    for col in PERCENT_COLUMNS:
-        config[col] = st.column_config.NumberColumn(labels[col], format="%.1f%%")
-    names = {"potential": "Potential", "won": "Won", "open_pipeline": "Open pipeline",
-             "quota": "Quota (period)", "whitespace": "Whitespace"}
-    for col in money_cols:
-        config[col] = st.column_config.NumberColumn(names[col], format="localized")
+    })
     if selectable:  # a selected row is read back from st.session_state[key]
         return st.dataframe(styled, key=key, hide_index=True, column_config=config,
                             on_select="rerun", selection_mode="single-row")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
+
 from analytics import coverage, performance, plans
 from analytics.cube import AccountFilter
 from analytics.period import Period
@@ -111,3 +113,32 @@ def test_coverage_page_what_it_would_take(app):
     under = [m.value for m in app.markdown if m.value.startswith("**Under-served**")]
     n_under = int(under[0].split("(")[1].rstrip(")"))
     assert len(lines) == n_under > 0
+
+
+@pytest.mark.parametrize("metric", list(performance.RANK_METRICS))
+def test_every_metric_at_every_level(app, metric):
+    """Each metric ranks at each level without error (ranking by won, potential or accounts
+    once crashed the page: the ranked column was listed twice), and the table shows the
+    engine's ranking with every column once."""
+    app.run()
+    app.query_params.update({"metric": metric})
+    app.switch_page("pages/performance.py").run()
+    assert not app.exception
+    assert app.selectbox(key="p_metric").value == metric
+    for level in ("territory", "rep", "unit"):
+        app.segmented_control(key="p_level").set_value(level).run()
+        assert not app.exception, (metric, level)
+        if level == "unit":
+            app.selectbox(key="p_unit").select("county").run()
+            assert not app.exception, (metric, level)
+        if metric == "attainment" and level == "unit":  # units have no quota
+            assert "Units have no quota" in " ".join(i.value for i in app.info)
+            continue
+        table = app.dataframe[0].value
+        assert list(table.columns).count(metric) == 1
+        assert len(set(table.columns)) == len(table.columns)
+        parsed = performance.Level.parse("unit:county" if level == "unit" else level)
+        expected = performance.rank(_engine(app.db_path, parsed, performance.Scope()),
+                                    metric, bottom=10)
+        assert table["area"].tolist() == expected["area"].tolist(), (metric, level)
+        assert len(table) == min(10, len(expected))
