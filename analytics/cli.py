@@ -128,6 +128,35 @@ def build_parser() -> argparse.ArgumentParser:
                    "visits_per_year.Clinic=6 (repeatable)")
     _format_arg(p)
 
+    p = sub.add_parser("balance", help="build or rebalance a plan: even on the chosen "
+                       "measures, contiguous, compact, close to today's (docs/balance.md)")
+    _db_arg(p)
+    p.add_argument("--plan", help="the plan to balance (default: the active plan)")
+    p.add_argument("--mode", choices=["build", "rebalance"], default="rebalance")
+    p.add_argument("--territories", type=int, metavar="K",
+                   help="build: how many territories, one per rep (default: the plan's)")
+    p.add_argument("--balance", metavar="M=W,...", help="measures and weights, the first "
+                   "the primary: potential, workload_hours, accounts, won, open_pipeline "
+                   "(default: potential=1)")
+    p.add_argument("--tolerance", metavar="M=T,...", help="allowed deviation from the mean "
+                   "per measure (default: 0.02 for the primary, 0.05 for the others)")
+    p.add_argument("--keep-current", dest="keep_current", type=float, default=1.0,
+                   metavar="W", help="how strongly to keep accounts where they are (0: no "
+                   "preference; default 1)")
+    p.add_argument("--lock", action="append", default=[], metavar="TERRITORY",
+                   help="keep this territory as it is (repeatable; stored locks always hold)")
+    p.add_argument("--max-travel-km", dest="max_travel_km", type=float,
+                   help="no unit farther than this from its territory's rep home")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-seconds", dest="max_seconds", type=float, default=20.0)
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--into", metavar="NAME", help="save the result as a new plan")
+    g.add_argument("--apply", action="store_true",
+                   help="change the plan itself (one undoable edit)")
+    _period_args(p)
+    p.add_argument("--setting", action="append", default=[], metavar="NAME=VALUE")
+    _format_arg(p)
+
     p = sub.add_parser("plan", help="territory plans")
     psub = p.add_subparsers(dest="plan_command", required=True)
     q = psub.add_parser("import", help="create a plan from unit_id,territory_id[,"
@@ -389,6 +418,58 @@ def _cmd_summary(args) -> int:
         _emit({"territories": _records(rows), "plan": _jsonable(plan_row)}, args)
     else:
         _emit(metrics.summary_frame(rows, plan_row), args)
+    return EXIT_OK
+
+
+def _cmd_balance(args) -> int:
+    from analytics import balance
+
+    targets = balance.parse_targets(args.balance, args.tolerance)
+    if args.keep_current < 0:
+        raise InputError("--keep-current must be 0 or more")
+    if args.max_seconds <= 0:
+        raise InputError("--max-seconds must be above 0")
+    if args.max_travel_km is not None and args.max_travel_km <= 0:
+        raise InputError("--max-travel-km must be above 0")
+    options = balance.BalanceOptions(
+        mode=args.mode, targets=targets, territories=args.territories,
+        keep_current=args.keep_current, max_travel_km=args.max_travel_km,
+        locked=tuple(args.lock), seed=args.seed, max_seconds=args.max_seconds)
+    writes = bool(args.into or args.apply)
+    with Store(args.db, read_only=not writes) as store:
+        settings = load_settings(store).with_overrides(args.setting)
+        period, as_of = resolve(store.get_meta("as_of"), args.period, args.as_of)
+        cur = store.cursor()
+        plan = plans.get_plan(cur, args.plan)
+        if args.into and cur.execute("SELECT 1 FROM plans WHERE name = ?",
+                                     [args.into.strip()]).fetchone():
+            raise InputError(f"--into: a plan named {args.into.strip()!r} already exists: "
+                             "choose another name")
+        if args.apply:
+            edits.writable(plan)
+        result = balance.balance(cur, plan, period, as_of, settings, options)
+        saved = None
+        if args.into:
+            saved = balance.save_result(store, result, args.into).name
+        elif args.apply:
+            balance.apply_result(store, plan, result)
+            saved = plan.name
+    rows, whole = result.after
+    report = {**result.report, "moved_units": len(result.moved_units), "saved_as": saved,
+              "plan": _jsonable(whole)}
+    if args.format == "json":
+        _emit({**report, "territories": _records(rows)}, args)
+    else:
+        frame = metrics.summary_frame(rows, whole)
+        _emit(frame, args)
+        for line in ([*result.report["cannot_meet"], *result.report["missed"],
+                      *result.report["pieces"], *result.report["notes"]]):
+            print(f"note: {line}", file=sys.stderr)
+        print(f"balanced in {result.report['seconds']} s ({result.report['rounds']} rounds, "
+              f"{result.report['moves']} moves); {len(result.moved_units)} units change "
+              "territory; " + (f"saved as {saved!r}" if saved else
+                               "nothing saved (--into NAME or --apply to keep it)"),
+              file=sys.stderr)
     return EXIT_OK
 
 
@@ -819,7 +900,8 @@ def _cmd_export(args) -> int:
 
 COMMANDS = {
     "demo": _cmd_demo, "load": _cmd_load, "units": _cmd_units,
-    "territories": _cmd_territories, "summary": _cmd_summary, "plan": _cmd_plan,
+    "territories": _cmd_territories, "summary": _cmd_summary, "balance": _cmd_balance,
+    "plan": _cmd_plan,
     "info": _cmd_info, "rank": _cmd_rank, "coverage": _cmd_coverage,
     "rules": _cmd_rules,
     "export": _cmd_export,

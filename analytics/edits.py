@@ -471,3 +471,53 @@ def convert_plan(store: Store, plan: Plan, unit: UnitType, name: str,
         n = cur.execute("SELECT count(*) FROM plan_units WHERE plan_id = ?",
                         [plan_id]).fetchone()[0]
     return get_plan(store.cursor(), name), n
+
+
+# --------------------------------------------------------------------------------------
+# a whole proposal at once (the optimiser's result)
+# --------------------------------------------------------------------------------------
+def replace_assignment(store: Store, plan: Plan, assignment: pd.DataFrame,
+                       territories: pd.DataFrame, label: str) -> EditResult:
+    """Make the plan's units and territories those given, as one undoable edit.
+
+    `assignment`: unit_id, territory_id (units not listed keep no territory);
+    `territories`: territory_id, territory_name, rep_id. Territories missing from the list
+    are removed, new ones created, existing ones keep their other fields (colour, parent,
+    quota, lock) with the name and rep given. Locked territories are never changed: their
+    units are skipped (and counted).
+    """
+    wanted_units = dict(zip(assignment["unit_id"].astype(str),
+                            assignment["territory_id"], strict=True))
+    new_terr = {str(r.territory_id): r for r in territories.itertuples(index=False)}
+
+    def build(cur):
+        terr = territory_rows(cur, plan)
+        locked = {t for t, r in terr.items() if r["locked"]}
+        changes: list[Change] = []
+        for tid, r in new_terr.items():
+            before = terr.get(tid)
+            after = dict(before or dict.fromkeys(TERRITORY_FIELDS))
+            after["name"] = str(r.territory_name)
+            after["rep_id"] = r.rep_id if isinstance(r.rep_id, str) else None
+            after["locked"] = bool(after.get("locked") or False)
+            if tid in locked:
+                continue
+            if before is None or _territory_json(before) != _territory_json(after):
+                changes.append((TERRITORY, tid, _territory_json(before), _territory_json(after)))
+        now = dict(cur.execute("SELECT unit_id, territory_id FROM plan_units WHERE plan_id = ?",
+                               [plan.plan_id]).fetchall())
+        skipped = 0
+        for u in sorted(set(now) | set(wanted_units)):
+            before, after = now.get(u), wanted_units.get(u)
+            if before == after:
+                continue
+            if before in locked or after in locked:
+                skipped += 1
+                continue
+            changes.append((UNIT, u, before, after))
+        for tid, row in terr.items():
+            if tid not in new_terr and tid not in locked:
+                changes.append((TERRITORY, tid, _territory_json(row), None))
+        return changes, skipped
+
+    return commit_edit(store, plan, label, build)

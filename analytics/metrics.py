@@ -519,6 +519,23 @@ def disruption_frame(cur, plan: Plan, baseline: Plan,
     return a.merge(b, on="account_id", suffixes=("", "_baseline"))
 
 
+def disruption_frame_for(cur, baseline: Plan, assign: pd.DataFrame,
+                         pins: pd.DataFrame) -> pd.DataFrame:
+    """`disruption_frame` for a plan not stored yet (a proposal on `baseline`'s unit type):
+    its unit assignment and pins against the baseline, account by account."""
+    uid = baseline.unit.unit_id_sql("a")
+    acc = cur.execute(f"SELECT a.account_id, a.potential, {uid} AS unit_id FROM accounts a"
+                      ).df()
+    by_unit = acc["unit_id"].map(dict(zip(assign["unit_id"], assign["territory_id"],
+                                          strict=True)))
+    pinned = acc["account_id"].map(dict(zip(pins["account_id"], pins["territory_id"],
+                                            strict=True)))
+    acc["territory_id"] = pinned.where(pinned.notna(), by_unit)
+    base = resolved_accounts(cur, baseline)[["account_id", "territory_id"]]
+    return acc[["account_id", "potential", "territory_id"]].merge(
+        base, on="account_id", suffixes=("", "_baseline"))
+
+
 def disruption(frame: pd.DataFrame) -> dict:
     """Share of accounts (and of potential) whose territory differs from the baseline's."""
     now = frame["territory_id"].fillna("\0")

@@ -1,0 +1,951 @@
+"""Automatic balancing: build or rebalance a plan that is even, contiguous, compact and close
+to today's.
+
+How it works:
+
+1. **The unit graph** (`analytics.unit_graph`): the plan's units, the units holding accounts
+   and, on H3, the empty cells filling the counties / departements the accounts lie in.
+2. **Per-unit loads** from the metric cube (`metrics.MetricCube`): accounts, potential, won,
+   open pipeline, and workload per (unit, territory): the unit's visit hours plus its travel
+   hours to that territory's rep home, so a move changes workload exactly as the metric does.
+   Pinned accounts are taken out of their units and count, fixed, in their pinned territory.
+3. **A start.** Rebalance: today's plan, its empty units given to the nearest territory on
+   the graph. Build: K seeds at the reps' homes (spread out when there are more reps than
+   territories), grown together (the least-loaded territory takes its nearest free
+   neighbour), pieces of the graph that hold no seed joined to the nearest territory; then
+   an optimal region -> rep matching (`scipy.optimize.linear_sum_assignment` on travel and
+   kept accounts).
+4. **The search** (`analytics.balance_search`, compiled): boundary moves judged exactly on
+   balance (outside the tolerance band weighs 100 times more than anything else), the
+   isoperimetric ratio (1 / Polsby-Popper) and disruption, never splitting a territory,
+   moving a locked or anchor unit, or entering a locked territory.
+5. **The result** is measured by the metrics engine itself (`metrics.territory_metrics`),
+   not by the optimiser's own sums, and saved as one undoable edit or one new plan.
+
+Targets that cannot be met are reported in words with the numbers (a unit heavier than a
+territory's share, a locked territory, more territories than units), with the way out.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from analytics import catalog, metrics, plans
+from analytics.errors import InputError
+from analytics.metrics import MetricCube, PlanInputs, haversine_km
+from analytics.period import Period
+from analytics.plans import Plan
+from analytics.settings import Settings
+from analytics.unit_graph import UnitGraph
+
+MEASURES = ("potential", "workload_hours", "accounts", "won", "open_pipeline")
+"""What a plan can be balanced on."""
+DEFAULT_TOLERANCE = {"primary": 0.02, "secondary": 0.05}
+MODES = ("build", "rebalance")
+
+
+@dataclass(frozen=True)
+class Target:
+    measure: str
+    weight: float = 1.0
+    tolerance: float = 0.02
+
+
+@dataclass
+class BalanceOptions:
+    """What the manager asks for (defaults: docs/balance.md)."""
+
+    mode: str = "rebalance"
+    targets: tuple[Target, ...] = (Target("potential", 1.0, 0.02),)
+    territories: int | None = None  # build: K (default: the plan's territories with a rep)
+    keep_current: float = 1.0  # weight of disruption (rebalance)
+    compactness: float = 1.0
+    max_travel_km: float | None = None
+    locked: tuple[str, ...] = ()  # territories to keep as they are (besides stored locks)
+    seed: int = 0
+    max_seconds: float = 20.0
+
+
+def parse_targets(balance: str | None, tolerance: str | None) -> tuple[Target, ...]:
+    """`potential=1,workload_hours=0.5` and `potential=0.02,...` -> targets (the first is the
+    primary; at most two secondaries). Bad text raises InputError naming the part."""
+    def pairs(text: str, what: str) -> dict[str, float]:
+        out = {}
+        for part in [p for p in (text or "").split(",") if p.strip()]:
+            name, sep, value = part.partition("=")
+            name = name.strip()
+            if name not in MEASURES:
+                raise InputError(f"{what} {part.strip()!r}: unknown measure {name!r}; "
+                                 f"measures: {', '.join(MEASURES)}")
+            try:
+                number = float(value) if sep else 1.0
+            except ValueError:
+                raise InputError(f"{what} {part.strip()!r}: {value!r} is not a number") from None
+            if not math.isfinite(number) or number < 0:
+                raise InputError(f"{what} {part.strip()!r}: must be a number >= 0")
+            out[name] = number
+        return out
+
+    weights = pairs(balance, "--balance") if balance else {"potential": 1.0}
+    if not weights:
+        raise InputError("--balance: name at least one measure, e.g. potential=1")
+    if len(weights) > 3:
+        raise InputError("--balance: a primary measure and at most two secondary ones")
+    if all(w == 0 for w in weights.values()):
+        raise InputError("--balance: at least one weight must be above 0")
+    tols = pairs(tolerance, "--tolerance") if tolerance else {}
+    for name in tols:
+        if name not in weights:
+            raise InputError(f"--tolerance {name}: not a balanced measure (--balance)")
+        if not 0 < tols[name] < 1:
+            raise InputError(f"--tolerance {name}={tols[name]}: give a fraction, e.g. 0.02")
+    out = []
+    for k, (name, w) in enumerate(weights.items()):
+        default = DEFAULT_TOLERANCE["primary" if k == 0 else "secondary"]
+        out.append(Target(name, w, tols.get(name, default)))
+    return tuple(out)
+
+
+@dataclass
+class BalanceResult:
+    """A proposed plan: its assignment and territories, measured, and the optimiser's report."""
+
+    source: Plan
+    mode: str
+    assignment: pd.DataFrame  # unit_id, territory_id (every unit of the graph)
+    territories: pd.DataFrame  # territory_id, territory_name, rep_id
+    before: tuple[pd.DataFrame, dict]
+    after: tuple[pd.DataFrame, dict]
+    moved_units: list[str]
+    report: dict = field(default_factory=dict)
+
+    def comparison(self) -> pd.DataFrame:
+        """Per territory: deviations, Polsby-Popper, pieces before and after, accounts moved."""
+        cols = ["accounts", "potential", "workload_hours", "deviation_potential",
+                "deviation_workload_hours", "deviation_accounts", "polsby_popper",
+                "components"]
+        b = self.before[0].set_index("territory_id")[cols]
+        a = self.after[0].set_index("territory_id")[["territory_name", "rep_id", *cols]]
+        out = a.join(b, rsuffix="_before", how="outer")
+        return out.reset_index()
+
+
+# --------------------------------------------------------------------------------------
+# problem set-up
+# --------------------------------------------------------------------------------------
+@dataclass
+class _Problem:
+    graph: UnitGraph
+    terr: pd.DataFrame  # the territories balanced over (with has_rep, home, locked)
+    X: np.ndarray  # (n, J) unit loads for measures other than workload
+    W: np.ndarray  # (n, K) workload of unit u in territory k
+    fixed_load: np.ndarray  # (K, J) pins
+    is_workload: np.ndarray
+    targets: tuple[Target, ...]
+    acc: np.ndarray  # accounts per unit (pins out)
+    pot: np.ndarray  # potential per unit (pins out)
+
+
+def _reps(cur) -> pd.DataFrame:
+    return cur.execute("SELECT rep_id, name, home_lat, home_lon FROM reps ORDER BY rep_id").df()
+
+
+def _unit_loads(cube: MetricCube, graph: UnitGraph, pins: pd.DataFrame) -> pd.DataFrame:
+    """Per graph unit: BASE measures of the cube minus the pinned accounts in it."""
+    units = cube.units.dropna(subset=["unit_id"]).set_index("unit_id")[metrics.BASE]
+    frame = units.reindex(graph.ids).fillna(0.0)
+    if len(pins):
+        sub = pins.groupby("unit_id")[metrics.BASE].sum()
+        sub = sub.reindex(graph.ids).fillna(0.0)
+        frame = frame - sub
+    return frame
+
+
+def _setup(cur, plan: Plan, cube: MetricCube, graph: UnitGraph, terr: pd.DataFrame,
+           pins: pd.DataFrame, targets: tuple[Target, ...], settings: Settings) -> _Problem:
+    loads = _unit_loads(cube, graph, pins)
+    n, K = len(graph), len(terr)
+    J = len(targets)
+    X = np.zeros((n, J))
+    for j, t in enumerate(targets):
+        if t.measure != "workload_hours":
+            X[:, j] = loads[t.measure].to_numpy(float)
+    visit = catalog.visit_hours(loads["visits"].to_numpy(float), settings)
+    W = np.repeat(visit[:, None], K, axis=1)
+    idx = pd.Index(graph.ids)
+    for k, rep in enumerate(terr["rep_id"]):
+        if not isinstance(rep, str) or not terr["has_home"].iloc[k]:
+            continue
+        cube.add_reps(cur, {rep})
+        sub = cube.travel[cube.travel["rep_id"] == rep]
+        pos = idx.get_indexer(sub["unit_id"].astype(object))
+        vt = np.zeros(n)
+        ok = pos >= 0
+        vt[pos[ok]] = sub["visits_travel"].to_numpy(float)[ok]
+        W[:, k] += catalog.travel_hours(vt, settings)
+    if len(pins):  # pinned accounts leave their unit: their travel too
+        for k, rep in enumerate(terr["rep_id"]):
+            if not isinstance(rep, str) or not terr["has_home"].iloc[k]:
+                continue
+            home = terr.iloc[k]
+            km = haversine_km(pins["lat"].to_numpy(float), pins["lon"].to_numpy(float),
+                              home["home_lat"], home["home_lon"])
+            vt = pd.Series(np.nan_to_num(km) * pins["visits"].to_numpy(float),
+                           index=pins["unit_id"]).groupby(level=0).sum()
+            pos = idx.get_indexer(vt.index.astype(object))
+            ok = pos >= 0
+            W[pos[ok], k] -= catalog.travel_hours(vt.to_numpy()[ok], settings)
+    fixed = np.zeros((K, J))
+    pos_t = {t: k for k, t in enumerate(terr["territory_id"])}
+    for _, p in pins.iterrows():
+        k = pos_t.get(p["territory_id"])
+        if k is None:
+            continue
+        for j, t in enumerate(targets):
+            if t.measure == "workload_hours":
+                row = terr.iloc[k]
+                km = 0.0
+                if row["has_home"]:
+                    km = float(haversine_km(p["lat"], p["lon"], row["home_lat"],
+                                            row["home_lon"]))
+                fixed[k, j] += float(catalog.workload_hours(p["visits"], p["visits"] * km,
+                                                            settings))
+            else:
+                fixed[k, j] += float(p[t.measure])
+    return _Problem(graph, terr, X, W, fixed,
+                    np.array([t.measure == "workload_hours" for t in targets]), targets,
+                    loads["accounts"].to_numpy(float), loads["potential"].to_numpy(float))
+
+
+# --------------------------------------------------------------------------------------
+# feasibility: what cannot be met, said before searching
+# --------------------------------------------------------------------------------------
+def feasibility(problem: _Problem, locked: np.ndarray, assign0: np.ndarray,
+                island: np.ndarray | None = None) -> list[str]:
+    """Plain-language reasons a target cannot be met, with the numbers and a way out.
+
+    `locked` includes the `island` territories (a rep living on a piece of the map apart
+    from the mainland keeps that piece, whatever its share)."""
+    g, K = problem.graph, len(problem.terr)
+    island = np.zeros(K, dtype=bool) if island is None else island
+    out = []
+    ids = problem.terr["territory_id"].to_numpy()
+    free = int((~locked).sum())
+    if free == 0:
+        return ["every territory is locked: there is nothing to balance"]
+    label = g.unit.label.lower()
+    for j, t in enumerate(problem.targets):
+        col = problem.W.min(axis=1) if t.measure == "workload_hours" else problem.X[:, j]
+        total = float(col.sum() + problem.fixed_load[:, j].sum())
+        if total <= 0:
+            continue
+        share = total / K
+        u = int(np.argmax(col))
+        top = float(col[u])
+        if top > share * (1 + t.tolerance):
+            most = int(total * (1 + t.tolerance) // top) if top > 0 else K
+            out.append(
+                f"{g.unit.label} {g.ids[u]} alone holds {top / total:.1%} of all "
+                f"{catalog.label(t.measure).lower()} while each of the {K} territories' share "
+                f"is {1 / K:.1%} (within ±{t.tolerance:.0%}): the {t.measure} target cannot be "
+                f"met with {label} units. Use finer units (ZIP3 or H3) for this plan, or at "
+                f"most {max(most, 1)} territories.")
+        for k in np.flatnonzero(island):
+            held = float(col[assign0 == k].sum()) + float(problem.fixed_load[k, j])
+            out.append(
+                f"territory {ids[k]}'s rep lives on a piece of the map no other territory "
+                f"touches ({int((assign0 == k).sum())} units): it keeps that piece, which "
+                f"holds {held / total:.1%} of {t.measure} against a share of {1 / K:.1%}")
+        if locked.any():
+            lk = np.flatnonzero(locked)
+            fixed = sum(float(col[assign0 == k].sum()) for k in lk) + float(
+                problem.fixed_load[lk, j].sum())
+            left = (total - fixed) / free
+            if abs(left - share) > share * t.tolerance:
+                names = ", ".join(ids[lk])
+                out.append(
+                    f"the locked or island territories ({names}) hold {fixed / total:.1%} of "
+                    f"{t.measure}: the other {free} territories share the rest at "
+                    f"{left / share - 1:+.1%} from the mean of all territories, so they can be "
+                    "balanced among themselves but not to the mean"
+                    + ("; unlock some to do better" if (locked & ~island).any() else ""))
+    return out
+
+
+# --------------------------------------------------------------------------------------
+# starts
+# --------------------------------------------------------------------------------------
+def _home_units(graph: UnitGraph, terr: pd.DataFrame, comp: np.ndarray) -> np.ndarray:
+    """Each territory's anchor unit: the unit nearest its rep's home (-1: no home), in the
+    largest piece of the graph that is within 1.5 x the nearest distance."""
+    out = np.full(len(terr), -1, dtype=np.int64)
+    taken: set[int] = set()
+    for k in range(len(terr)):
+        row = terr.iloc[k]
+        if not row["has_home"]:
+            continue
+        d = haversine_km(graph.lat, graph.lon, row["home_lat"], row["home_lon"])
+        for u in np.argsort(d, kind="stable"):
+            if int(u) not in taken:
+                out[k] = int(u)
+                taken.add(int(u))
+                break
+    return out
+
+
+def _attach_rest(graph: UnitGraph, assign: np.ndarray, anchors_lat: np.ndarray,
+                 anchors_lon: np.ndarray, blocked: np.ndarray,
+                 free: np.ndarray | None = None) -> list[str]:
+    """Units still free (small pieces of the map no part reached: islands, a shore cut off
+    by water) join the part whose anchor is nearest their piece; returns one line saying
+    how many pieces and units were joined that way."""
+    free = (assign < 0) if free is None else (free & (assign < 0))
+    if not free.any():
+        return []
+    comp = graph.components()
+    ok = np.flatnonzero(~blocked & ~np.isnan(anchors_lat))
+    pieces = np.unique(comp[free])
+    for c in pieces:
+        members = np.flatnonzero((comp == c) & free)
+        lat, lon = float(graph.lat[members].mean()), float(graph.lon[members].mean())
+        if len(ok) == 0:
+            k = 0
+        else:
+            d = haversine_km(lat, lon, anchors_lat[ok], anchors_lon[ok])
+            k = int(ok[int(np.nanargmin(d))])
+        assign[members] = k
+    return [f"{len(pieces)} small pieces of the map that no territory touches (islands, "
+            f"shores cut off by water; {int(free.sum())} units) joined the nearest territory "
+            "as separate pieces"]
+
+
+def _tree_partition(graph: UnitGraph, load: np.ndarray, K: int, rng: np.random.Generator,
+                    free: np.ndarray, prefer: np.ndarray | None = None,
+                    homes: np.ndarray | None = None, eps: float = 0.01,
+                    tries: int = 40, compact_tries: int = 1) -> np.ndarray:
+    """K contiguous parts of even `load`, by recursive bisection of random spanning trees
+    (GerryChain's recursive tree partition): cut the tree edge whose side holds the wanted
+    share of the load, on the best of `tries` trees. Parts are numbered 0..K-1; units of
+    pieces of the graph too small for a part are left -1 (joined later).
+
+    With `prefer` (each unit's territory today) the trees join a territory's own units
+    first (edges between territories weigh more), so cuts fall on today's borders where the
+    balance allows: a rebalance keeps whole territories it does not need to change."""
+    from scipy.sparse import coo_matrix, triu
+    from scipy.sparse.csgraph import (
+        breadth_first_order,
+        connected_components,
+        minimum_spanning_tree,
+    )
+
+    n = len(graph)
+    homes = np.zeros(n, dtype=bool) if homes is None else homes
+    rows = np.repeat(np.arange(n), np.diff(graph.ptr))
+    keep = free[rows] & free[graph.nbr]
+    adj = coo_matrix((np.ones(int(keep.sum())), (rows[keep], graph.nbr[keep])),
+                     shape=(n, n)).tocsr()
+    lengths = np.nan_to_num(graph.border_km, nan=1.0)[keep] + 1e-6
+    border_adj = coo_matrix((lengths, (rows[keep], graph.nbr[keep])), shape=(n, n)).tocsr()
+    out = np.full(n, -1, dtype=np.int64)
+    _, labels = connected_components(adj, directed=False)
+    sizes = np.bincount(labels[free], minlength=labels.max() + 1)
+    rank = np.argsort(-sizes, kind="stable")
+    comp = np.full(n, -1, dtype=np.int64)
+    comp[free] = np.argsort(rank)[labels[free]]
+    total = float(load.sum())
+    # parts per piece of the graph, by its share of the load (the largest piece takes the rest)
+    pieces = np.unique(comp[free])
+    total = float(load[free].sum())
+    share = np.array([load[comp == c].sum() for c in pieces]) / max(total, 1e-12)
+    k_of = np.floor(share * K + 0.5).astype(int)
+    k_of[0] += K - k_of.sum()
+    next_id = [0]
+
+    def split(units: np.ndarray, k: int) -> None:
+        if k <= 0:
+            return
+        if k == 1 or len(units) <= 1:
+            out[units] = next_id[0]
+            next_id[0] += 1
+            return
+        sub = adj[units][:, units]
+        lu = load[units]
+        unit = lu.sum() / k  # one part's load
+        hu = homes[units].astype(float)
+        sub_border = border_adj[units][:, units]
+        best = None
+        n_good = 0
+        for _ in range(tries):
+            w = triu(sub, k=1).tocoo()
+            weight = rng.random(len(w.data)) + 1e-3
+            if prefer is not None:
+                pu, pv = prefer[units[w.row]], prefer[units[w.col]]
+                weight += 10.0 * (pu != pv)
+            w = coo_matrix((weight, (w.row, w.col)), shape=sub.shape)
+            tree = minimum_spanning_tree(w)
+            tree = tree + tree.T
+            root = int(rng.integers(len(units)))
+            order, pred = breadth_first_order(tree, root, directed=False,
+                                              return_predecessors=True)
+            acc = lu.copy()
+            acc_h = hu.copy()
+            for v in order[:0:-1]:
+                acc[pred[v]] += acc[v]
+                acc_h[pred[v]] += acc_h[v]
+            # the cut below v leaves m parts' worth on v's side, any m in 1..k-1; a side
+            # holding as many reps' homes as it gets parts is preferred (homes inside)
+            m = np.clip(np.round(acc / unit), 1, k - 1)
+            err = np.abs(acc - m * unit) / unit
+            homes_off = (acc_h != m) | (hu.sum() - acc_h != k - m)
+            score = err + (0.02 if hu.sum() == k else 0.0) * homes_off \
+                + 0.001 * np.abs(m - k / 2)
+            score[root] = np.inf
+            v = int(np.argmin(score))
+            inside = np.zeros(len(units), dtype=bool)
+            inside[v] = True
+            for x in order:
+                p = pred[x]
+                if p >= 0 and inside[p]:
+                    inside[x] = True
+            # among cuts as even as asked, the shortest border: compact parts
+            cut = float((sub_border @ (~inside).astype(float))[inside].sum())
+            good = err[v] <= eps and not (hu.sum() == k and homes_off[v])
+            key = (0 if good else 1, cut if good else score[v])
+            if best is None or key < best[0]:
+                best = (key, inside, int(m[v]))
+            if good:
+                n_good += 1
+                if n_good >= compact_tries:
+                    break
+        _, inside, m = best
+        split(units[inside], m)
+        split(units[~inside], k - m)
+
+    for c, k in zip(pieces, k_of, strict=True):
+        split(np.flatnonzero(comp == c), int(k))
+    return out
+
+
+def _repair(graph: UnitGraph, assign: np.ndarray, load: np.ndarray,
+            locked: np.ndarray) -> None:
+    """Make every territory one piece where the graph allows: a territory keeps its piece
+    with the most load and each other piece goes to the touching territory it shares most
+    border (or most neighbours) with; a piece touching no other territory (an island of the
+    map) stays. In place."""
+    n = len(graph)
+    border = np.nan_to_num(graph.border_km, nan=1.0) + 1e-6
+    for _ in range(20):
+        changed = False
+        piece = np.full(n, -1, dtype=np.int64)
+        pieces: list[tuple[int, np.ndarray]] = []
+        for s in range(n):
+            if piece[s] >= 0:
+                continue
+            k = assign[s]
+            stack, members = [s], [s]
+            piece[s] = len(pieces)
+            while stack:
+                i = stack.pop()
+                for j in graph.nbr[graph.ptr[i]:graph.ptr[i + 1]]:
+                    if piece[j] < 0 and assign[j] == k:
+                        piece[j] = len(pieces)
+                        stack.append(j)
+                        members.append(j)
+            pieces.append((k, np.asarray(members)))
+        by_terr: dict[int, list[int]] = {}
+        for idx, (k, _) in enumerate(pieces):
+            by_terr.setdefault(k, []).append(idx)
+        for k, idxs in by_terr.items():
+            if len(idxs) < 2 or locked[k]:
+                continue
+            keep = max(idxs, key=lambda i: (load[pieces[i][1]].sum(), len(pieces[i][1])))
+            for i in idxs:
+                if i == keep:
+                    continue
+                members = pieces[i][1]
+                score: dict[int, float] = {}
+                for u in members:
+                    for e in range(graph.ptr[u], graph.ptr[u + 1]):
+                        t = assign[graph.nbr[e]]
+                        if t != k and not locked[t]:
+                            score[t] = score.get(t, 0.0) + border[e]
+                if score:  # else: an island of the graph itself, left as it is
+                    assign[members] = max(score, key=score.get)
+                    changed = True
+        if not changed:
+            return
+
+
+# --------------------------------------------------------------------------------------
+# the run
+# --------------------------------------------------------------------------------------
+def balance(
+    cur: duckdb.DuckDBPyConnection,
+    plan: Plan,
+    period: Period,
+    as_of: dt.date,
+    settings: Settings,
+    options: BalanceOptions | None = None,
+    *,
+    progress: Callable[[float, float], bool] | None = None,
+) -> BalanceResult:
+    """Balance `plan` (nothing is written: see `apply_result` and `save_result`).
+
+    `progress(fraction_of_time, best_max_deviation)` is called between rounds; returning
+    False stops the search and keeps the best plan so far.
+    """
+    from analytics.balance_search import sweeps
+
+    opts = options or BalanceOptions()
+    if opts.mode not in MODES:
+        raise InputError(f"mode {opts.mode!r}: expected build or rebalance")
+    if opts.keep_current < 0 or opts.compactness < 0:
+        raise InputError("--keep-current and compactness must be 0 or more")
+    started = time.perf_counter()
+    source_terr = plans.territories(cur, plan)
+    unknown = set(opts.locked) - set(source_terr["territory_id"])
+    if unknown:
+        raise InputError(f"locked territories not in {plan.name!r}: "
+                         + ", ".join(sorted(unknown)))
+
+    # 1. territories balanced over
+    terr = _territories(cur, plan, source_terr, opts)
+    K = len(terr)
+    locked = terr["locked"].to_numpy(bool)
+
+    # 2. graph and loads
+    reps = {r for r in terr["rep_id"] if isinstance(r, str)}
+    cube = MetricCube.build(cur, plan.unit, period, as_of, settings, None,
+                            reps | set(source_terr["rep_id"].dropna()))
+    uid = plan.unit.unit_id_sql("a")
+    held = [r[0] for r in cur.execute(
+        f"SELECT DISTINCT {uid} FROM accounts a WHERE {uid} IS NOT NULL").fetchall()]
+    current = plans.assignment(cur, plan)
+    fill = [r[0] for r in cur.execute(
+        "SELECT DISTINCT county FROM accounts WHERE county IS NOT NULL UNION "
+        "SELECT DISTINCT fr_dept FROM accounts WHERE fr_dept IS NOT NULL").fetchall()] \
+        if plan.unit.kind == "h3" else []
+    graph = UnitGraph.build(plan.unit, held, current["unit_id"].tolist(), fill_areas=fill)
+    n = len(graph)
+    if K > n:  # noqa: SIM300 (K: the number of territories)
+        raise InputError(f"{K} territories but only {n} {plan.unit.label} units: choose at "
+                         "most as many territories as units, or finer units")
+    plan_in = PlanInputs.load(cur, plan, cube)
+    pins = plan_in.pins
+    problem = _setup(cur, plan, cube, graph, terr, pins, opts.targets, settings)
+    index = graph.index()
+    tpos = {t: k for k, t in enumerate(terr["territory_id"])}
+    original = np.full(n, -1, dtype=np.int64)
+    for u, t in zip(current["unit_id"], current["territory_id"], strict=True):
+        if u in index and t in tpos:
+            original[index[u]] = tpos[t]
+    weights = np.array([t.weight for t in opts.targets], dtype=float)
+    # the search's packed weights (balance_search.penalty): outside the band the primary
+    # measure counts 1e5 times a secondary of the same weight (primary first), inside the
+    # band each pulls to the mean by its weight
+    rel = weights / max(weights[0], 1e-12)
+    w_out = np.where(np.arange(len(rel)) == 0, 1e5, 1.0) * rel
+    packed = np.floor(w_out * 1000.0) + np.minimum(0.05 * rel, 0.999)
+    tols = np.array([t.tolerance for t in opts.targets], dtype=float)
+    totals = np.array([
+        (problem.W.min(axis=1).sum() if problem.is_workload[j] else problem.X[:, j].sum())
+        + problem.fixed_load[:, j].sum() for j in range(len(opts.targets))])
+    notes: list[str] = []
+    comp = graph.components()
+    anchors = _home_units(graph, terr, comp)
+    anchor_lat = np.array([graph.lat[a] if a >= 0 else np.nan for a in anchors])
+    anchor_lon = np.array([graph.lon[a] if a >= 0 else np.nan for a in anchors])
+    # a piece of the map apart from the mainland (Hawaii, Alaska) where a rep lives is that
+    # rep's territory: any other choice would give someone a territory across the sea
+    island = np.zeros(K, dtype=bool)
+    island_start = np.full(n, -1, dtype=np.int64)
+    for k, a in enumerate(anchors):
+        if a >= 0 and comp[a] != 0 and not locked[k]:
+            piece = (comp == comp[a]) & (island_start < 0)
+            if piece.any():
+                island_start[piece] = k
+                island[k] = True
+    if island.any():  # other pieces apart from the mainland go to the nearest island rep
+        for c in np.unique(comp[(comp != 0) & (island_start < 0)]):
+            if (anchors >= 0).any() and not (comp[anchors[anchors >= 0]] == c).any():
+                members = np.flatnonzero(comp == c)
+                d = haversine_km(float(graph.lat[members].mean()),
+                                 float(graph.lon[members].mean()), anchor_lat, anchor_lon)
+                k = int(np.nanargmin(np.where(locked, np.nan, d)))
+                if island[k]:
+                    island_start[members] = k
+    user_locked = locked.copy()
+    locked = locked | island
+
+    # 3. start: locked territories as they are; the others a balanced power diagram around
+    #    their reps' homes (rebalance: keeping today's units where it can), made contiguous
+    start = np.where((original >= 0) & user_locked[np.maximum(original, 0)], original, -1)
+    start = np.where(island_start >= 0, island_start, start)
+    c_lat, c_lon = anchor_lat.copy(), anchor_lon.copy()
+    for k in np.flatnonzero(np.isnan(c_lat)):  # no home: today's centre, else spread out
+        mine = np.flatnonzero(original == k) if opts.mode == "rebalance" else np.array([])
+        if len(mine):
+            w = problem.pot[mine] + 1e-9
+            c_lat[k] = float(np.average(graph.lat[mine], weights=w))
+            c_lon[k] = float(np.average(graph.lon[mine], weights=w))
+        else:
+            have = np.flatnonzero(~np.isnan(c_lat))
+            if len(have):
+                d = np.min([haversine_km(graph.lat, graph.lon, c_lat[h], c_lon[h])
+                            for h in have], axis=0)
+                u = int(np.argmax(d))
+            else:
+                u = int(np.argmax(problem.pot))
+            c_lat[k], c_lon[k] = graph.lat[u], graph.lon[u]
+    anchor_lat, anchor_lon = c_lat, c_lon
+    free = start < 0
+    unit_load = np.zeros(n)
+    share = np.where(totals > 0, totals / K, 1.0)
+    for j in range(1):  # parts even on the primary measure; the search adds the others
+        col = problem.W.min(axis=1) if problem.is_workload[j] else problem.X[:, j]
+        unit_load += col / share[j]
+    K_free = int((~locked).sum())
+    rng0 = np.random.default_rng(opts.seed)
+    home_units = np.zeros(n, dtype=bool)
+    home_units[anchors[(anchors >= 0) & ~locked]] = True
+    parts = _tree_partition(graph, unit_load, K_free, rng0, free,
+                            original if opts.mode == "rebalance" else None, home_units)
+    notes += _attach_rest(graph, parts, anchor_lat[~locked], anchor_lon[~locked],
+                          np.zeros(K_free, dtype=bool), free)
+    order = _match_parts(problem, parts, np.flatnonzero(~locked), original,
+                         opts.keep_current if opts.mode == "rebalance" else 0.0, anchors)
+    assign = start.copy()
+    assign[free] = order[parts[free]]
+    _repair(graph, assign, unit_load, locked)
+
+    reasons = feasibility(problem, locked, assign, island)
+
+    # 4. search
+    loads = np.zeros((K, len(opts.targets)))
+    for j in range(len(opts.targets)):
+        col = problem.W[np.arange(n), assign] if problem.is_workload[j] else problem.X[:, j]
+        np.add.at(loads[:, j], assign, col)
+    loads += problem.fixed_load
+    target_vals = np.where(locked.all(), totals / K, np.array([
+        (totals[j] - loads[locked, j].sum()) / max((~locked).sum(), 1)
+        for j in range(len(opts.targets))]))
+    use_shape = graph.has_shapes
+    area = np.nan_to_num(graph.area_km2)
+    perim = np.nan_to_num(graph.perim_km)
+    A = np.zeros(K)
+    P = np.zeros(K)
+    border = np.nan_to_num(graph.border_km)
+    if use_shape:
+        np.add.at(A, assign, area)
+        for u in range(n):
+            P[assign[u]] += perim[u]
+            for e in range(graph.ptr[u], graph.ptr[u + 1]):
+                if assign[graph.nbr[e]] == assign[u]:
+                    P[assign[u]] -= border[e]
+    D = np.zeros((n, K))
+    if not use_shape:
+        for k in range(K):
+            if not np.isnan(anchor_lat[k]):
+                D[:, k] = haversine_km(graph.lat, graph.lon, anchor_lat[k], anchor_lon[k])
+        scale = float(np.nanmedian(D[D > 0])) if (D > 0).any() else 1.0
+        D = D / (scale * max(n / K, 1.0))
+    share = problem.acc.sum(), problem.pot.sum()
+    dw = np.zeros(n)
+    if opts.mode == "rebalance":
+        dw = opts.keep_current * K * 0.5 * (
+            (problem.acc / share[0] if share[0] else 0) + (problem.pot / share[1]
+                                                           if share[1] else 0))
+    fixed_units = locked[assign].copy()
+    for k, a in enumerate(anchors):
+        if a >= 0 and assign[a] == k:
+            fixed_units[a] = True
+    can_join = np.ones((n, K), dtype=np.bool_)
+    if opts.max_travel_km:
+        for k in range(K):
+            if not np.isnan(anchor_lat[k]):
+                far = haversine_km(graph.lat, graph.lon, anchor_lat[k], anchor_lon[k]) \
+                    > opts.max_travel_km
+                can_join[far, k] = False
+    size = np.bincount(assign, minlength=K).astype(np.int64)
+    stamp = np.zeros(n, dtype=np.int64)
+    queue = np.zeros(n, dtype=np.int64)
+    members = np.zeros(n, dtype=np.int64)
+    inset = np.zeros(n, dtype=np.int64)
+    anchor_in = np.array([a if a >= 0 and assign[a] == k else -1
+                          for k, a in enumerate(anchors)], dtype=np.int64)
+    mark = 0
+    rng = np.random.default_rng(opts.seed)
+
+    def worst(ld):
+        devs = np.abs(ld[~locked] / target_vals - 1) if (~locked).any() else np.zeros((0, 1))
+        return float((devs / tols).max()) if devs.size else 0.0
+
+    best = (worst(loads), assign.copy(), loads.copy(), A.copy(), P.copy(), size.copy())
+    budget = max(float(opts.max_seconds), 0.1)
+    rounds = moves_total = 0
+    stopped = False
+    temp0 = 0.0  # greedy: annealing (tried at 0.02-0.5) lost balance and compactness
+    while True:
+        elapsed = time.perf_counter() - started
+        frac = min(elapsed / budget, 1.0)
+        if frac >= 1.0:
+            break
+        temp = temp0 * max(0.0, 1 - frac / 0.6) ** 2
+        moves, mark = sweeps(2, temp, int(rng.integers(2**31 - 1)), assign, loads, size, A,
+                             P, problem.X, problem.W, problem.is_workload, target_vals, tols,
+                             packed, fixed_units, locked, can_join, graph.ptr, graph.nbr,
+                             border, area, perim, use_shape, D, opts.compactness, original,
+                             dw, stamp, mark, queue, anchor_in, members, inset)
+        rounds += 1
+        moves_total += moves
+        now = worst(loads)
+        if now <= best[0] + 1e-12:
+            best = (now, assign.copy(), loads.copy(), A.copy(), P.copy(), size.copy())
+        if progress is not None and progress(frac, best[0]) is False:
+            stopped = True
+            break
+        if moves == 0 and temp == 0:
+            break
+    assign = best[1]
+
+    # 5. the result, measured by the metrics engine
+    ids = graph.ids
+    new_assign = pd.DataFrame({"unit_id": ids.astype(object),
+                               "territory_id": terr["territory_id"].to_numpy()[assign]})
+    before = metrics.territory_metrics(cube, plan_in)
+    after_in = PlanInputs(new_assign.sort_values("unit_id").reset_index(drop=True),
+                          _plan_terr(cur, terr), pins)
+    base = metrics.disruption_frame_for(cur, plan, new_assign, pins)
+    after = metrics.territory_metrics(cube, after_in, baseline=base)
+    moved = sorted(set(ids[(original >= 0) & (original != assign)]) |
+                   set(ids[original < 0]))
+    report = _report(opts, graph, terr, after, reasons, notes, rounds, moves_total,
+                     time.perf_counter() - started, stopped, assign, anchors, comp)
+    return BalanceResult(plan, opts.mode, new_assign,
+                         terr[["territory_id", "territory_name", "rep_id"]].copy(),
+                         before, after, moved, report)
+
+
+def _territories(cur, plan: Plan, source: pd.DataFrame, opts: BalanceOptions) -> pd.DataFrame:
+    """The territories to balance over, with has_rep, has_home and locked."""
+    reps = _reps(cur)
+    homes = reps.set_index("rep_id")
+    if opts.mode == "rebalance" or opts.territories in (None, len(source)):
+        terr = source.copy()
+        if opts.mode == "build" and len(terr) == 0:
+            raise InputError(f"{plan.name!r} has no territories: give --territories K")
+    else:
+        K = int(opts.territories)
+        with_home = reps.dropna(subset=["home_lat", "home_lon"])
+        pool = with_home if len(with_home) >= K else reps
+        if K < 1:
+            raise InputError("--territories must be at least 1")
+        if K > len(reps):  # noqa: SIM300
+            raise InputError(f"{K} territories but {len(reps)} reps: one territory per rep, "
+                             "so at most as many territories as reps")
+        chosen = _spread(cur, pool, K, opts.seed)
+        terr = pd.DataFrame({
+            "territory_id": [f"T{k + 1:02d}" for k in range(K)],
+            "territory_name": [str(pool.loc[i, "name"]) for i in chosen],
+            "rep_id": [pool.loc[i, "rep_id"] for i in chosen],
+            "locked": False,
+        })
+        terr["home_lat"] = terr["rep_id"].map(homes["home_lat"])
+        terr["home_lon"] = terr["rep_id"].map(homes["home_lon"])
+    terr["locked"] = terr["locked"].fillna(False).astype(bool) | terr["territory_id"].isin(
+        opts.locked)
+    terr["has_rep"] = terr["rep_id"].map(lambda r: isinstance(r, str) and r in homes.index)
+    terr["has_home"] = terr["has_rep"] & terr["home_lat"].notna() & terr["home_lon"].notna()
+    # territories without a rep are not balanced: kept as they are
+    terr["locked"] = terr["locked"] | ~terr["has_rep"]
+    return terr.reset_index(drop=True)
+
+
+def _spread(cur, reps: pd.DataFrame, K: int, seed: int) -> list:
+    """K reps where the potential is: K centres of the accounts weighted by potential (Lloyd
+    rounds from a seeded start), each matched to a distinct rep by an optimal assignment on
+    distance."""
+    from scipy.optimize import linear_sum_assignment
+
+    idx = list(reps.index)
+    if K >= len(idx):  # noqa: SIM300
+        return idx[:K]
+    homes = reps.dropna(subset=["home_lat", "home_lon"])
+    if len(homes) < K:
+        return idx[:K]
+    acc = cur.execute("SELECT lat, lon, potential FROM accounts WHERE lat IS NOT NULL AND "
+                      "lon IS NOT NULL AND potential > 0").fetchnumpy()
+    lat, lon, w = (np.asarray(acc[c], float) for c in ("lat", "lon", "potential"))
+    if len(lat) < K:
+        return list(homes.index[:K])
+    rng = np.random.default_rng(seed)
+    # start from accounts drawn by potential (not k-means++: its pull to far points would
+    # give a centre to every remote island), then Lloyd rounds
+    centres = rng.choice(len(lat), size=K, replace=False, p=w / w.sum())
+    clat, clon = lat[centres].copy(), lon[centres].copy()
+    for _ in range(15):
+        d = np.stack([haversine_km(lat, lon, clat[k], clon[k]) for k in range(K)], axis=1)
+        near = d.argmin(axis=1)
+        for k in range(K):
+            m = near == k
+            if m.any():
+                clat[k] = np.average(lat[m], weights=w[m])
+                clon[k] = np.average(lon[m], weights=w[m])
+    cost = np.stack([haversine_km(homes["home_lat"].to_numpy(float),
+                                  homes["home_lon"].to_numpy(float), clat[k], clon[k])
+                     for k in range(K)], axis=0)
+    _, cols = linear_sum_assignment(cost)
+    return sorted(homes.index[cols])
+
+
+def _match_parts(problem: _Problem, parts: np.ndarray, terr_idx: np.ndarray,
+                 original: np.ndarray, keep_current: float, anchors: np.ndarray) -> np.ndarray:
+    """Which territory each part becomes: an optimal assignment
+    (`scipy.optimize.linear_sum_assignment`) that first gives each rep the part holding
+    their home (where two homes share a part, one of them), then minimises the parts'
+    travel hours to the rep's home, less (with keep_current) the accounts kept."""
+    from scipy.optimize import linear_sum_assignment
+
+    P = len(terr_idx)
+    travel = problem.W - problem.W.min(axis=1, keepdims=True)
+    cost = np.zeros((P, P))
+    valid = parts >= 0
+    for r in range(P):
+        members = valid & (parts == r)
+        cost[r] = travel[members][:, terr_idx].sum(axis=0)
+        if keep_current:
+            mine = members & (original >= 0)
+            kept = np.bincount(original[mine], weights=problem.acc[mine] + 1e-9,
+                               minlength=problem.W.shape[1])[terr_idx]
+            scale = (cost[r].mean() + 1.0) / max(problem.acc.sum() / P, 1.0)
+            cost[r] -= 4.0 * keep_current * kept * scale
+    big = 10.0 * (np.abs(cost).sum() + 1.0)
+    for c, k in enumerate(terr_idx):
+        a = anchors[k]
+        if a >= 0 and parts[a] >= 0:
+            cost[parts[a], c] -= big
+    rows, cols = linear_sum_assignment(cost)
+    order = np.empty(P, dtype=np.int64)
+    order[rows] = terr_idx[cols]
+    return order
+
+
+def _plan_terr(cur, terr: pd.DataFrame) -> pd.DataFrame:
+    """The territory frame `PlanInputs` wants, for the balanced territories."""
+    reps = cur.execute("SELECT rep_id, annual_quota, capacity_hours AS rep_capacity, "
+                       "home_lat, home_lon FROM reps").df().set_index("rep_id")
+    out = terr[["territory_id", "territory_name", "rep_id"]].copy()
+    quota = terr["annual_quota"] if "annual_quota" in terr else pd.Series(np.nan,
+                                                                          index=terr.index)
+    out["annual_quota"] = quota.fillna(out["rep_id"].map(reps["annual_quota"])).fillna(0)
+    out["home_lat"] = out["rep_id"].map(reps["home_lat"])
+    out["home_lon"] = out["rep_id"].map(reps["home_lon"])
+    out["rep_capacity"] = out["rep_id"].map(reps["rep_capacity"])
+    out["has_rep"] = out["rep_id"].isin(reps.index)
+    return out
+
+
+def _report(opts, graph, terr, after, reasons, notes, rounds, moves, seconds, stopped,
+            assign, anchors, comp) -> dict:
+    rows, _ = after
+    with_rep = rows[terr["has_rep"].to_numpy()]
+    missed = []
+    for t in opts.targets:
+        dev = with_rep[f"deviation_{t.measure}"].abs().max() if \
+            f"deviation_{t.measure}" in with_rep else None
+        if dev is None:
+            vals = with_rep[t.measure].astype(float)
+            mean = vals.mean()
+            dev = float((vals / mean - 1).abs().max()) if mean else None
+        if dev is not None and dev > t.tolerance + 1e-9:
+            missed.append(f"{t.measure}: largest deviation {dev:.1%}, above ±{t.tolerance:.0%}")
+    pieces = []
+    for k, row in rows.reset_index(drop=True).iterrows():
+        if row["components"] and row["components"] > 1:
+            members = assign == k
+            graph_pieces = len(np.unique(comp[members]))
+            why = ("the map itself is in pieces there: islands or land cut off by water"
+                   if graph_pieces == row["components"] else "the search could not join them")
+            pieces.append(f"{row['territory_id']}: {int(row['components'])} pieces ({why})")
+    away = [terr["territory_id"].iloc[k] for k, a in enumerate(anchors)
+            if a >= 0 and assign[a] != k]
+    return {
+        "mode": opts.mode, "seconds": round(seconds, 2), "rounds": rounds, "moves": moves,
+        "stopped_by_user": stopped, "units": len(graph), "filled_units": int(graph.filled.sum()),
+        "graph": graph.how, "targets": [t.__dict__ for t in opts.targets],
+        "cannot_meet": reasons, "missed": missed, "pieces": pieces, "notes": notes,
+        "homes_outside": away, "seed": opts.seed,
+        "locked": list(terr.loc[terr["locked"], "territory_id"]),
+    }
+
+
+# --------------------------------------------------------------------------------------
+# saving a result
+# --------------------------------------------------------------------------------------
+def result_label(result: BalanceResult) -> str:
+    whole = result.after[1]
+    primary = result.report["targets"][0]["measure"]
+    dev = whole.get(f"balance_max_dev_{primary}")
+    dev_text = f", max deviation {dev:.1%}" if isinstance(dev, float) else ""
+    return f"Balance ({result.mode}, {primary}{dev_text})"
+
+
+def apply_result(store, plan: Plan, result: BalanceResult):
+    """The result on `plan` itself, as one undoable edit (Undo takes it all back)."""
+    from analytics import edits
+
+    if plan.plan_id != result.source.plan_id:
+        raise InputError("this result was computed for another plan")
+    return edits.replace_assignment(store, plan, result.assignment, result.territories,
+                                    result_label(result))
+
+
+def save_result(store, result: BalanceResult, name: str, *, state: str = "planning") -> Plan:
+    """The result as a new plan (a copy of the source: pins, types and rules kept), in one
+    transaction, with its assignment and territories."""
+    name = (name or "").strip()
+    if not name:
+        raise InputError("the balanced plan needs a name (--into)")
+    with store.transaction() as cur:
+        plan_id = plans.copy_plan(cur, result.source, name, state=state,
+                                  note=f"balanced from {result.source.name}", event="cloned")
+        keep = {r.territory_id: r for r in result.territories.itertuples(index=False)}
+        locked = {r[0] for r in cur.execute(
+            "SELECT territory_id FROM territories WHERE plan_id = ? AND locked", [plan_id]
+        ).fetchall()}
+        for tid in [r[0] for r in cur.execute(
+                "SELECT territory_id FROM territories WHERE plan_id = ?", [plan_id]).fetchall()]:
+            if tid not in keep and tid not in locked:
+                cur.execute("DELETE FROM territories WHERE plan_id = ? AND territory_id = ?",
+                            [plan_id, tid])
+        for tid, r in keep.items():
+            if tid in locked:
+                continue
+            rep = r.rep_id if isinstance(r.rep_id, str) else None
+            if cur.execute("SELECT 1 FROM territories WHERE plan_id = ? AND territory_id = ?",
+                           [plan_id, tid]).fetchone():
+                cur.execute("UPDATE territories SET name = ?, rep_id = ? WHERE plan_id = ? "
+                            "AND territory_id = ?", [str(r.territory_name), rep, plan_id, tid])
+            else:
+                cur.execute("INSERT INTO territories (plan_id, territory_id, name, rep_id) "
+                            "VALUES (?, ?, ?, ?)", [plan_id, tid, str(r.territory_name), rep])
+        cur.execute("DELETE FROM plan_units WHERE plan_id = ? AND territory_id NOT IN (SELECT "
+                    "territory_id FROM territories WHERE plan_id = ? AND locked)",
+                    [plan_id, plan_id])
+        rows = result.assignment[~result.assignment["territory_id"].isin(locked)].copy()
+        rows.insert(0, "plan_id", plan_id)
+        cur.register("balanced_units", rows)
+        cur.execute("INSERT INTO plan_units SELECT plan_id, unit_id, territory_id "
+                    "FROM balanced_units WHERE unit_id NOT IN (SELECT unit_id FROM plan_units "
+                    "WHERE plan_id = ?)", [plan_id])
+        cur.unregister("balanced_units")
+        plans.log_event(cur, plan_id, "balanced", result_label(result))
+    return plans.get_plan(store.cursor(), name)
