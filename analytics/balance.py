@@ -346,6 +346,8 @@ def _tree_partition(graph: UnitGraph, load: np.ndarray, K: int, rng: np.random.G
         minimum_spanning_tree,
     )
 
+    from analytics.balance_search import subtree_sums
+
     n = len(graph)
     homes = np.zeros(n, dtype=bool) if homes is None else homes
     rows = np.repeat(np.arange(n), np.diff(graph.ptr))
@@ -395,11 +397,8 @@ def _tree_partition(graph: UnitGraph, load: np.ndarray, K: int, rng: np.random.G
             root = int(rng.integers(len(units)))
             order, pred = breadth_first_order(tree, root, directed=False,
                                               return_predecessors=True)
-            acc = lu.copy()
-            acc_h = hu.copy()
-            for v in order[:0:-1]:
-                acc[pred[v]] += acc[v]
-                acc_h[pred[v]] += acc_h[v]
+            acc = subtree_sums(order, pred, lu)
+            acc_h = subtree_sums(order, pred, hu)
             # the cut below v leaves m parts' worth on v's side, any m in 1..k-1; a side
             # holding as many reps' homes as it gets parts is preferred (homes inside)
             m = np.clip(np.round(acc / unit), 1, k - 1)

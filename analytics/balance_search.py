@@ -382,3 +382,15 @@ def sweeps(n_sweeps, temp, seed, assign, loads, size, A, P, X, W, is_workload, t
             assign[u] = b
             moves += 1
     return moves, mark
+
+
+@njit(cache=True)
+def subtree_sums(order, pred, values):
+    """Each node's value plus its descendants' in a tree given by a breadth-first `order`
+    and `pred` (the parent of each node; the root's is negative): children come after
+    their parent, so one pass from the end adds every subtree into its parent."""
+    acc = values.copy()
+    for i in range(order.shape[0] - 1, 0, -1):
+        v = order[i]
+        acc[pred[v]] += acc[v]
+    return acc
