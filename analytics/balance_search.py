@@ -200,6 +200,32 @@ def branch(u, a, anchor_a, assign, ptr, nbr, stamp, mark, queue, out, limit):
 
 
 @njit(cache=True)
+def set_shape(members, count, a, b, assign, P, ptr, nbr, border, area, perim, inset, tag):
+    """(perimeter of a, perimeter of b, area moved) once units members[:count] (marked
+    `tag` in `inset`) go from a to b: each loses or gains the units' own perimeters, and the
+    borders they share with a become a's edge, those with b b's inside."""
+    per = 0.0
+    ar = 0.0
+    inner = 0.0
+    to_a = 0.0
+    to_b = 0.0
+    for i in range(count):
+        x = members[i]
+        per += perim[x]
+        ar += area[x]
+        for e in range(ptr[x], ptr[x + 1]):
+            y = nbr[e]
+            if inset[y] == tag:
+                inner += border[e]
+            elif assign[y] == a:
+                to_a += border[e]
+            elif assign[y] == b:
+                to_b += border[e]
+    inner *= 0.5
+    return (P[a] - per + 2.0 * inner + 2.0 * to_a, P[b] + per - 2.0 * inner - 2.0 * to_b, ar)
+
+
+@njit(cache=True)
 def set_delta(members, count, a, b, assign, loads, A, P, X, W, is_workload, targets, tols,
               weights, ptr, nbr, border, area, perim, use_shape, D, comp_w, original, dw,
               inset, tag):
@@ -220,26 +246,8 @@ def set_delta(members, count, a, b, assign, loads, A, P, X, W, is_workload, targ
                   - penalty(loads[b, j], targets[j], tols[j], weights[j]))
     if comp_w > 0:
         if use_shape:
-            per = 0.0
-            ar = 0.0
-            inner = 0.0
-            to_a = 0.0
-            to_b = 0.0
-            for i in range(count):
-                x = members[i]
-                per += perim[x]
-                ar += area[x]
-                for e in range(ptr[x], ptr[x + 1]):
-                    y = nbr[e]
-                    if inset[y] == tag:
-                        inner += border[e]
-                    elif assign[y] == a:
-                        to_a += border[e]
-                    elif assign[y] == b:
-                        to_b += border[e]
-            inner *= 0.5
-            pa = P[a] - per + 2.0 * inner + 2.0 * to_a
-            pb = P[b] + per - 2.0 * inner - 2.0 * to_b
+            pa, pb, ar = set_shape(members, count, a, b, assign, P, ptr, nbr, border,
+                                   area, perim, inset, tag)
             delta += comp_w * (iso(pa, A[a] - ar) + iso(pb, A[b] + ar)
                                - iso(P[a], A[a]) - iso(P[b], A[b]))
         else:
@@ -327,26 +335,10 @@ def sweeps(n_sweeps, temp, seed, assign, loads, size, A, P, X, W, is_workload, t
                     continue
                 b = best_b
                 if use_shape:
-                    per = 0.0
-                    ar = 0.0
-                    inner = 0.0
-                    to_a = 0.0
-                    to_b = 0.0
-                    for i in range(count):
-                        x = members[i]
-                        per += perim[x]
-                        ar += area[x]
-                        for e in range(ptr[x], ptr[x + 1]):
-                            y = nbr[e]
-                            if inset[y] == tag:
-                                inner += border[e]
-                            elif assign[y] == a:
-                                to_a += border[e]
-                            elif assign[y] == b:
-                                to_b += border[e]
-                    inner *= 0.5
-                    P[a] = P[a] - per + 2.0 * inner + 2.0 * to_a
-                    P[b] = P[b] + per - 2.0 * inner - 2.0 * to_b
+                    pa, pb, ar = set_shape(members, count, a, b, assign, P, ptr, nbr, border,
+                                           area, perim, inset, tag)
+                    P[a] = pa
+                    P[b] = pb
                     A[a] -= ar
                     A[b] += ar
                 for i in range(count):
