@@ -444,8 +444,16 @@ def balance(
                             original if opts.mode == "rebalance" else None, home_units)
     notes += partition.attach_rest(graph, parts, anchor_lat[~locked], anchor_lon[~locked],
                           np.zeros(K_free, dtype=bool), free)
+    too_far = np.zeros((n, K), dtype=bool)
+    if opts.max_travel_km:
+        for k in range(K):
+            if terr["has_home"].iloc[k]:
+                too_far[:, k] = haversine_km(graph.lat, graph.lon, terr["home_lat"].iloc[k],
+                                             terr["home_lon"].iloc[k]) > opts.max_travel_km
+        too_far &= (problem.acc > 0)[:, None]  # only units holding accounts need the visit
     order = _match_parts(problem, parts, np.flatnonzero(~locked), original,
-                         opts.keep_current if opts.mode == "rebalance" else 0.0, anchors)
+                         opts.keep_current if opts.mode == "rebalance" else 0.0, anchors,
+                         too_far)
     assign = start.copy()
     assign[free] = order[parts[free]]
     partition.repair(graph, assign, unit_load, locked)
@@ -491,13 +499,7 @@ def balance(
     for k, a in enumerate(anchors):
         if a >= 0 and assign[a] == k:
             fixed_units[a] = True
-    can_join = np.ones((n, K), dtype=np.bool_)
-    if opts.max_travel_km:
-        for k in range(K):
-            if not np.isnan(anchor_lat[k]):
-                far = haversine_km(graph.lat, graph.lon, anchor_lat[k], anchor_lon[k]) \
-                    > opts.max_travel_km
-                can_join[far, k] = False
+    can_join = ~too_far
     size = np.bincount(assign, minlength=K).astype(np.int64)
     stamp = np.zeros(n, dtype=np.int64)
     queue = np.zeros(n, dtype=np.int64)
@@ -553,6 +555,11 @@ def balance(
                    set(ids[original < 0]))
     report = _report(opts, graph, terr, after, reasons, notes, rounds, moves_total,
                      time.perf_counter() - started, stopped, assign, anchors, comp)
+    far = too_far[np.arange(n), assign]
+    report["beyond_travel_limit"] = [
+        f"{int(far.sum())} units holding accounts lie more than {opts.max_travel_km:g} km "
+        f"from their territory's rep home (e.g. {', '.join(map(str, ids[far][:5]))}): the "
+        "balance could not keep them closer"] if far.any() else []
     return BalanceResult(plan, opts.mode, new_assign,
                          terr[["territory_id", "territory_name", "rep_id"]].copy(),
                          before, after, moved, report)
@@ -631,7 +638,8 @@ def _spread(cur, reps: pd.DataFrame, K: int, seed: int) -> list:
 
 
 def _match_parts(problem: _Problem, parts: np.ndarray, terr_idx: np.ndarray,
-                 original: np.ndarray, keep_current: float, anchors: np.ndarray) -> np.ndarray:
+                 original: np.ndarray, keep_current: float, anchors: np.ndarray,
+                 too_far: np.ndarray) -> np.ndarray:
     """Which territory each part becomes: an optimal assignment
     (`scipy.optimize.linear_sum_assignment`) that first gives each rep the part holding
     their home (where two homes share a part, one of them), then minimises the parts'
@@ -652,6 +660,8 @@ def _match_parts(problem: _Problem, parts: np.ndarray, terr_idx: np.ndarray,
             scale = (cost[r].mean() + 1.0) / max(problem.acc.sum() / P, 1.0)
             cost[r] -= 4.0 * keep_current * kept * scale
     big = 10.0 * (np.abs(cost).sum() + 1.0)
+    for r in range(P):  # units beyond the travel limit of the rep: avoided first
+        cost[r] += big * too_far[valid & (parts == r)][:, terr_idx].sum(axis=0)
     for c, k in enumerate(terr_idx):
         a = anchors[k]
         if a >= 0 and parts[a] >= 0:

@@ -463,7 +463,8 @@ def _cmd_balance(args) -> int:
         frame = metrics.summary_frame(rows, whole)
         _emit(frame, args)
         for line in ([*result.report["cannot_meet"], *result.report["missed"],
-                      *result.report["pieces"], *result.report["notes"]]):
+                      *result.report["pieces"], *result.report["beyond_travel_limit"],
+                      *result.report["notes"]]):
             print(f"note: {line}", file=sys.stderr)
         print(f"balanced in {result.report['seconds']} s ({result.report['rounds']} rounds, "
               f"{result.report['moves']} moves); {len(result.moved_units)} units change "

@@ -173,6 +173,26 @@ def test_a_unit_heavier_than_a_share_is_reported(tmp_path):
     assert res.report["missed"]  # and the result says it missed
 
 
+@pytest.mark.parametrize("km", [6.0, 9.0, 50.0])
+def test_the_travel_limit_is_kept_or_reported(grid, km):
+    """Every cell lies within `km` of its rep's home, or the report names the ones that do
+    not (distances by haversine here, not by the optimiser)."""
+    from analytics.metrics import haversine_km
+
+    res = run(grid, mode="build", max_travel_km=km)
+    homes = {t: h3.cell_to_latlng(GRID[CORNERS[REP_OF[t]]]) for t in REP_OF}
+    far = [u for u, t in zip(res.assignment["unit_id"], res.assignment["territory_id"],
+                             strict=True)
+           if haversine_km(*h3.cell_to_latlng(u), *homes[t]) > km]
+    said = " ".join(res.report["beyond_travel_limit"])
+    if far:
+        assert f"{len(far)} units holding accounts lie more than {km:g} km" in said
+    else:
+        assert said == ""
+    if km == 50.0:  # the whole grid is within 50 km of every corner
+        assert far == []
+
+
 def test_same_seed_same_plan(grid):
     a = run(grid, mode="build", seed=7)
     b = run(grid, mode="build", seed=7)
