@@ -139,10 +139,9 @@ class BalanceResult:
         cols = ["accounts", "potential", "workload_hours", "deviation_potential",
                 "deviation_workload_hours", "deviation_accounts", "polsby_popper",
                 "components"]
-        b = self.before[0].set_index("territory_id")[cols]
-        a = self.after[0].set_index("territory_id")[["territory_name", "rep_id", *cols]]
-        out = a.join(b, rsuffix="_before", how="outer")
-        return out.reset_index()
+        b = self.before[0][["territory_id", *cols]]
+        a = self.after[0][["territory_id", "territory_name", "rep_id", *cols]]
+        return a.merge(b, on="territory_id", how="outer", suffixes=("", "_before"))
 
 
 # --------------------------------------------------------------------------------------

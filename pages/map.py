@@ -6,6 +6,7 @@ import streamlit as st
 
 from analytics import edits, metrics, plans
 from ui import territory_tools
+from ui.balance_panel import balance_panel
 from ui.context import sidebar_context
 from ui.map import territory_map, view_of
 from ui.map_editor import MODES, on_map_change
@@ -145,3 +146,4 @@ def live_editor(ctx, plan, index, colors) -> None:
 live_editor(ctx, plan, index, colors)
 territory_tools.manage(ctx, plan, terr, colors)
 territory_tools.unit_switch(ctx, plan)
+balance_panel(ctx, plan, index, colors)

@@ -1,0 +1,82 @@
+"""The map page's Balance panel with AppTest: run, preview, apply, undo; save; bad input.
+
+The engine's numbers are checked in tests/test_balance.py; here the page flow, on a copy of
+the demo database, with a small time budget.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from analytics import balance, plans
+from analytics.store import Store
+
+
+def _assignment(db, name=None):
+    with Store(db) as store:
+        cur = store.cursor()
+        plan = plans.get_plan(cur, name)
+        return sorted(plans.assignment(cur, plan).itertuples(index=False, name=None))
+
+
+def _run(app, **choices):
+    app.run()
+    for key, value in {"bal_budget": 2.0, **choices}.items():
+        widget = {"bal_mode": app.segmented_control, "bal_primary": app.selectbox,
+                  "bal_second": app.selectbox}.get(key, app.number_input)(key=key)
+        widget.set_value(value)
+    app.button(key="FormSubmitter:balance_form-Run").click().run()
+    assert not app.exception
+
+
+def _buttons(app) -> set[str]:
+    return {b.key for b in app.button if b.key}
+
+
+@pytest.mark.parametrize("primary", balance.MEASURES)
+def test_every_primary_measure_previews(app, primary):
+    before = _assignment(app.db_path)
+    _run(app, bal_primary=primary)
+    assert "bal_apply" in _buttons(app)  # a proposal is shown, with its tables
+    texts = " ".join(str(m.value) for m in app.markdown)
+    assert "Proposal" in texts
+    assert _assignment(app.db_path) == before  # a preview writes nothing
+
+
+@pytest.mark.parametrize("second", ["(none)", *balance.MEASURES])
+def test_every_secondary_measure_previews(app, second):
+    _run(app, bal_second=second)
+    assert "bal_apply" in _buttons(app)
+
+
+@pytest.mark.parametrize("mode", balance.MODES)
+def test_apply_then_undo(app, mode):
+    before = _assignment(app.db_path)
+    _run(app, bal_mode=mode)
+    app.button(key="bal_apply").click().run()
+    assert not app.exception
+    after = _assignment(app.db_path)
+    assert after != before
+    assert "bal_apply" not in _buttons(app)  # the proposal is gone once applied
+    undo = next(b for b in app.button if b.label == "Undo")
+    undo.click().run()
+    assert not app.exception
+    assert _assignment(app.db_path) == before
+
+
+def test_save_as_a_new_plan(app):
+    _run(app)
+    app.text_input(key="bal_name").input("Balanced plan").run()
+    app.button(key="bal_save").click().run()
+    assert not app.exception
+    with Store(app.db_path) as store:
+        new = plans.get_plan(store.cursor(), "Balanced plan")
+        assert new.state == "planning"
+
+
+def test_too_many_territories_is_refused_and_nothing_changes(app):
+    before = _assignment(app.db_path)
+    _run(app, bal_mode="build", bal_k=300)
+    assert any("one territory per rep" in e.value for e in app.error)
+    assert "bal_apply" not in _buttons(app)
+    assert _assignment(app.db_path) == before
