@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY      = $(VENV)/bin/python
 PORT   ?= 8501
 
-.PHONY: run test lint e2e bench bench-map bench-explorer chromium clean
+.PHONY: run test lint e2e bench bench-map bench-explorer bench-balance chromium clean
 
 $(VENV)/.app: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,11 @@ bench-map: $(VENV)/.dev chromium
 DB ?= benchmarks/out/map_edit_1m_10m/atlas.duckdb
 bench-explorer: $(VENV)/.dev
 	$(PY) benchmarks/bench_explorer.py --db $(DB)
+
+## bench-balance: automatic balancing against GerryChain and k-means (default data; minutes)
+bench-balance: $(VENV)/.dev
+	$(PY) -m pip install --quiet -r benchmarks/requirements-bench.txt
+	$(PY) benchmarks/bench_balance.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
