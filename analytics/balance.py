@@ -50,6 +50,7 @@ from analytics.errors import InputError
 from analytics.metrics import MetricCube, PlanInputs, haversine_km
 from analytics.period import Period
 from analytics.plans import Plan
+from analytics.resolution import resolved_cte
 from analytics.settings import Settings
 from analytics.unit_graph import UnitGraph
 
@@ -77,6 +78,8 @@ class BalanceOptions:
     compactness: float = 1.0
     max_travel_km: float | None = None
     locked: tuple[str, ...] = ()  # territories to keep as they are (besides stored locks)
+    keep_accounts: tuple[str, ...] = ()  # named accounts that stay with their current rep
+    keep_top: int = 0  # and the N accounts of highest potential
     seed: int = 0
     max_seconds: float = 20.0
 
@@ -133,6 +136,8 @@ class BalanceResult:
     after: tuple[pd.DataFrame, dict]
     moved_units: list[str]
     report: dict = field(default_factory=dict)
+    new_pins: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(
+        columns=["account_id", "territory_id"]))  # named accounts kept by a pin
 
     def comparison(self) -> pd.DataFrame:
         """Per territory: deviations, Polsby-Popper, pieces before and after, accounts moved."""
@@ -362,7 +367,10 @@ def balance(
         raise InputError(f"{K} territories but only {n} {plan.unit.label} units: choose at "
                          "most as many territories as units, or finer units")
     plan_in = PlanInputs.load(cur, plan, cube)
+    kept, keep_notes = _incumbents(cur, plan, source_terr, terr, opts)
     pins = plan_in.pins
+    if len(kept):  # kept accounts count as pinned from the start: their units move freely
+        pins = pd.concat([pins, metrics.pin_rows(cur, cube, kept)], ignore_index=True)
     problem = _setup(cur, plan, cube, graph, terr, pins, opts.targets, settings)
     index = graph.index()
     tpos = {t: k for k, t in enumerate(terr["territory_id"])}
@@ -491,7 +499,7 @@ def balance(
     share = problem.acc.sum(), problem.pot.sum()
     dw = np.zeros(n)
     if opts.mode == "rebalance":
-        dw = opts.keep_current * K * 0.5 * (
+        dw = dw + opts.keep_current * K * 0.5 * (
             (problem.acc / share[0] if share[0] else 0) + (problem.pot / share[1]
                                                            if share[1] else 0))
     fixed_units = locked[assign].copy()
@@ -545,6 +553,19 @@ def balance(
     ids = graph.ids
     new_assign = pd.DataFrame({"unit_id": ids.astype(object),
                                "territory_id": terr["territory_id"].to_numpy()[assign]})
+    new_pins = kept.iloc[:0]
+    if len(kept):  # a pin only where the account's unit went to another rep
+        unit_of = pins.drop_duplicates("account_id", keep="last").set_index(
+            "account_id")["unit_id"]
+        goes = new_assign.set_index("unit_id")["territory_id"]
+        lands = unit_of.reindex(kept["account_id"]).map(goes).to_numpy()
+        new_pins = kept[lands != kept["territory_id"].to_numpy()].reset_index(drop=True)
+        extra = pins.iloc[len(plan_in.pins):]
+        pins = pd.concat([plan_in.pins, extra[extra["account_id"].isin(new_pins["account_id"])]],
+                         ignore_index=True)
+        keep_notes.append(f"{len(kept)} named accounts kept with their rep: "
+                          f"{len(new_pins)} by a pin (their unit went to another territory), "
+                          f"{len(kept) - len(new_pins)} with their unit")
     before = metrics.territory_metrics(cube, plan_in)
     after_in = PlanInputs(new_assign.sort_values("unit_id").reset_index(drop=True),
                           _plan_terr(cur, terr), pins)
@@ -552,8 +573,8 @@ def balance(
     after = metrics.territory_metrics(cube, after_in, baseline=base)
     moved = sorted(set(ids[(original >= 0) & (original != assign)]) |
                    set(ids[original < 0]))
-    report = _report(opts, graph, terr, after, reasons, notes, rounds, moves_total,
-                     time.perf_counter() - started, stopped, assign, anchors, comp)
+    report = _report(opts, graph, terr, after, reasons, notes + keep_notes, rounds,
+                     moves_total, time.perf_counter() - started, stopped, assign, anchors, comp)
     far = too_far[np.arange(n), assign]
     report["beyond_travel_limit"] = [
         f"{int(far.sum())} units holding accounts lie more than {opts.max_travel_km:g} km "
@@ -561,7 +582,61 @@ def balance(
         "balance could not keep them closer"] if far.any() else []
     return BalanceResult(plan, opts.mode, new_assign,
                          terr[["territory_id", "territory_name", "rep_id"]].copy(),
-                         before, after, moved, report)
+                         before, after, moved, report, new_pins)
+
+
+def _incumbents(cur, plan: Plan, source: pd.DataFrame, terr: pd.DataFrame,
+                opts: BalanceOptions) -> tuple[pd.DataFrame, list[str]]:
+    """The named accounts (and the top-N by potential) to keep with their current rep, as
+    (account_id, territory_id in the result); the notes say which cannot be kept and why.
+    Accounts already pinned are kept by their pin already."""
+    names = list(dict.fromkeys(str(a).strip() for a in opts.keep_accounts if str(a).strip()))
+    if opts.keep_top < 0:
+        raise InputError("--keep-top must be 0 or more")
+    empty = pd.DataFrame(columns=["account_id", "territory_id"])
+    if not names and not opts.keep_top:
+        return empty, []
+    cte, params = resolved_cte(plan, "r")
+    known = cur.execute(
+        f"WITH {cte} SELECT account_id, territory_id, pinned_to FROM r "
+        "WHERE account_id IN (SELECT unnest(?::VARCHAR[]))", [*params, names]).df()
+    unknown = sorted(set(names) - set(known["account_id"]))
+    if unknown:
+        raise InputError(f"accounts to keep not found: {', '.join(unknown[:5])}"
+                         + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
+                         + " (give account ids as in the accounts file)")
+    if opts.keep_top:
+        top = cur.execute(
+            f"WITH {cte} SELECT account_id, territory_id, pinned_to FROM r "
+            "WHERE territory_id IS NOT NULL ORDER BY potential DESC NULLS LAST, account_id "
+            "LIMIT ?", [*params, int(opts.keep_top)]).df()
+        known = pd.concat([known, top]).drop_duplicates("account_id")
+    notes = []
+    rep_of = dict(zip(source["territory_id"], source["rep_id"], strict=True))
+    terr_of_rep = {r: t for t, r, lk in zip(terr["territory_id"], terr["rep_id"],
+                                             terr["locked"], strict=True)
+                   if isinstance(r, str) and not lk}
+    rows, no_rep, gone = [], [], []
+    for a, t, pinned in known.itertuples(index=False):
+        if isinstance(pinned, str) or not isinstance(t, str):
+            if not isinstance(t, str):
+                gone.append(a)
+            continue  # pinned: kept already
+        rep = rep_of.get(t)
+        if not isinstance(rep, str):
+            no_rep.append(a)
+        elif rep in terr_of_rep:
+            rows.append((a, terr_of_rep[rep]))
+        # else: a locked territory (its units do not move) or a rep left out of a build
+        elif rep not in set(terr["rep_id"]):
+            no_rep.append(a)
+    if gone:
+        notes.append(f"{len(gone)} accounts to keep have no territory today "
+                     f"(e.g. {', '.join(map(str, gone[:3]))}): nothing to keep")
+    if no_rep:
+        notes.append(f"{len(no_rep)} accounts to keep have no rep in the result "
+                     f"(e.g. {', '.join(map(str, no_rep[:3]))}): balanced like the rest")
+    return pd.DataFrame(rows, columns=["account_id", "territory_id"]), notes
 
 
 def _territories(cur, plan: Plan, source: pd.DataFrame, opts: BalanceOptions) -> pd.DataFrame:
@@ -738,7 +813,7 @@ def apply_result(store, plan: Plan, result: BalanceResult):
     if plan.plan_id != result.source.plan_id:
         raise InputError("this result was computed for another plan")
     return edits.replace_assignment(store, plan, result.assignment, result.territories,
-                                    result_label(result))
+                                    result_label(result), result.new_pins)
 
 
 def save_result(store, result: BalanceResult, name: str, *, state: str = "planning") -> Plan:
@@ -780,5 +855,9 @@ def save_result(store, result: BalanceResult, name: str, *, state: str = "planni
                     "FROM balanced_units WHERE unit_id NOT IN (SELECT unit_id FROM plan_units "
                     "WHERE plan_id = ?)", [plan_id])
         cur.unregister("balanced_units")
+        for a, t in zip(result.new_pins["account_id"], result.new_pins["territory_id"],
+                        strict=True):  # named accounts kept with their rep
+            cur.execute("INSERT OR REPLACE INTO account_overrides (plan_id, account_id, "
+                        "territory_id) VALUES (?, ?, ?)", [plan_id, str(a), str(t)])
         plans.log_event(cur, plan_id, "balanced", result_label(result))
     return plans.get_plan(store.cursor(), name)

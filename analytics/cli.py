@@ -145,6 +145,11 @@ def build_parser() -> argparse.ArgumentParser:
                    "preference; default 1)")
     p.add_argument("--lock", action="append", default=[], metavar="TERRITORY",
                    help="keep this territory as it is (repeatable; stored locks always hold)")
+    p.add_argument("--keep-accounts", dest="keep_accounts", action="append", default=[],
+                   metavar="ID,...", help="named accounts that stay with their current rep "
+                   "(pinned where their unit moves; repeatable)")
+    p.add_argument("--keep-top", dest="keep_top", type=int, default=0, metavar="N",
+                   help="also keep the N accounts of highest potential with their rep")
     p.add_argument("--max-travel-km", dest="max_travel_km", type=float,
                    help="no unit farther than this from its territory's rep home")
     p.add_argument("--seed", type=int, default=0)
@@ -429,12 +434,16 @@ def _cmd_balance(args) -> int:
         raise InputError("--keep-current must be 0 or more")
     if args.max_seconds <= 0:
         raise InputError("--max-seconds must be above 0")
+    if args.keep_top < 0:
+        raise InputError("--keep-top must be 0 or more")
     if args.max_travel_km is not None and args.max_travel_km <= 0:
         raise InputError("--max-travel-km must be above 0")
     options = balance.BalanceOptions(
         mode=args.mode, targets=targets, territories=args.territories,
         keep_current=args.keep_current, max_travel_km=args.max_travel_km,
-        locked=tuple(args.lock), seed=args.seed, max_seconds=args.max_seconds)
+        locked=tuple(args.lock), seed=args.seed, max_seconds=args.max_seconds,
+        keep_accounts=tuple(a for text in args.keep_accounts for a in text.split(",")),
+        keep_top=args.keep_top)
     writes = bool(args.into or args.apply)
     with Store(args.db, read_only=not writes) as store:
         settings = load_settings(store).with_overrides(args.setting)

@@ -477,14 +477,16 @@ def convert_plan(store: Store, plan: Plan, unit: UnitType, name: str,
 # a whole proposal at once (the optimiser's result)
 # --------------------------------------------------------------------------------------
 def replace_assignment(store: Store, plan: Plan, assignment: pd.DataFrame,
-                       territories: pd.DataFrame, label: str) -> EditResult:
+                       territories: pd.DataFrame, label: str,
+                       pins: pd.DataFrame | None = None) -> EditResult:
     """Make the plan's units and territories those given, as one undoable edit.
 
     `assignment`: unit_id, territory_id (units not listed keep no territory);
     `territories`: territory_id, territory_name, rep_id. Territories missing from the list
     are removed, new ones created, existing ones keep their other fields (colour, parent,
     quota, lock) with the name and rep given. Locked territories are never changed: their
-    units are skipped (and counted).
+    units are skipped (and counted). `pins` (account_id, territory_id): account pins to add
+    or change in the same edit (others are kept).
     """
     wanted_units = dict(zip(assignment["unit_id"].astype(str),
                             assignment["territory_id"], strict=True))
@@ -515,6 +517,18 @@ def replace_assignment(store: Store, plan: Plan, assignment: pd.DataFrame,
                 skipped += 1
                 continue
             changes.append((UNIT, u, before, after))
+        held = dict(cur.execute("SELECT account_id, territory_id FROM account_overrides "
+                                "WHERE plan_id = ?", [plan.plan_id]).fetchall())
+        # a removed territory takes its pins with it; `pins` adds or changes others
+        wanted_pins = {a: t for a, t in held.items() if t in new_terr or t in locked}
+        for a, t in zip(pins["account_id"].astype(str), pins["territory_id"].astype(str),
+                        strict=True) if pins is not None else ():
+            if t not in new_terr and t not in terr:
+                raise InputError(f"pin of account {a!r}: no territory {t!r}")
+            wanted_pins[a] = t
+        for a in sorted(set(held) | set(wanted_pins)):
+            if held.get(a) != wanted_pins.get(a):
+                changes.append((PIN, a, held.get(a), wanted_pins.get(a)))
         for tid, row in terr.items():
             if tid not in new_terr and tid not in locked:
                 changes.append((TERRITORY, tid, _territory_json(row), None))

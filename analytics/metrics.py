@@ -190,6 +190,15 @@ class PlanInputs:
 
 
 def _pins(cur, plan: Plan, cube: MetricCube) -> pd.DataFrame:
+    pairs = cur.execute("SELECT account_id, territory_id FROM account_overrides "
+                        "WHERE plan_id = ?", [plan.plan_id]).df()
+    return pin_rows(cur, cube, pairs)
+
+
+def pin_rows(cur, cube: MetricCube, pairs: pd.DataFrame) -> pd.DataFrame:
+    """Per-account measures of accounts pinned, or about to be pinned, to territories
+    (`pairs`: account_id, territory_id), in the shape of `PlanInputs.pins`. The optimiser
+    uses it to keep named accounts with their rep before any pin is stored."""
     acc_cte, acc_params = cube.accounts_cte()
     sale_where, sale_params = cube.flt.sales_sql()
     touch_from = catalog.touch_from(cube.as_of, cube.settings.touch_days)
@@ -205,12 +214,15 @@ def _pins(cur, plan: Plan, cube: MetricCube) -> pd.DataFrame:
                  AS open_pipeline,
                CASE WHEN a.last_activity_date BETWEEN ? AND ? THEN 1 ELSE 0 END AS touched,
                CASE WHEN a.last_activity_date IS NOT NULL THEN 1 ELSE 0 END AS has_activity
-        FROM account_overrides o JOIN a ON a.account_id = o.account_id
-        WHERE o.plan_id = ?"""
+        FROM pin_pairs o JOIN a ON a.account_id = o.account_id
+        ORDER BY a.account_id"""
     params = [*acc_params, cube.period.start, cube.period.end, *sale_params,
-              cube.period.start, cube.period.end, *sale_params, touch_from, cube.as_of,
-              plan.plan_id]
-    return cur.execute(sql, params).df()
+              cube.period.start, cube.period.end, *sale_params, touch_from, cube.as_of]
+    cur.register("pin_pairs", pairs[["account_id", "territory_id"]].astype(str))
+    try:
+        return cur.execute(sql, params).df()
+    finally:
+        cur.unregister("pin_pairs")
 
 
 def _travel_of(accounts: pd.DataFrame, homes: pd.DataFrame, settings: Settings) -> pd.DataFrame:

@@ -94,6 +94,8 @@ def tree_partition(graph: UnitGraph, load: np.ndarray, K: int, rng: np.random.Ge
             return
         sub = adj[units][:, units]
         lu = load[units]
+        if lu.sum() <= 0:  # nothing to share here (e.g. every account kept by a pin):
+            lu = np.ones(len(units))  # even by the number of units
         unit = lu.sum() / k  # one part's load
         hu = homes[units].astype(float)
         sub_border = border_adj[units][:, units]

@@ -155,6 +155,56 @@ def test_rebalance_moves_fewer_accounts_than_a_build(grid):
     assert kept.after[1]["balance_max_dev_potential"] == pytest.approx(0.0)
 
 
+def stored_territories(store: Store, plan_name: str) -> dict[str, str]:
+    """Each account's territory as stored (its pin, else its cell's), worked out here from
+    the account's own coordinates with the h3 library, not through the engine's SQL."""
+    cur = store.cursor()
+    plan_id = cur.execute("SELECT plan_id FROM plans WHERE name = ?", [plan_name]).fetchone()[0]
+    by_unit = dict(cur.execute("SELECT unit_id, territory_id FROM plan_units WHERE plan_id = ?",
+                               [plan_id]).fetchall())
+    pins = dict(cur.execute("SELECT account_id, territory_id FROM account_overrides "
+                            "WHERE plan_id = ?", [plan_id]).fetchall())
+    return {a: pins.get(a, by_unit.get(h3.latlng_to_cell(lat, lon, 6)))
+            for a, lat, lon in cur.execute("SELECT account_id, lat, lon FROM accounts").fetchall()}
+
+
+def test_named_accounts_stay_with_their_rep(grid):
+    today = stored_territories(grid, "Uneven")
+    plain = run(grid, mode="rebalance")
+    cell_of = {f"A{i}{j}": c for (i, j), c in GRID.items()}
+    goes = dict(zip(plain.assignment["unit_id"], plain.assignment["territory_id"], strict=True))
+    leaving = sorted(a for a, c in cell_of.items() if goes[c] != today[a])
+    assert leaving  # T1 must give cells away
+    keep = tuple(leaving[:2])
+    res = run(grid, mode="rebalance", keep_accounts=keep)
+    plan = plans.get_plan(grid.cursor(), "Uneven")
+    balance.apply_result(grid, plan, res)
+    now = stored_territories(grid, "Uneven")
+    assert all(now[a] == today[a] for a in keep)  # kept with their rep
+    potential = {t: 100.0 * list(now.values()).count(t) for t in REP_OF}
+    assert potential == dict.fromkeys(REP_OF, 900.0)  # and still even, pins counted
+    pinned = set(res.new_pins["account_id"])
+    for a in keep:  # a pin exactly where the account's cell went to another territory
+        cell_goes = dict(zip(res.assignment["unit_id"], res.assignment["territory_id"],
+                             strict=True))[cell_of[a]]
+        assert (a in pinned) == (cell_goes != today[a])
+    assert any("named accounts kept" in n for n in res.report["notes"])
+    edits.undo(grid, plan)  # one edit: units and pins go back together
+    assert stored_territories(grid, "Uneven") == today
+    assert rows(grid, "SELECT count(*) FROM account_overrides") == [(0,)]
+
+
+def test_keeping_every_account_moves_none(grid):
+    today = stored_territories(grid, "Uneven")
+    res = run(grid, mode="rebalance", keep_top=36)
+    new = balance.save_result(grid, res, "Kept")
+    assert stored_territories(grid, "Kept") == today
+    assert res.after[1]["disruption_accounts_pct"] == 0.0
+    assert new.name == "Kept"
+    with pytest.raises(InputError, match="accounts to keep not found: NOPE"):
+        run(grid, mode="rebalance", keep_accounts=("A00", "NOPE"))
+
+
 def test_a_locked_territory_stays_as_it_is(grid):
     res = run(grid, mode="rebalance", locked=("T2",))
     terr = by_territory(res.assignment)
@@ -248,7 +298,8 @@ def test_command_line(grid_db, tmp_path, capsys):
             "--max-seconds", "3"]
     for extra in (["--balance", "nonsense=1"], ["--balance", "potential=-1"],
                   ["--mode", "build", "--territories", "9"], ["--into", "Uneven"],
-                  ["--keep-current", "-1"], ["--lock", "T9"]):
+                  ["--keep-current", "-1"], ["--lock", "T9"], ["--keep-top", "-1"],
+                  ["--keep-accounts", "A00,NOPE", "--apply"]):
         assert main([*base, *extra]) == 2, extra
         assert "error:" in capsys.readouterr().err
     with Store(db) as s:
@@ -262,3 +313,10 @@ def test_command_line(grid_db, tmp_path, capsys):
     assert "saved as 'Even'" in capsys.readouterr().err
     with Store(db) as s:
         assert plans.get_plan(s.cursor(), "Even").state == "planning"
+    # named accounts: A00 sits in T1's corner and stays; a top-potential list is accepted
+    assert main([*base, "--keep-accounts", "A00", "--keep-top", "3", "--apply",
+                 "--format", "json"]) == 0
+    out = capsys.readouterr().out
+    assert "named accounts kept with their rep" in out
+    with Store(db) as s:
+        assert stored_territories(s, "Uneven")["A00"] == "T1"

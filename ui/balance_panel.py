@@ -54,8 +54,15 @@ def _options(plan: plans.Plan, terr: pd.DataFrame) -> balance.BalanceOptions | N
         locked = st.multiselect("Keep these territories as they are", terr["territory_id"],
                                 default=stored_locks, key="bal_locked",
                                 help="Stored locks always hold")
-        seed = st.number_input("Seed", 0, 10**6, 0, key="bal_seed",
-                               help="The same seed gives the same plan")
+        c10, c11, c12 = st.columns([3, 1, 1])
+        named = c10.text_input("Keep these accounts with their rep (account ids, comma "
+                               "separated)", key="bal_keep_accounts",
+                               help="Named accounts stay with today's rep: pinned where "
+                                    "their unit goes to another territory")
+        top = c11.number_input("and the top N by potential", 0, 100_000, 0,
+                               key="bal_keep_top")
+        seed = c12.number_input("Seed", 0, 10**6, 0, key="bal_seed",
+                                help="The same seed gives the same plan")
         if not st.form_submit_button("Run", type="primary"):
             return None
     text = f"{primary}=1"
@@ -68,7 +75,9 @@ def _options(plan: plans.Plan, terr: pd.DataFrame) -> balance.BalanceOptions | N
         mode=mode or "rebalance", targets=targets,
         territories=int(k) if mode == "build" else None, keep_current=float(keep),
         locked=tuple(t for t in locked if t not in stored_locks), seed=int(seed),
-        max_seconds=float(budget))
+        max_seconds=float(budget),
+        keep_accounts=tuple(a.strip() for a in (named or "").split(",") if a.strip()),
+        keep_top=int(top))
 
 
 def _run(ctx: Context, plan: plans.Plan, opts: balance.BalanceOptions) -> None:

@@ -23,7 +23,8 @@ def _run(app, **choices):
     app.run()
     for key, value in {"bal_budget": 2.0, **choices}.items():
         widget = {"bal_mode": app.segmented_control, "bal_primary": app.selectbox,
-                  "bal_second": app.selectbox}.get(key, app.number_input)(key=key)
+                  "bal_second": app.selectbox, "bal_keep_accounts": app.text_input,
+                  }.get(key, app.number_input)(key=key)
         widget.set_value(value)
     app.button(key="FormSubmitter:balance_form-Run").click().run()
     assert not app.exception
@@ -62,6 +63,29 @@ def test_apply_then_undo(app, mode):
     undo.click().run()
     assert not app.exception
     assert _assignment(app.db_path) == before
+
+
+def _territory_of(db, ids):
+    from analytics.resolution import resolved_accounts
+
+    with Store(db) as store:
+        cur = store.cursor()
+        got = resolved_accounts(cur, plans.get_plan(cur, None)).set_index("account_id")
+        return got.loc[list(ids), "territory_id"].tolist()
+
+
+def test_named_accounts_stay_with_their_rep(app):
+    with Store(app.db_path) as store:
+        ids = [r[0] for r in store.cursor().execute(
+            "SELECT account_id FROM accounts ORDER BY potential DESC, account_id LIMIT 12"
+        ).fetchall()]
+    named, top = ids[10:], 10  # two typed by id, ten as "the top N"
+    before = _territory_of(app.db_path, ids)
+    _run(app, bal_keep_accounts=", ".join(named), bal_keep_top=top)
+    assert any("named accounts kept" in str(c.value) for c in app.caption)
+    app.button(key="bal_apply").click().run()
+    assert not app.exception
+    assert _territory_of(app.db_path, ids) == before
 
 
 def test_save_as_a_new_plan(app):
