@@ -2,8 +2,9 @@
 
 Recursive bisection of random spanning trees (the method of GerryChain's
 `recursive_tree_part`, written over scipy's sparse graph routines and a compiled subtree
-sum), a repair that makes every territory one piece where the map allows, and the joining of
-small pieces of the map no part reached. Kept apart from `analytics.balance` because it
+sum); parts grown around fixed homes (a transportation problem solved with HiGHS); a repair
+that makes every territory one piece where the map allows, and the joining of small pieces of
+the map no part reached. Kept apart from `analytics.balance` because it
 knows nothing of plans, reps or metrics: only a graph and a load per unit.
 """
 
@@ -197,3 +198,109 @@ def repair(graph: UnitGraph, assign: np.ndarray, load: np.ndarray,
                     changed = True
         if not changed:
             return
+
+
+def anchored_partition(graph: UnitGraph, load: np.ndarray, home_lat: np.ndarray,
+                       home_lon: np.ndarray, free: np.ndarray, tolerance: float,
+                       avoid: np.ndarray | None = None, home_units: np.ndarray | None = None,
+                       nearest: int = 10) -> np.ndarray:
+    """Parts of even load, each around its own home: part k holds the units closest to home
+    k that balance allows (the districting model of Hess et al., 1965: the transportation
+    problem "assign each unit's load to a centre, each centre within ±tolerance of the
+    share, least load-weighted squared distance", solved with HiGHS through
+    `scipy.optimize.linprog`, then rounded: a basic solution splits at most a few units).
+    Each unit may go to its `nearest` homes; a rep's home unit (`home_units`, -1 none) goes
+    to that rep's part. `avoid` (units x parts, True: beyond the rep's travel limit) keeps a
+    unit out of a part unless balance needs it there. Free units without load are left at
+    -1 (`grow` spreads the parts over them); units not `free` are -1 too.
+    """
+    from scipy.optimize import linprog
+    from scipy.sparse import coo_matrix
+
+    P = len(home_lat)
+    out = np.full(len(graph), -1, dtype=np.int64)
+    units = np.flatnonzero(free & (load > 0))
+    if P == 0 or len(units) == 0:
+        return out
+    lu = load[units]
+    dist = np.stack([haversine_km(graph.lat[units], graph.lon[units], home_lat[k],
+                                  home_lon[k]) for k in range(P)], axis=1)
+    if P == 1:
+        out[units] = 0
+        return out
+    between = np.array([np.sort(haversine_km(home_lat[k], home_lon[k], home_lat, home_lon))[1]
+                        for k in range(P)])
+    scale = float(np.median(between)) or 1.0  # a typical distance between next homes
+    cost = (lu / lu.mean())[:, None] * (dist / scale) ** 2
+    if avoid is not None:
+        cost += avoid[units] * 100.0 * (float(cost.max()) + 1.0)
+    m = min(nearest, P)
+    cand = np.argpartition(dist, m - 1, axis=1)[:, :m]
+    rows = np.repeat(np.arange(len(units)), m)
+    cols = cand.ravel()
+    pos = np.full(len(graph), -1, dtype=np.int64)
+    pos[units] = np.arange(len(units))
+    home_of = np.full(len(units), -1, dtype=np.int64)
+    for k in range(P - 1, -1, -1):  # where two homes share a unit, the first rep's
+        if home_units is not None and home_units[k] >= 0 and pos[home_units[k]] >= 0:
+            home_of[pos[home_units[k]]] = k
+    mine = (home_of[rows] < 0) | (home_of[rows] == cols)
+    rows = np.concatenate([rows[mine], np.flatnonzero(home_of >= 0)])
+    cols = np.concatenate([cols[mine], home_of[home_of >= 0]])
+    pairs = np.unique(rows * P + cols)
+    rows, cols = pairs // P, pairs % P
+    nv = len(pairs)
+    share = lu.sum() / P
+    big = 1e3 * float(cost[rows, cols].max() + 1.0) / max(share, 1e-12)
+    # variables: x (nv), then per part an excess and a shortfall (soft bounds: a unit
+    # heavier than the band, or few candidates, never makes the problem infeasible);
+    # row k: load of k - excess_k <= hi; row P + k: -load of k - shortfall_k <= -lo
+    c = np.concatenate([cost[rows, cols], np.full(2 * P, big)])
+    a_eq = coo_matrix((np.ones(nv), (rows, np.arange(nv))), shape=(len(units), nv + 2 * P))
+    lo, hi = share * (1 - tolerance), share * (1 + tolerance)
+    r_ub = np.concatenate([cols, P + cols, np.arange(P), P + np.arange(P)])
+    c_ub = np.concatenate([np.arange(nv), np.arange(nv), nv + np.arange(P),
+                           nv + P + np.arange(P)])
+    v_ub = np.concatenate([lu[rows], -lu[rows], -np.ones(P), -np.ones(P)])
+    a_ub = coo_matrix((v_ub, (r_ub, c_ub)), shape=(2 * P, nv + 2 * P))
+    b_ub = np.concatenate([np.full(P, hi), np.full(P, -lo)])
+    res = linprog(c, A_ub=a_ub.tocsr(), b_ub=b_ub, A_eq=a_eq.tocsr(),
+                  b_eq=np.ones(len(units)), bounds=(0, None), method="highs")
+    if res.status != 0 or res.x is None:  # not expected with soft bounds: nearest home
+        out[units] = np.argmin(dist, axis=1)
+        return out
+    x = res.x[:nv]
+    # rounding: a unit wholly in one part goes there; the few split between parts go,
+    # heaviest first, to the part among theirs that is furthest below the share
+    whole = x > 1 - 1e-6
+    part = np.full(len(units), -1, dtype=np.int64)
+    part[rows[whole]] = cols[whole]
+    loads = np.bincount(part[part >= 0], weights=lu[part >= 0], minlength=P)
+    split = np.flatnonzero(part < 0)
+    for r in split[np.argsort(-lu[split], kind="stable")]:
+        share_of = (rows == r) & (x > 1e-6)
+        ks = cols[share_of] if share_of.any() else np.array([int(np.argmin(dist[r]))])
+        k = int(ks[np.argmin(loads[ks] + lu[r] - share)])
+        part[r] = k
+        loads[k] += lu[r]
+    out[units] = part
+    for k in range(P):  # homes without load start their part too
+        if home_units is not None and home_units[k] >= 0 and out[home_units[k]] < 0 \
+                and free[home_units[k]]:
+            out[home_units[k]] = k
+    return out
+
+
+def grow(graph: UnitGraph, assign: np.ndarray, free: np.ndarray) -> None:
+    """Free units still at -1 join the part of the nearest assigned unit along the graph
+    (a breadth-first flood from every assigned unit at once), so empty land between
+    accounts fills as whole areas. Units the flood cannot reach stay -1. In place."""
+    from collections import deque
+
+    queue = deque(int(u) for u in np.flatnonzero(assign >= 0))
+    while queue:
+        u = queue.popleft()
+        for v in graph.nbr[graph.ptr[u]:graph.ptr[u + 1]]:
+            if assign[v] < 0 and free[v]:
+                assign[v] = assign[u]
+                queue.append(int(v))

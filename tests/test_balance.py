@@ -135,6 +135,8 @@ def test_four_equal_territories(grid, mode):
     assert whole["balance_max_dev_potential"] == pytest.approx(0.0)
     assert res.report["missed"] == []
     assert res.report["cannot_meet"] == []
+    if mode == "build":  # every rep has a home: the homes start is searched too
+        assert any("two starts searched" in line for line in res.report["notes"])
 
 
 def test_rebalance_moves_fewer_accounts_than_a_build(grid):
