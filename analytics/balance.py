@@ -479,6 +479,14 @@ def balance(
                                             free)
         if kind == "tree":
             notes.extend(start_notes)
+            homes_in = parts[anchors[free_terr][anchors[free_terr] >= 0]]
+            homeless = K_free - len(np.unique(homes_in[homes_in >= 0]))
+            if homeless:
+                notes.append(
+                    f"the even split leaves {homeless} of {K_free} parts with no rep's home "
+                    "in them (the reps' homes are not spread like the balanced measure): "
+                    "those parts go to reps living elsewhere; balancing on "
+                    "workload_hours, or a looser tolerance, keeps reps nearer home")
         if order is None:
             order = _match_parts(problem, parts, free_terr, original,
                                  opts.keep_current if opts.mode == "rebalance" else 0.0,
@@ -646,6 +654,7 @@ def balance(
     moved = sorted(set(ids[(original >= 0) & (original != assign)]) |
                    set(ids[original < 0]))
     report = _report(opts, graph, terr, after, reasons, notes + keep_notes, rounds,
+                     problem.acc,
                      moves_total, time.perf_counter() - started, stopped, assign, anchors, comp)
     far = too_far[np.arange(n), assign]
     report["beyond_travel_limit"] = [
@@ -833,7 +842,7 @@ def _plan_terr(cur, terr: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _report(opts, graph, terr, after, reasons, notes, rounds, moves, seconds, stopped,
+def _report(opts, graph, terr, after, reasons, notes, rounds, acc, moves, seconds, stopped,
             assign, anchors, comp) -> dict:
     rows, _ = after
     with_rep = rows[terr["has_rep"].to_numpy()]
@@ -862,9 +871,42 @@ def _report(opts, graph, terr, after, reasons, notes, rounds, moves, seconds, st
         "stopped_by_user": stopped, "units": len(graph), "filled_units": int(graph.filled.sum()),
         "graph": graph.how, "targets": [t.__dict__ for t in opts.targets],
         "cannot_meet": reasons, "missed": missed, "pieces": pieces, "notes": notes,
-        "homes_outside": away, "seed": opts.seed,
+        "homes_outside": away, "far_from_home": _far_from_home(graph, terr, assign, acc,
+                                                               rows),
+        "seed": opts.seed,
         "locked": list(terr.loc[terr["locked"], "territory_id"]),
     }
+
+
+def _far_from_home(graph: UnitGraph, terr: pd.DataFrame, assign: np.ndarray,
+                   acc: np.ndarray, rows: pd.DataFrame) -> list[str]:
+    """Territories whose accounts lie far from their rep's home: the median account more
+    than twice the plan's typical distance and over 300 km away, with the distance and
+    the territory's workload, so a manager sees what the balance costs in travel."""
+    median = {}
+    for k in np.flatnonzero(terr["has_home"].to_numpy(bool) & ~terr["locked"].to_numpy(bool)):
+        mine = np.flatnonzero((assign == k) & (acc > 0))
+        if len(mine):
+            d = haversine_km(graph.lat[mine], graph.lon[mine], terr["home_lat"].iloc[k],
+                             terr["home_lon"].iloc[k])
+            order = np.argsort(d)
+            cum = np.cumsum(acc[mine][order])
+            median[k] = float(d[order][np.searchsorted(cum, cum[-1] / 2)])
+    if not median:
+        return []
+    typical = float(np.median(list(median.values())))
+    work = rows.set_index("territory_id")["workload_hours"] if "workload_hours" in rows \
+        else pd.Series(dtype=float)
+    out = []
+    for k, d in sorted(median.items(), key=lambda kv: -kv[1]):
+        if d > max(2 * typical, 300.0):
+            t = terr["territory_id"].iloc[k]
+            hours = work.get(t)
+            out.append(f"{t} (rep {terr['rep_id'].iloc[k]}): its median account lies "
+                       f"{d:,.0f} km from the rep's home (typical here: {typical:,.0f} km)"
+                       + (f"; workload {hours:,.0f} h" if isinstance(hours, float) and
+                          hours == hours else ""))
+    return out
 
 
 # --------------------------------------------------------------------------------------

@@ -473,6 +473,7 @@ def _cmd_balance(args) -> int:
         _emit(frame, args)
         for line in ([*result.report["cannot_meet"], *result.report["missed"],
                       *result.report["pieces"], *result.report["beyond_travel_limit"],
+                      *result.report["far_from_home"],
                       *result.report["notes"]]):
             print(f"note: {line}", file=sys.stderr)
         print(f"balanced in {result.report['seconds']} s ({result.report['rounds']} rounds, "

@@ -135,6 +135,7 @@ def test_four_equal_territories(grid, mode):
     assert whole["balance_max_dev_potential"] == pytest.approx(0.0)
     assert res.report["missed"] == []
     assert res.report["cannot_meet"] == []
+    assert res.report["far_from_home"] == []  # every rep's territory is around the home
     if mode == "build":  # every rep has a home: the homes start is searched too
         assert any("two starts searched" in line for line in res.report["notes"])
 
@@ -243,6 +244,19 @@ def test_the_travel_limit_is_kept_or_reported(grid, km):
         assert said == ""
     if km == 50.0:  # the whole grid is within 50 km of every corner
         assert far == []
+
+
+def test_a_rep_living_far_from_the_territory_is_reported(grid):
+    grid.cursor().execute("UPDATE reps SET home_lat = home_lat + 10 WHERE rep_id = 'R4'")
+    res = run(grid, mode="rebalance")
+    far = res.report["far_from_home"]
+    assert len(far) == 1 and far[0].startswith("T4 (rep R4)")
+    from analytics.metrics import haversine_km  # the distance, worked out here
+
+    lat, lon = h3.cell_to_latlng(GRID[CORNERS["R4"]])
+    cells = res.assignment.loc[res.assignment["territory_id"] == "T4", "unit_id"]
+    d = sorted(haversine_km(*h3.cell_to_latlng(c), lat + 10, lon) for c in cells)
+    assert f"{d[(len(d) - 1) // 2]:,.0f} km" in far[0]
 
 
 def test_same_seed_same_plan(grid):

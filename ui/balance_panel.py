@@ -124,7 +124,8 @@ def _preview(ctx: Context, plan: plans.Plan, index, colors: dict,
                 f"{len(result.moved_units):,} units change territory, highlighted below.")
     for line in rep["cannot_meet"]:
         st.warning(line)
-    for line in [*rep["missed"], *rep.get("beyond_travel_limit", [])]:
+    for line in [*rep["missed"], *rep.get("beyond_travel_limit", []),
+                 *rep.get("far_from_home", [])]:
         st.info(line)
     for line in [*rep["pieces"], *rep["notes"]]:
         st.caption(line)
