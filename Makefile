@@ -5,6 +5,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   ?= .venv
 PY      = $(VENV)/bin/python
 PORT   ?= 8501
+ADDRESS ?= 127.0.0.1
 
 .PHONY: run test lint e2e bench bench-map bench-explorer bench-balance chromium clean
 
@@ -18,9 +19,10 @@ $(VENV)/.dev: $(VENV)/.app requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
-## run: install, then serve the app on http://localhost:$(PORT) (demo data on first start)
+## run: install, then serve the app on http://localhost:$(PORT) (demo data on first start),
+## to this machine only (ADDRESS=0.0.0.0 serves the network: README, "Serving a team")
 run: $(VENV)/.app
-	$(PY) -m streamlit run app.py --server.port $(PORT)
+	$(PY) -m streamlit run app.py --server.port $(PORT) --server.address $(ADDRESS)
 
 ## chromium: Debian's Chromium for the browser tests (Playwright cannot download one here)
 chromium:

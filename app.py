@@ -8,6 +8,8 @@ import os
 
 import streamlit as st
 
+from ui.serving import exposure_warning
+
 st.set_page_config(
     page_title="Territory Atlas", page_icon="🗺️", layout="wide",
     initial_sidebar_state="expanded",
@@ -27,6 +29,7 @@ PAGES = [
 ]
 
 page = st.navigation(PAGES)
+exposure_warning()
 if os.environ.get("TERRITORY_ATLAS_PROFILE"):  # developers: where a rerun's time goes
     import cProfile
     import pstats

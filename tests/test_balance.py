@@ -250,7 +250,8 @@ def test_a_rep_living_far_from_the_territory_is_reported(grid):
     grid.cursor().execute("UPDATE reps SET home_lat = home_lat + 10 WHERE rep_id = 'R4'")
     res = run(grid, mode="rebalance")
     far = res.report["far_from_home"]
-    assert len(far) == 1 and far[0].startswith("T4 (rep R4)")
+    assert len(far) == 1
+    assert far[0].startswith("T4 (rep R4)")
     from analytics.metrics import haversine_km  # the distance, worked out here
 
     lat, lon = h3.cell_to_latlng(GRID[CORNERS["R4"]])

@@ -1,0 +1,40 @@
+"""The warning when the server listens beyond this machine (ui/serving.py)."""
+
+from __future__ import annotations
+
+import pytest
+from streamlit import config
+
+from ui.serving import is_local
+
+
+@pytest.mark.parametrize(("address", "local"), [
+    ("127.0.0.1", True), ("localhost", True), ("::1", True), ("[::1]", True),
+    ("127.0.0.2", True), ("", True), (None, True),
+    ("0.0.0.0", False), ("::", False), ("192.168.1.20", False), ("atlas.example.com", False),
+])
+def test_which_addresses_are_this_machine_only(address, local):
+    assert is_local(address) is local
+
+
+@pytest.mark.parametrize(("address", "warned"), [("127.0.0.1", False), ("0.0.0.0", True)])
+def test_every_page_warns_when_served_beyond_this_machine(app, address, warned):
+    before = config.get_option("server.address")
+    config.set_option("server.address", address)
+    try:
+        app.run()
+    finally:
+        config.set_option("server.address", before)
+    assert not app.exception
+    texts = [w.value for w in app.warning]
+    assert any("no sign-in yet" in t for t in texts) is warned
+
+
+def test_the_quick_start_serves_this_machine_only():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    assert 'address = "127.0.0.1"' in (root / ".streamlit" / "config.toml").read_text()
+    make = (root / "Makefile").read_text()
+    assert "ADDRESS ?= 127.0.0.1" in make
+    assert "--server.address $(ADDRESS)" in make

@@ -1,0 +1,36 @@
+"""Where the server listens, and the warning when it is reachable beyond this machine.
+
+The quick start serves on 127.0.0.1 (Makefile, .streamlit/config.toml). A team serves on
+another address (`make run ADDRESS=0.0.0.0`); until sign-in exists (issue 12), anyone who
+reaches that port sees and edits everything, so every page says so.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+import streamlit as st
+
+LOCAL_NAMES = {"localhost", "127.0.0.1", "::1", ""}
+
+
+def is_local(address: str | None) -> bool:
+    """True when `address` only accepts connections from this machine (loopback)."""
+    text = (address or "").strip().strip("[]")
+    if text.lower() in LOCAL_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(text).is_loopback
+    except ValueError:
+        return False  # a host name other than localhost: assume it is reachable
+
+
+def exposure_warning() -> None:
+    """A warning on every page when the server listens beyond this machine."""
+    address = st.get_option("server.address")
+    if not is_local(address):
+        st.warning(
+            "This server listens on an address other machines can reach, and there is no "
+            "sign-in yet: anyone who reaches this port can see and change every plan and "
+            "import data. Serve it on 127.0.0.1 (`make run`) unless everyone on this "
+            "network may do that.", icon=":material/public:")
