@@ -31,6 +31,7 @@ from analytics import (
     rules,
 )
 from analytics.errors import InputError
+from analytics.exports.cells import csv_text
 from analytics.period import resolve
 from analytics.settings import load_settings
 from analytics.store import Store, default_db_path
@@ -330,7 +331,7 @@ def _emit(frame: pd.DataFrame | dict | list, args: argparse.Namespace) -> None:
         if args.format == "json":
             text = frame.to_json(orient="records", date_format="iso", indent=1) + "\n"
         else:
-            text = frame.to_csv(index=False)
+            text = csv_text(frame)
     else:
         text = json.dumps(frame, indent=1, default=str) + "\n"
     if getattr(args, "out", None):
@@ -376,7 +377,7 @@ def _print_rejections(report: ingest.ImportReport, path: Path | None, limit: int
     if len(rej) > limit:
         print(f"... and {len(rej) - limit} more", file=sys.stderr)
     if path is not None:
-        report.frame().to_csv(path, index=False)
+        path.write_bytes(csv_text(report.frame()).encode("utf-8"))
         print(f"rejection report written to {path}", file=sys.stderr)
 
 

@@ -4,6 +4,7 @@ import streamlit as st
 
 from analytics import demo, ingest
 from analytics.errors import InputError
+from analytics.exports.cells import csv_text
 from analytics.schema import TABLES
 from ui.context import sidebar_context
 from ui.page_entry import run_through_app
@@ -91,7 +92,7 @@ if report is not None:
         st.write(f"**{len(frame)} problems** in the rows below; those rows were not stored.")
         st.dataframe(frame, hide_index=True, key="rejections")
         st.download_button(
-            "Download the rejection report (CSV)", frame.to_csv(index=False).encode(),
+            "Download the rejection report (CSV)", csv_text(frame).encode("utf-8"),
             file_name="rejected-rows.csv", mime="text/csv",
         )
 

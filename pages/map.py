@@ -5,6 +5,7 @@ import functools
 import streamlit as st
 
 from analytics import edits, metrics, plans
+from analytics.exports.cells import csv_text
 from ui import territory_tools
 from ui.balance_panel import balance_panel
 from ui.context import sidebar_context
@@ -135,7 +136,7 @@ def live_editor(ctx, plan, index, colors) -> None:
     territory_table(table, colors, key="territory_table", selectable=True)
     st.download_button(  # the same file as `python -m analytics summary`: shares as fractions
         "Download the summary (CSV, with the whole-plan row)",
-        metrics.summary_frame(rows, whole).to_csv(index=False).encode("utf-8"),
+        csv_text(metrics.summary_frame(rows, whole)).encode("utf-8"),
         file_name=f"summary-{plan.name}-{ctx.period.start:%Y%m%d}-{ctx.period.end:%Y%m%d}.csv",
         mime="text/csv",
     )

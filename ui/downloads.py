@@ -2,7 +2,7 @@
 
 CSV: the filters come first as `# name: value` lines (read back with
 `pandas.read_csv(path, comment="#")`), then the table. Excel: the table on the first sheet,
-the filters on a sheet named `filters`.
+the filters on a sheet named `filters`. Both are safe to open (analytics/exports/cells.py).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import io
 import pandas as pd
 import streamlit as st
 
+from analytics.exports.cells import XLSX_OPTIONS, csv_text
 from analytics.performance import Scope
 from ui.context import Context
 
@@ -28,8 +29,8 @@ def filter_lines(ctx: Context, scope: Scope, extra: dict[str, str] | None = None
 
 
 def csv_bytes(frame: pd.DataFrame, filters: dict[str, str]) -> bytes:
-    head = "".join(f"# {k}: {str(v).replace(chr(10), ' ')}\n" for k, v in filters.items())
-    return (head + frame.to_csv(index=False)).encode("utf-8")
+    head = "".join(f"# {k}: {' '.join(str(v).splitlines())}\r\n" for k, v in filters.items())
+    return (head + csv_text(frame)).encode("utf-8")
 
 
 def excel_bytes(frame: pd.DataFrame, filters: dict[str, str], sheet: str = "table") -> bytes:
@@ -38,7 +39,9 @@ def excel_bytes(frame: pd.DataFrame, filters: dict[str, str], sheet: str = "tabl
     for col in data.columns:  # Excel has no time zones
         if isinstance(data[col].dtype, pd.DatetimeTZDtype):
             data[col] = data[col].dt.tz_localize(None)
-    with pd.ExcelWriter(buf, engine="openpyxl") as writer:
+    # xlsxwriter with text kept as text: openpyxl would store `=...` as a live formula
+    with pd.ExcelWriter(buf, engine="xlsxwriter",
+                        engine_kwargs={"options": XLSX_OPTIONS}) as writer:
         data.to_excel(writer, sheet_name=sheet[:31], index=False)
         pd.DataFrame({"filter": list(filters), "value": list(filters.values())}).to_excel(
             writer, sheet_name="filters", index=False)

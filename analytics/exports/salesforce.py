@@ -14,6 +14,7 @@ import zipfile
 from pathlib import Path
 
 from analytics import metrics
+from analytics.exports.cells import safe_rows
 from analytics.exports.labels import is_missing
 from analytics.exports.pack import PlanPack
 
@@ -53,8 +54,8 @@ def developer_names(territory_ids) -> dict[str, str]:
 def _csv(header: list[str], rows: list[list]) -> bytes:
     buf = io.StringIO(newline="")
     writer = csv.writer(buf)
-    writer.writerow(header)
-    writer.writerows([["" if is_missing(v) else v for v in r] for r in rows])
+    writer.writerow(safe_rows([header])[0])
+    writer.writerows(safe_rows([["" if is_missing(v) else v for v in r] for r in rows]))
     return buf.getvalue().encode("utf-8")
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from analytics import geography, metrics
+from analytics.exports.cells import XLSX_OPTIONS
 from analytics.exports.comparison import COMPARED
 from analytics.exports.deck import AUTHOR, plan_subtitle, plan_title
 from analytics.exports.labels import LABELS, RATIO, WHOLE, format_value
@@ -82,9 +83,7 @@ def write_xlsx(pack: PlanPack, out: Path) -> Path:
               "accounts": account_sheet(pack), "settings": settings_sheet(pack)}
     if pack.comparison is not None:
         sheets["comparison"] = pack.comparison
-    book = xlsxwriter.Workbook(str(out), {"strings_to_numbers": False,
-                                          "strings_to_formulas": False,
-                                          "strings_to_urls": False})
+    book = xlsxwriter.Workbook(str(out), XLSX_OPTIONS)  # text stays text
     book.set_properties({"title": plan_title(pack), "author": AUTHOR,
                          "comments": plan_subtitle(pack)})
     head = book.add_format({"bold": True, "bottom": 1})
