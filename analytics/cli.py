@@ -35,6 +35,7 @@ from analytics.exports.cells import csv_text
 from analytics.period import resolve
 from analytics.settings import load_settings
 from analytics.store import Store, default_db_path
+from analytics.terminal import safe_terminal
 from analytics.units import UnitType
 
 EXIT_OK, EXIT_INTERNAL, EXIT_INPUT = 0, 1, 2
@@ -921,6 +922,11 @@ COMMANDS = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    with safe_terminal():  # names print as text, never as terminal control
+        return _main(argv)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

@@ -12,6 +12,7 @@ from ui.map import territory_map, view_of
 from ui.map_spec import map_spec, territory_palette, unit_index
 from ui.page_entry import run_through_app
 from ui.plan_metrics import plan_metrics
+from ui.text import literal
 from ui.widgets import kpi_row, money, percent
 
 run_through_app()  # a first request of a fresh server may come here directly
@@ -102,7 +103,7 @@ with st.container():
         st.success("No territory is over capacity beyond the tolerance.")
     else:
         for line in takes["line"]:
-            st.markdown(f"- {line}")
+            st.markdown(f"- {literal(line)}")
         table_downloads(takes, "what-it-would-take", ctx, scope, key="cov_takes")
 
 # -- whitespace map ------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from analytics.exports.cells import csv_text
 from analytics.schema import TABLES
 from ui.context import sidebar_context
 from ui.page_entry import run_through_app
+from ui.text import literal
 from ui.uploads import detected_columns, save_upload, temp_folder
 
 run_through_app()  # a first request of a fresh server may come here directly
@@ -54,9 +55,9 @@ if chosen_files:
         try:
             headers, auto = detected_columns(path, upload.name, spec)
         except InputError as exc:
-            st.error(str(exc))
+            st.error(literal(exc))
             st.stop()
-        with st.expander(f"Columns of {upload.name} ({table})", expanded=False):
+        with st.expander(f"Columns of {literal(upload.name)} ({table})", expanded=False):
             options = ["(none)", *headers]
             for f in spec.fields:
                 pick = st.selectbox(
@@ -77,10 +78,10 @@ if chosen_files:
             st.session_state["last_report"] = report
         except ingest.ImportRejected as exc:
             st.session_state["last_report"] = exc.report
-            st.error(str(exc))
+            st.error(literal(exc))
         except InputError as exc:
             st.session_state.pop("last_report", None)
-            st.error(str(exc))
+            st.error(literal(exc))
     tmp.cleanup()
 
 report = st.session_state.get("last_report")

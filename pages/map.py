@@ -14,6 +14,7 @@ from ui.map_editor import MODES, on_map_change
 from ui.map_spec import LAYERS, map_spec, territory_palette, unit_index
 from ui.page_entry import run_through_app
 from ui.plan_metrics import plan_metrics
+from ui.text import literal
 from ui.widgets import balance_chart, kpi_row, metric_card, percent, territory_table
 
 run_through_app()  # a first request of a fresh server may come here directly
@@ -72,7 +73,7 @@ def live_editor(ctx, plan, index, colors) -> None:
     message = st.session_state.get("edit_message")
     with st.container():
         if message:
-            getattr(st, message[0])(message[1])
+            getattr(st, message[0])(literal(message[1]))
 
     # -- numbers (after the callback applied the stroke) -------------------------------
     rows, whole, cube = plan_metrics(ctx)
@@ -105,14 +106,14 @@ def live_editor(ctx, plan, index, colors) -> None:
         pieces = rows[(rows["units"] > 0) & (rows["components"] > 1)]
         if len(pieces):
             st.warning(f"{len(pieces)} territories are in more than one piece: "
-                       + ", ".join(f"{r.territory_id} ({r.components})"
+                       + ", ".join(f"{literal(r.territory_id)} ({r.components})"
                                    for r in pieces.itertuples(index=False)))
         if whole["unassigned_accounts"]:
             st.warning(f"{whole['unassigned_accounts']:,} accounts are in no territory "
                        "(grey on the map).")
 
     st.caption(
-        f"Plan **{plan.name}** ({plan.state}), units: {plan.unit.label}: {len(terr)} "
+        f"Plan **{literal(plan.name)}** ({plan.state}), units: {plan.unit.label}: {len(terr)} "
         f"territories, {whole['units']:,} units assigned of {len(index):,} on the map. Period "
         f"{ctx.period.start:%Y-%m-%d} to {ctx.period.end:%Y-%m-%d}, as of {ctx.as_of:%Y-%m-%d}. "
         "Every edit is saved as it is made."

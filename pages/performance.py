@@ -16,6 +16,7 @@ from ui.map import territory_map, view_of
 from ui.map_spec import explorer_spec, territory_palette
 from ui.page_entry import run_through_app
 from ui.plan_metrics import plan_metrics
+from ui.text import literal
 from ui.widgets import as_shown, kpi_row, metric_card, metric_column
 
 run_through_app()  # a first request of a fresh server may come here directly
@@ -54,7 +55,8 @@ try:
     if cut != "Percentile" and (n_value < 1 or n_value != int(n_value)):
         raise ValueError
 except ValueError:
-    st.error(f"{n_text!r}: give a whole number of areas (1 or more), or a percentile 0-100")
+    st.error(f"{literal(repr(n_text))}: give a whole number of areas (1 or more), or a "
+             "percentile 0-100")
     st.stop()
 write_url(ctx, scope, {"metric": metric, "level": level_kind,
                        "unit": unit_text if level_kind == "unit" else None, "cut": cut,
@@ -153,7 +155,7 @@ drill_slot = st.container()  # always there: the charts below keep their place
 with drill_slot:
     if drill is not None and drill in set(table["area"].dropna()):
         row = table.set_index("area").loc[drill]
-        st.subheader(f"{LEVELS[level.kind]} {drill}" + (f" · {row['name']}"
+        st.subheader(f"{LEVELS[level.kind]} {literal(drill)}" + (f" · {literal(row['name'])}"
                                                          if row["name"] != drill else ""))
         kpi_row([metric_card(name, row[name]) for name in
                  ("accounts", "won", "growth", "win_rate_count", "penetration")])

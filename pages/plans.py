@@ -12,6 +12,7 @@ from ui.map import territory_map, view_of
 from ui.map_spec import map_spec, territory_palette, unit_index
 from ui.page_entry import run_through_app
 from ui.plan_metrics import plan_metrics
+from ui.text import literal
 from ui.uploads import uploaded
 from ui.widgets import kpi_row, percent
 
@@ -39,7 +40,7 @@ def _refused(err: Exception) -> None:
 # the browser keeps the open tab across reruns instead of rebuilding them on the first one
 with st.container():
     if msg := st.session_state.pop("plans_message", None):
-        getattr(st, msg[0])(msg[1])
+        getattr(st, msg[0])(literal(msg[1]))
 
 tabs = st.tabs(["Import", "Manage", "Snapshots", "Compare", "Hierarchy", "Rules", "Export",
                 "History"])
@@ -69,15 +70,15 @@ with tabs[0]:
                 if path.suffix.lower() in (".geojson", ".json", ".gpkg"):
                     new, report, details = plan_import.import_plan_polygons(
                         ctx.store, name, unit, path, state=state, label=upload.name)
-                    st.success(f"Plan {new.name!r} created with "
+                    st.success(f"Plan {literal(repr(new.name))} created with "
                                f"{report.tables[0].inserted:,} units from polygons.")
                     if details["empty_features"]:
                         st.warning("Features holding no unit centre: "
-                                   + ", ".join(map(str, details["empty_features"])))
+                                   + literal(", ".join(map(str, details["empty_features"]))))
                     if details["unmatched_units"]:
                         st.warning(f"{len(details['unmatched_units']):,} units holding "
                                    "accounts are in no polygon (unassigned): "
-                                   + ", ".join(details["unmatched_units"][:20])
+                                   + literal(", ".join(details["unmatched_units"][:20]))
                                    + (" ..." if len(details["unmatched_units"]) > 20 else ""))
                     if details["overlaps"]:
                         st.info(f"{details['overlaps']} unit centres fall in two polygons: "
@@ -85,11 +86,11 @@ with tabs[0]:
                 else:
                     new, report = plans.import_plan(ctx.store, name, unit, path, state=state,
                                                     label=upload.name)
-                    st.success(f"Plan {new.name!r} created with "
+                    st.success(f"Plan {literal(repr(new.name))} created with "
                                f"{report.tables[0].inserted:,} units.")
     if plan is not None:
         with st.form("account_import"):
-            st.markdown(f"**Pin accounts in {plan.name}** from a file of `account_id, "
+            st.markdown(f"**Pin accounts in {literal(plan.name)}** from a file of `account_id, "
                         "territory_id` (one undoable edit; all or nothing)")
             up = st.file_uploader("Account list", key="account_list_file",
                                   type=["csv", "txt", "xlsx", "parquet"])
@@ -97,7 +98,7 @@ with tabs[0]:
                 with uploaded(up) as path:
                     result, _ = plan_import.import_account_assignments(
                         ctx.store, plan, path, label=up.name)
-                    st.success(str(result))
+                    st.success(literal(result))
 
 if plan is None:
     with plan_list_slot:
@@ -107,7 +108,7 @@ if plan is None:
 
 # -- manage ----------------------------------------------------------------------------------
 with tabs[1]:
-    st.markdown(f"The plan chosen in the sidebar: **{plan.name}** ({plan.state}, "
+    st.markdown(f"The plan chosen in the sidebar: **{literal(plan.name)}** ({plan.state}, "
                 f"{plan.unit.label}).")
     c1, c2 = st.columns(2)
     with c1.form("rename_form"):
@@ -142,7 +143,8 @@ with tabs[1]:
             except InputError as err:
                 _refused(err)
     with c4.form("delete_plan_form"):
-        sure = st.checkbox(f"Delete {plan.name!r} and all its territories, units and pins")
+        sure = st.checkbox(f"Delete {literal(repr(plan.name))} and all its territories, "
+                           "units and pins")
         if st.form_submit_button("Delete the plan") and sure:
             try:
                 plans.delete_plan(ctx.store, plan)
@@ -156,7 +158,7 @@ with tabs[1]:
 with tabs[2]:
     with st.form("snapshot_form"):
         note = st.text_input("Note", placeholder="e.g. QBR 2026-Q3, before the Texas split")
-        if st.form_submit_button(f"Take a snapshot of {plan.name}",
+        if st.form_submit_button(f"Take a snapshot of {literal(plan.name)}",
                                  disabled=plan.state == "snapshot"):
             try:
                 snap = snapshots.take_snapshot(ctx.store, plan, note=note or None,
@@ -194,7 +196,7 @@ with tabs[3]:
     if not others:
         st.caption("Another plan or a snapshot is needed to compare with.")
     else:
-        base_name = st.selectbox(f"Compare {plan.name} with", others, key="compare_with")
+        base_name = st.selectbox(f"Compare {literal(plan.name)} with", others, key="compare_with")
         baseline = plans.get_plan(ctx.cur, base_name)
         result = compare.compare_plans(ctx.cur, plan, baseline, ctx.period, ctx.as_of,
                                        ctx.settings)
@@ -240,7 +242,7 @@ with tabs[4]:
     try:
         rolled = hierarchy.rollup(rows, terr, ctx.period, ctx.as_of)
     except InputError as err:
-        st.error(str(err))
+        st.error(literal(err))
     else:
         if rolled.empty:
             st.caption("No territory has a parent in this plan.")

@@ -7,6 +7,7 @@ from analytics.errors import InputError
 from analytics.settings import Settings, save_settings
 from ui.context import sidebar_context
 from ui.page_entry import run_through_app
+from ui.text import literal
 
 run_through_app()  # a first request of a fresh server may come here directly
 
@@ -60,4 +61,4 @@ if saved:
         save_settings(ctx.store, new)
         st.success("Settings saved.")
     except InputError as exc:
-        st.error(str(exc))
+        st.error(literal(exc))

@@ -16,6 +16,7 @@ from analytics.errors import InputError
 from ui.context import Context
 from ui.map import territory_map, unit_codes, view_of
 from ui.map_spec import map_spec
+from ui.text import literal
 from ui.widgets import as_shown, metric_column
 
 KEY = "balance_result"
@@ -94,7 +95,7 @@ def _run(ctx: Context, plan: plans.Plan, opts: balance.BalanceOptions) -> None:
                                  progress=progress)
     except InputError as err:
         bar.empty()
-        st.error(str(err))
+        st.error(literal(err))
         return
     bar.empty()
     stamp = str(ctx.cur.execute("SELECT updated_at FROM plans WHERE plan_id = ?",
@@ -123,12 +124,12 @@ def _preview(ctx: Context, plan: plans.Plan, index, colors: dict,
     st.markdown(f"**Proposal** ({result.mode}, {rep['seconds']} s, {rep['moves']:,} moves): "
                 f"{len(result.moved_units):,} units change territory, highlighted below.")
     for line in rep["cannot_meet"]:
-        st.warning(line)
+        st.warning(literal(line))
     for line in [*rep["missed"], *rep.get("beyond_travel_limit", []),
                  *rep.get("far_from_home", [])]:
-        st.info(line)
+        st.info(literal(line))
     for line in [*rep["pieces"], *rep["notes"]]:
-        st.caption(line)
+        st.caption(literal(line))
     left, right = st.columns([5, 4])
     with right:
         st.dataframe(_side_by_side(result), hide_index=True)
@@ -173,7 +174,7 @@ def _preview(ctx: Context, plan: plans.Plan, index, colors: dict,
         try:
             done = balance.apply_result(ctx.store, plan, result)
         except InputError as err:
-            st.error(str(err))
+            st.error(literal(err))
         else:
             st.session_state.pop(KEY, None)
             st.session_state["edit_message"] = ("info", str(done))
@@ -184,7 +185,7 @@ def _preview(ctx: Context, plan: plans.Plan, index, colors: dict,
         try:
             new = balance.save_result(ctx.store, result, name)
         except InputError as err:
-            st.error(str(err))
+            st.error(literal(err))
         else:
             st.session_state.pop(KEY, None)
             st.session_state["edit_message"] = (
@@ -219,7 +220,7 @@ def balance_panel(ctx: Context, plan: plans.Plan, index, colors: dict) -> None:
         try:
             opts = _options(plan, terr)
         except InputError as err:
-            st.error(str(err))
+            st.error(literal(err))
             opts = None
         if opts is not None:
             _run(ctx, plan, opts)

@@ -15,6 +15,7 @@ import streamlit as st
 from analytics.cube import AccountFilter
 from analytics.performance import Scope
 from ui.context import Context, sidebar_context
+from ui.text import literal
 
 LIST_FILTERS = ("segment", "industry", "product", "rep", "territory", "region")
 
@@ -181,5 +182,5 @@ def explorer_head(title: str, page_keys: dict[str, str]) -> tuple[Context, Scope
         st.stop()
     scope, more = scope_filters(ctx)
     for w in warnings + more:
-        st.warning(f"From the link: {w}")
+        st.warning(f"From the link: {literal(w)}")
     return ctx, scope

@@ -10,6 +10,7 @@ from analytics.errors import InputError
 from analytics.schema import H3_RESOLUTIONS, PLAN_STATES
 from analytics.units import POSTAL_KINDS, UnitType
 from ui.context import Context
+from ui.text import literal
 
 UNIT_CHOICES = [*POSTAL_KINDS, *(f"h3:{r}" for r in H3_RESOLUTIONS)]
 
@@ -181,13 +182,14 @@ def export_panel(ctx: Context, plan: plans.Plan) -> None:
                     ctx.cur, plan, fmt, period=ctx.period, as_of=ctx.as_of,
                     settings=ctx.settings, baseline=baseline, pack=kept[1])
             except InputError as err:
-                st.error(str(err))
+                st.error(literal(err))
                 return
         built = {"key": key, "data": data, "filename": filename, "mime": mime}
         st.session_state["export_built"] = built
     if built and built["key"] == key:
-        st.download_button(f"Download {built['filename']}", built["data"],
+        st.download_button(f"Download {literal(built['filename'])}", built["data"],
                            file_name=built["filename"], mime=built["mime"],
                            key="export_download", type="primary")
-    st.caption("The same from the command line: `python -m analytics export --plan "
-               f"'{plan.name}' --format {fmt} --out FILE` (docs/cli.md).")
+    st.caption("The same from the command line: `python -m analytics export --plan NAME "
+               f"--format {fmt} --out FILE` (docs/cli.md), NAME being "
+               f"{literal(repr(plan.name))}.")

@@ -11,6 +11,7 @@ from analytics.errors import InputError
 from analytics.schema import H3_RESOLUTIONS
 from analytics.units import UnitType
 from ui.context import Context
+from ui.text import literal
 
 UNIT_CHOICES = (*(f"h3:{r}" for r in H3_RESOLUTIONS if 4 <= r <= 7), "zip3", "zip5",
                 "county", "state")
@@ -62,11 +63,11 @@ def manage(ctx: Context, plan: plans.Plan, terr: pd.DataFrame, colors: dict) -> 
                         _run(edits.update_territory, ctx.store, plan, tid, **changes)
             c1, c2 = st.columns(2)
             with c1.form("merge_form"):
-                sources = st.multiselect(f"Merge into {tid}", [t for t in ids if t != tid])
+                sources = st.multiselect(f"Merge into {literal(tid)}", [t for t in ids if t != tid])
                 if st.form_submit_button("Merge") and sources:
                     _run(edits.merge_territories, ctx.store, plan, sources, tid)
             with c2.form("delete_form"):
-                sure = st.checkbox(f"Delete {tid}: its units become unassigned")
+                sure = st.checkbox(f"Delete {literal(tid)}: its units become unassigned")
                 if st.form_submit_button("Delete territory") and sure:
                     _run(edits.delete_territory, ctx.store, plan, tid)
         with st.form("create_form"):
@@ -103,7 +104,7 @@ def reps_label(reps: pd.DataFrame, rep_id: str) -> str:
 def inspector(ctx: Context, plan: plans.Plan, index, terr: pd.DataFrame) -> None:
     """The unit picked with the Inspect tool: its accounts, and pins to a territory."""
     unit = st.session_state.get("inspect_unit")
-    with st.expander(f"Unit detail and account pins{f': {unit}' if unit else ''}",
+    with st.expander(f"Unit detail and account pins{f': {literal(unit)}' if unit else ''}",
                      expanded=bool(unit)):
         if not unit:
             st.caption("Choose the **Inspect** tool and click a unit on the map.")
@@ -118,8 +119,8 @@ def inspector(ctx: Context, plan: plans.Plan, index, terr: pd.DataFrame) -> None
                 [plan.plan_id, unit]).df()
             row = plans.assignment(ctx.cur, plan)
             owner = row.loc[row["unit_id"] == unit, "territory_id"]
-            st.markdown(f"Unit **{unit}** is in territory "
-                        f"**{owner.iloc[0] if len(owner) else 'none (unassigned)'}**; "
+            st.markdown(f"Unit **{literal(unit)}** is in territory "
+                        f"**{literal(owner.iloc[0]) if len(owner) else 'none (unassigned)'}**; "
                         f"{len(accounts)} accounts (largest potential first).")
             st.dataframe(accounts, hide_index=True, height=200)
             if len(accounts):

@@ -14,6 +14,7 @@ from analytics import ingest
 from analytics.columns import match_columns
 from analytics.errors import InputError
 from analytics.schema import TableSpec
+from ui.text import literal
 
 
 def save_upload(upload, folder: str) -> Path:
@@ -36,10 +37,10 @@ def uploaded(upload) -> Iterator[Path]:
     try:
         yield save_upload(upload, tmp.name)
     except ingest.ImportRejected as exc:
-        st.error(str(exc))
+        st.error(literal(exc))
         st.dataframe(exc.report.frame(), hide_index=True)
     except InputError as exc:
-        st.error(str(exc))
+        st.error(literal(exc))
     finally:
         tmp.cleanup()
 

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -26,12 +27,10 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def app_url(demo_db, tmp_path_factory):
-    """Start `streamlit run app.py` on the demo database; stop it after the session."""
+@contextmanager
+def serving(db: Path):
+    """`streamlit run app.py` on `db` on a free local port; its URL while the block runs."""
     port = _free_port()
-    db = tmp_path_factory.mktemp("e2e-run") / "atlas.duckdb"
-    shutil.copy(demo_db, db)
     env = {**os.environ, "TERRITORY_ATLAS_DB": str(db)}
     log = open(db.parent / "streamlit.log", "w")  # noqa: SIM115 - closed at teardown
     proc = subprocess.Popen(
@@ -52,13 +51,24 @@ def app_url(demo_db, tmp_path_factory):
         proc.kill()
         raise RuntimeError("streamlit did not start: " + (db.parent / "streamlit.log")
                            .read_text())
-    yield url
-    proc.terminate()
     try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def app_url(demo_db, tmp_path_factory):
+    """Start `streamlit run app.py` on the demo database; stop it after the session."""
+    db = tmp_path_factory.mktemp("e2e-run") / "atlas.duckdb"
+    shutil.copy(demo_db, db)
+    with serving(db) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

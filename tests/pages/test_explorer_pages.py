@@ -11,6 +11,7 @@ from analytics.cube import AccountFilter
 from analytics.period import Period
 from analytics.settings import load_settings
 from analytics.store import Store
+from ui.text import shown
 
 PERIOD, AS_OF = Period.year(2026), dt.date(2026, 9, 30)
 
@@ -62,7 +63,7 @@ def test_changing_widgets_updates_the_url_and_bad_links_warn(app):
                              "as_of": "yesterday", "min_accounts": "x"})
     app.switch_page("pages/performance.py").run()
     assert not app.exception
-    texts = " ".join(w.value for w in app.warning)
+    texts = " ".join(shown(w.value) for w in app.warning)
     assert "Nope not in the data" in texts
     assert "as_of='yesterday' is not a date" in texts
     assert "min_accounts='x'" in texts

@@ -11,6 +11,7 @@ import pandas as pd
 
 from analytics import edits, plans
 from analytics.store import Store
+from ui.text import shown
 
 
 def _query(db, sql, params=None):
@@ -44,7 +45,7 @@ def test_rename_recolour_lock_then_undo_and_redo(app):
     assert not app.exception
     assert _query(app.db_path, "SELECT name, color, locked FROM territories "
                   "WHERE territory_id = 'T02'") == [("Chicago North", "#112233", True)]
-    assert any("Rename / Recolour / Lock T02" in m.value for m in app.info)
+    assert any("Rename / Recolour / Lock T02" in shown(m.value) for m in app.info)
     table = _table(app).set_index("territory_id")
     assert table.loc["T02", "territory_name"] == "Chicago North"
 
