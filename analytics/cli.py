@@ -100,6 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "(repeatable); overrides the automatic matching")
     p.add_argument("--replace", action="store_true",
                    help="replace each loaded table whole (only if its file has no bad row)")
+    p.add_argument("--allow-empty", action="store_true",
+                   help="with --replace: let a file with no rows empty its table")
     p.add_argument("--all-or-nothing", action="store_true",
                    help="store nothing if any row is rejected")
     p.add_argument("--report", type=Path, help="write the rejected rows to this CSV file")
@@ -357,6 +359,7 @@ def _cmd_load(args) -> int:
             report = ingest.load(
                 store, accounts=args.accounts, sales=args.sales, reps=args.reps,
                 mapping=mapping, replace=args.replace, all_or_nothing=args.all_or_nothing,
+                allow_empty=args.allow_empty,
             )
         except ingest.ImportRejected as exc:
             _print_rejections(exc.report, args.report)
@@ -926,6 +929,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _main(argv)
 
 
+def check_outputs(args: argparse.Namespace) -> None:
+    """Refuse an output path that cannot be written before any work is done (a missing
+    folder, a folder where a file is wanted), so a command never fails after committing."""
+    import os
+
+    for option in ("out", "report"):
+        path = getattr(args, option, None)
+        if path is None:
+            continue
+        flag = f"--{option}"
+        if path.is_dir():
+            if args.command == "export" and option == "out":
+                folder = path  # export writes a file named after the plan in it
+            else:
+                raise InputError(f"{flag} {path}: is a folder; give a file name in it")
+        else:
+            folder = path.parent if str(path.parent) else Path(".")
+            if not folder.is_dir():
+                raise InputError(f"{flag} {path}: the folder {folder} does not exist; "
+                                 "create it first or choose another place")
+        if not os.access(folder, os.W_OK):
+            raise InputError(f"{flag} {path}: the folder {folder} cannot be written to")
+
+
 def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     try:
@@ -933,6 +960,7 @@ def _main(argv: Sequence[str] | None) -> int:
     except SystemExit as exc:  # argparse: 2 on bad usage, 0 on --help
         return int(exc.code or 0)
     try:
+        check_outputs(args)
         return COMMANDS[args.command](args)
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -21,7 +21,7 @@ import duckdb
 import pandas as pd
 
 from analytics.errors import InputError
-from analytics.plans import Plan, author, get_plan, new_plan
+from analytics.plans import Plan, author, checked_name, get_plan, new_plan
 from analytics.resolution import resolved_cte
 from analytics.schema import PLAN_STATES
 from analytics.store import Store
@@ -209,9 +209,7 @@ def erase(store: Store, plan: Plan, unit_ids: Iterable[str]) -> EditResult:
 # --------------------------------------------------------------------------------------
 def create_territory(store: Store, plan: Plan, name: str, *, territory_id: str | None = None,
                      rep_id: str | None = None, color: str | None = None) -> EditResult:
-    name = (name or "").strip()
-    if not name:
-        raise InputError("a territory needs a name")
+    name = checked_name(name, "territory")
 
     def build(cur):
         terr = territory_rows(cur, plan)
@@ -253,9 +251,7 @@ def update_territory(store: Store, plan: Plan, territory_id: str, **fields) -> E
         raise InputError(f"unknown territory field(s) {', '.join(sorted(unknown))}; "
                          f"fields: {', '.join(TERRITORY_FIELDS)}")
     if "name" in fields:
-        fields["name"] = (fields["name"] or "").strip()
-        if not fields["name"]:
-            raise InputError("a territory needs a name")
+        fields["name"] = checked_name(fields["name"], "territory")
     if "locked" in fields:
         fields["locked"] = bool(fields["locked"])
     words = {"name": "Rename", "color": "Recolour", "rep_id": "Set rep of",
@@ -435,9 +431,7 @@ def convert_plan(store: Store, plan: Plan, unit: UnitType, name: str,
     locks) and pins are copied. New units without accounts are left unassigned. Returns the
     plan and the number of units assigned.
     """
-    name = (name or "").strip()
-    if not name:
-        raise InputError("the converted plan needs a name")
+    name = checked_name(name)
     if state not in PLAN_STATES:
         raise InputError(f"unknown plan state {state!r}: expected {', '.join(PLAN_STATES)}")
     resolved, resolved_params = resolved_cte(plan)

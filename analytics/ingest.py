@@ -137,6 +137,12 @@ class ImportRejected(InputError):
 # --------------------------------------------------------------------------------------
 # column mapping
 # --------------------------------------------------------------------------------------
+NUMBER_MAX = 1e12
+"""The largest magnitude a number field may hold (a trillion: any real potential, amount,
+quota or visit count). 1e308 passed the finite check, then sums overflowed to infinity and
+the Map and Coverage pages and the exports failed."""
+
+
 def parse_mapping(items: Iterable[str]) -> dict[str, dict[str, str]]:
     """`["accounts.lat=Y", ...]` -> `{"accounts": {"lat": "Y"}}`, checked against the specs."""
     out: dict[str, dict[str, str]] = {}
@@ -355,6 +361,9 @@ def _field_sql(cur, view: str, f: Field, src: str | None, src_type: str | None):
                           "THEN 'longitude must be between -180 and 180'")
         if f.minimum is not None:
             checks.append(f"WHEN {value} < {f.minimum} THEN 'must not be negative'")
+        if f.kind not in ("lat", "lon"):
+            checks.append(f"WHEN abs({value}) > {NUMBER_MAX:.0f} THEN 'too large: more than "
+                          f"{NUMBER_MAX:,.0f}; check the column and its unit'")
     elif f.kind == "date":
         if is_text:
             fmt = _date_format(cur, view, col)
@@ -674,12 +683,15 @@ def load(
     replace: bool = False,
     all_or_nothing: bool = False,
     labels: dict[str, str] | None = None,
+    allow_empty: bool = False,
 ) -> ImportReport:
     """Import the given files in one transaction and return the report.
 
     Rows that fail validation are left out and reported; the others are stored (added, or
     replacing the stored record with the same id). `replace=True` empties each loaded table
-    first, and is refused unless its file imported with no rejected row.
+    first, and is refused unless its file imported with no rejected row, and (unless
+    `allow_empty`) when its file holds no row while the table holds some: an empty export
+    would otherwise wipe every account and deal.
     `all_or_nothing=True` stores nothing when any row is rejected. `labels` names the
     files in messages (for uploads saved under a temporary name).
     Raises `InputError` (nothing stored) for unreadable files or missing required columns,
@@ -714,6 +726,15 @@ def load(
                               "SELECT account_id FROM new_accounts)")
                 _sales_rules(cur, chosen, tr, source)
             _collect(cur, tr, table)
+            if replace and not allow_empty and tr.rows == 0:
+                held = cur.execute(f"SELECT count(*) FROM {spec.name}").fetchone()[0]
+                if held:
+                    more = (" and their deals" if name == "accounts" else "")
+                    raise InputError(
+                        f"{label}: the file holds no {name} rows (a header at most), and "
+                        f"--replace would delete all {held:,} stored {name}{more}; nothing "
+                        "was changed. Check the file, or give --allow-empty to empty the "
+                        "table on purpose")
             if replace and tr.rejected:
                 raise ImportRejected(
                     f"{tr.file}: --replace needs a file that imports cleanly, and "

@@ -81,9 +81,7 @@ def import_plan(
     names or reps) stores nothing and the report names each row. The first plan of a
     database becomes the active one unless another state is asked for.
     """
-    name = (name or "").strip()
-    if not name:
-        raise InputError("a plan needs a name (--name)")
+    name = checked_name(name)
     if state is not None and state not in PLAN_STATES:
         raise InputError(f"unknown plan state {state!r}: expected {', '.join(PLAN_STATES)}")
     label = label or str(path)
@@ -266,15 +264,33 @@ def first_state(cur, state: str | None) -> str:
     return "planning" if has_active else "active"
 
 
+NAME_MAX = 200
+"""The longest plan (and territory) name: long enough for any real name, short enough for
+file names, slide titles and the sidebar."""
+
+
+def checked_name(name: str | None, what: str = "plan") -> str:
+    """`name` stripped, or InputError: empty, longer than NAME_MAX, or holding control
+    characters (they would print as terminal control and break CSV rows)."""
+    name = (name or "").strip()
+    if not name:
+        raise InputError(f"a {what} needs a name")
+    if len(name) > NAME_MAX:
+        raise InputError(f"a {what} name has at most {NAME_MAX} characters; this one has "
+                         f"{len(name):,} ({name[:40]!r}...)")
+    if any(ord(c) < 32 or 127 <= ord(c) < 160 for c in name):
+        raise InputError(f"a {what} name cannot hold control characters (tabs, line breaks, "
+                         f"escape codes): {name[:60]!r}")
+    return name
+
+
 def new_plan(cur, name: str, unit: UnitType | str, *, state: str, note: str | None,
              event: str = "created", detail: str | None = None) -> int:
     """The one way a plan row is made (import, convert, clone, snapshot, restore, create),
     inside the caller's transaction: a unique non-empty name, at most one active plan, and
     the first entry of its history (`event`, one of schema.CREATION_EVENTS). Returns its id.
     """
-    name = (name or "").strip()
-    if not name:
-        raise InputError("a plan needs a name")
+    name = checked_name(name)
     if cur.execute("SELECT 1 FROM plans WHERE name = ?", [name]).fetchone():
         raise InputError(f"a plan named {name!r} already exists: choose another name")
     if state == "active":
@@ -327,9 +343,7 @@ def copy_plan(cur, plan: Plan, name: str, *, state: str, note: str | None,
 
 
 def rename_plan(store: Store, plan: Plan, name: str) -> Plan:
-    name = (name or "").strip()
-    if not name:
-        raise InputError("a plan needs a name")
+    name = checked_name(name)
     with store.transaction() as cur:
         if cur.execute("SELECT 1 FROM plans WHERE name = ? AND plan_id <> ?",
                        [name, plan.plan_id]).fetchone():

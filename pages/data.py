@@ -103,7 +103,9 @@ st.write(
     "US hospitals (CMS FY2016) and clinics at real ZIP points, 40 reps, two years of deals "
     "and the plan *Current alignment*. See `data/SOURCES.md`."
 )
-if st.button("Reload the default dataset (replaces all data and plans)"):
+sure = st.checkbox("I understand: every account, deal, rep and plan here is replaced",
+                   key="reload_sure")
+if st.button("Reload the default dataset (replaces all data and plans)", disabled=not sure):
     with st.spinner("Loading..."):
         demo.build_demo(ctx.store, force=True)
     st.session_state.pop("plan_name", None)

@@ -48,9 +48,13 @@ def check_format(fmt: str) -> str:
     return f
 
 
+FILE_STEM_MAX = 100
+"""Characters of a plan name kept in a file name (file systems allow 255 bytes)."""
+
+
 def default_filename(plan_name: str, fmt: str) -> str:
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", plan_name).strip("._") or "plan"
-    return slug + EXTENSIONS[check_format(fmt)]
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", plan_name).strip("._")[:FILE_STEM_MAX]
+    return (slug.rstrip("._") or "plan") + EXTENSIONS[check_format(fmt)]
 
 
 def _plan_of(cur, plan: Plan | str | None) -> Plan:

@@ -140,3 +140,13 @@ def test_settings_page_saves_and_the_map_uses_them(app):
     after = app.dataframe[0].value.set_index("territory_id")["workload_hours"]
     # doubling the visit minutes adds exactly the visit part again: visits x 45 / 60 hours
     assert (after > before).all()
+
+
+def test_reloading_the_default_dataset_asks_first(app):
+    app.run()
+    app.switch_page("pages/data.py").run()
+    reload = next(b for b in app.button if b.label.startswith("Reload the default dataset"))
+    assert reload.disabled  # one click cannot replace everything
+    app.checkbox(key="reload_sure").check().run()
+    reload = next(b for b in app.button if b.label.startswith("Reload the default dataset"))
+    assert not reload.disabled

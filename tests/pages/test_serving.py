@@ -38,3 +38,10 @@ def test_the_quick_start_serves_this_machine_only():
     make = (root / "Makefile").read_text()
     assert "ADDRESS ?= 127.0.0.1" in make
     assert "--server.address $(ADDRESS)" in make
+
+
+def test_a_crash_shows_no_traceback_to_the_user():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    assert 'showErrorDetails = "none"' in (root / ".streamlit" / "config.toml").read_text()
