@@ -169,7 +169,9 @@ def parse_mapping(items: Iterable[str]) -> dict[str, dict[str, str]]:
 # reading files
 # --------------------------------------------------------------------------------------
 def _utf8_copy(path: Path) -> Path | None:
-    """None when the file is UTF-8; else a temporary UTF-8 copy (from Windows-1252/Latin-1)."""
+    """None when the file is UTF-8; else a temporary UTF-8 copy, each line decoded on its
+    own (UTF-8, else Windows-1252, else Latin-1): a file that mixes UTF-8 rows with rows
+    saved by an older tool reads right instead of turning `Café` into `CafÃ©`."""
     decoder = codecs.getincrementaldecoder("utf-8")()
     try:
         with open(path, "rb") as f:
@@ -180,13 +182,57 @@ def _utf8_copy(path: Path) -> Path | None:
     except UnicodeDecodeError:
         pass
     fd, tmp = tempfile.mkstemp(suffix=".csv", prefix="atlas-utf8-")
-    with open(path, "rb") as src, os.fdopen(fd, "w", encoding="utf-8") as dst:
-        data = src.read()
-        try:
-            dst.write(data.decode("cp1252"))
-        except UnicodeDecodeError:
-            dst.write(data.decode("latin-1"))
+    with open(path, "rb") as src, os.fdopen(fd, "w", encoding="utf-8", newline="") as dst:
+        for line in src:  # b"\n" is one byte in all three encodings: lines split alike
+            try:
+                dst.write(line.decode("utf-8"))
+            except UnicodeDecodeError:
+                try:
+                    dst.write(line.decode("cp1252"))
+                except UnicodeDecodeError:
+                    dst.write(line.decode("latin-1"))
     return Path(tmp)
+
+
+CSV_LINE_LIMIT = 2_097_152
+"""DuckDB's CSV reader refuses a line longer than this many bytes (its max_line_size)."""
+
+
+def _check_text_file(path: Path, label: str) -> None:
+    """Refuse, with the reason, a .csv that is not a text table: binary content, a line over
+    the reader's limit (with its row), or a header naming a column twice."""
+    import csv as csv_module
+
+    with open(path, "rb") as f:
+        head = f.read(65536)
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise InputError("the file is UTF-16 text (Excel's \"Unicode Text\"): save it as "
+                         "CSV UTF-8, Excel (.xlsx) or Parquet", file=label)
+    if b"\x00" in head:
+        raise InputError("this is not a text file (it holds binary data): export the table "
+                         "as CSV (UTF-8), Excel (.xlsx) or Parquet", file=label)
+    with open(path, "rb") as f:
+        for n, line in enumerate(f, start=1):
+            if len(line) > CSV_LINE_LIMIT:
+                raise InputError(
+                    f"line {n} is {len(line):,} bytes long, over the {CSV_LINE_LIMIT:,}-byte "
+                    "limit of a CSV line: a field holds something other than a value (a "
+                    "pasted document, or a quote left open); fix or remove that row",
+                    file=label)
+    first = head.split(b"\n", 1)[0].decode("utf-8", errors="replace").rstrip("\r")
+    try:
+        dialect = csv_module.Sniffer().sniff(first, delimiters=",;\t|")
+        names = next(csv_module.reader([first], dialect))
+    except (csv_module.Error, StopIteration):
+        return  # one column, or no header to judge: the reader says more
+    seen: dict[str, int] = {}
+    for k, name in enumerate(names, start=1):
+        key = name.strip().lower()
+        if key and key in seen:
+            raise InputError(f"the header names column {name.strip()!r} twice (columns "
+                             f"{seen[key]} and {k}): rename or remove one, so it is clear "
+                             "which one holds the data", file=label)
+        seen[key] = k
 
 
 def read_source(
@@ -226,6 +272,7 @@ def read_source(
         elif suffix in CSV_SUFFIXES or suffix == "":
             if path.stat().st_size == 0:
                 raise InputError("the file is empty", file=label)
+            _check_text_file(path, label)
             utf8 = _utf8_copy(path)
             try:
                 rel = cur.read_csv(str(utf8 or path), all_varchar=True, header=True)

@@ -113,3 +113,44 @@ def test_numbers_too_large_are_rejected_by_row_and_column(tmp_path, capsys, valu
     with Store(db) as s:
         got = s.cursor().execute("SELECT account_id, potential FROM accounts").fetchall()
     assert got == [("A2", 1e12)]
+
+
+def _accounts_file(tmp_path, raw: bytes):
+    path = tmp_path / "accounts.csv"
+    path.write_bytes(raw)
+    return path
+
+
+@pytest.mark.parametrize(("raw", "needle"), [
+    (b"account_id,name,name,lat,lon\nA1,Alpha,Beta,42.36,-71.06\n",
+     "names column 'name' twice (columns 2 and 3)"),
+    (b"account_id;Name;lat;NAME\nA1;x;42.36;y\n", "twice (columns 2 and 4)"),
+    (b"PK\x03\x04\x14\x00\x06\x00" + bytes(range(256)) * 8, "not a text file"),
+    ("account_id,name\nA1,x\n".encode("utf-16"), "UTF-16"),
+    (b"account_id,name,lat,lon\nA1,ok,42.36,-71.06\nA2," + b"x" * 2_200_000
+     + b",41.88,-87.63\n", "line 3 is 2,200,017 bytes long"),
+])
+def test_unreadable_files_say_why(small_copy, tmp_path, capsys, raw, needle):
+    path = _accounts_file(tmp_path, raw)
+    with Store(small_copy) as s:
+        before = snapshot(s)
+    code = main(["load", "--db", str(small_copy), "--accounts", str(path)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert needle in err
+    assert str(path) in err  # the file is named
+    with Store(small_copy) as s:
+        assert snapshot(s) == before
+
+
+def test_a_file_mixing_utf8_and_latin1_rows_reads_right(tmp_path, capsys):
+    path = _accounts_file(tmp_path, b"account_id,name,lat,lon\n"
+                          + "A1,Café Zürich,42.36,-71.06\n".encode()
+                          + "A2,Café Genève,41.88,-87.63\n".encode("latin-1")
+                          + "A3,Crème brûlée,40.71,-74.00\n".encode("cp1252"))
+    db = tmp_path / "x.duckdb"
+    assert main(["load", "--db", str(db), "--accounts", str(path)]) == 0, \
+        capsys.readouterr().err
+    with Store(db) as s:
+        got = dict(s.cursor().execute("SELECT account_id, name FROM accounts").fetchall())
+    assert got == {"A1": "Café Zürich", "A2": "Café Genève", "A3": "Crème brûlée"}
