@@ -8,7 +8,9 @@ import os
 
 import streamlit as st
 
+from analytics import users
 from ui.serving import exposure_warning
+from ui.signin import session_user, signed_in
 
 st.set_page_config(
     page_title="Territory Atlas", page_icon="🗺️", layout="wide",
@@ -28,17 +30,20 @@ PAGES = [
             url_path="settings"),
 ]
 
+users.set_resolver(session_user)  # widget callbacks act as the session's person
 page = st.navigation(PAGES)
 exposure_warning()
+user = signed_in()  # stops here with the sign-in form until someone has signed in
 if os.environ.get("TERRITORY_ATLAS_PROFILE"):  # developers: where a rerun's time goes
     import cProfile
     import pstats
 
-    with cProfile.Profile() as profile:
+    with cProfile.Profile() as profile, users.acting_as(user):
         page.run()
     stats = pstats.Stats(profile)
     if os.path.exists(os.environ["TERRITORY_ATLAS_PROFILE"]):  # keep only the latest run
         os.remove(os.environ["TERRITORY_ATLAS_PROFILE"])
     stats.dump_stats(os.environ["TERRITORY_ATLAS_PROFILE"])
 else:
-    page.run()
+    with users.acting_as(user):
+        page.run()

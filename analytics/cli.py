@@ -83,6 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=__version__)
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    parser.add_argument("--as", dest="as_user", metavar="USER",
+                        help="act as this user of the database, with their role "
+                        "(docs/security.md); default: the local admin")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("demo", help="build the default dataset and its starting plan")
@@ -322,6 +325,32 @@ def build_parser() -> argparse.ArgumentParser:
     _period_args(p)
     p.add_argument("--setting", action="append", default=[], metavar="NAME=VALUE",
                    help="override a setting for this export (repeatable)")
+
+    p = sub.add_parser("user", help="people who sign in to the app, and their roles")
+    usub = p.add_subparsers(dest="user_command", required=True)
+    q = usub.add_parser("add", help="add a user (the first one must be an admin)")
+    _db_arg(q)
+    q.add_argument("username")
+    q.add_argument("--role", required=True, choices=["admin", "manager", "rep", "viewer"])
+    q.add_argument("--rep", dest="rep_id", help="rep users: the rep whose territories they see")
+    q.add_argument("--territory", dest="territories", action="append", default=[],
+                   metavar="ID", help="managers: a territory they may edit (repeatable; "
+                   "none: every territory)")
+    q.add_argument("--password-stdin", action="store_true",
+                   help="read the password from standard input (else it is asked for)")
+    q = usub.add_parser("list", help="the users and their roles (never their passwords)")
+    _db_arg(q)
+    _format_arg(q)
+    q = usub.add_parser("remove", help="remove a user")
+    _db_arg(q)
+    q.add_argument("username")
+    q = usub.add_parser("set-role", help="change a user's role (and a manager's territories)")
+    _db_arg(q)
+    q.add_argument("username")
+    q.add_argument("--role", required=True, choices=["admin", "manager", "rep", "viewer"])
+    q.add_argument("--rep", dest="rep_id")
+    q.add_argument("--territory", dest="territories", action="append", default=[],
+                   metavar="ID")
 
     p = sub.add_parser("info", help="what the database holds")
     _db_arg(p)
@@ -914,14 +943,51 @@ def _cmd_export(args) -> int:
     return EXIT_OK
 
 
+def _read_password(args) -> str:
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    import getpass
+
+    first = getpass.getpass("password: ")
+    if getpass.getpass("again: ") != first:
+        raise InputError("the two passwords differ")
+    return first
+
+
+def _cmd_user(args) -> int:
+    from analytics import users
+
+    with Store(args.db, read_only=args.user_command == "list") as store:
+        if args.user_command == "add":
+            user = users.add_user(store, args.username, args.role, _read_password(args),
+                                  rep_id=args.rep_id, territories=args.territories or None)
+            print(f"user {user.username!r} added ({user.role})")
+        elif args.user_command == "remove":
+            users.remove_user(store, args.username)
+            print(f"user {args.username!r} removed")
+        elif args.user_command == "set-role":
+            user = users.set_role(store, args.username, args.role,
+                                  territories=args.territories or None, rep_id=args.rep_id)
+            print(f"user {user.username!r} is now {user.role}")
+        else:
+            frame = pd.DataFrame([
+                {"username": u.username, "role": u.role, "rep_id": u.rep_id,
+                 "territories": ",".join(u.territories) if u.territories else ""}
+                for u in users.list_users(store.cursor())],
+                columns=["username", "role", "rep_id", "territories"])
+            _emit(frame, args)
+    return EXIT_OK
+
+
 COMMANDS = {
     "demo": _cmd_demo, "load": _cmd_load, "units": _cmd_units,
     "territories": _cmd_territories, "summary": _cmd_summary, "balance": _cmd_balance,
     "plan": _cmd_plan,
     "info": _cmd_info, "rank": _cmd_rank, "coverage": _cmd_coverage,
     "rules": _cmd_rules,
-    "export": _cmd_export,
+    "export": _cmd_export, "user": _cmd_user,
 }
+
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -961,6 +1027,13 @@ def _main(argv: Sequence[str] | None) -> int:
         return int(exc.code or 0)
     try:
         check_outputs(args)
+        if args.as_user:
+            from analytics import users
+
+            with Store(args.db, read_only=True) as store:
+                who = users.get_user(store.cursor(), args.as_user)
+            with users.acting_as(who):
+                return COMMANDS[args.command](args)
         return COMMANDS[args.command](args)
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)

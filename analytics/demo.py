@@ -33,6 +33,9 @@ def build_demo(store: Store, *, force: bool = False) -> dict:
             file=str(store.path),
         )
     if force:
+        from analytics import users
+
+        users.require("replace all data with the demo dataset")
         with store.transaction() as cur:
             for table in ("account_overrides", "plan_units", "territories", "plans"):
                 cur.execute(f"DELETE FROM {table}")

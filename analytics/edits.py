@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import duckdb
 import pandas as pd
 
+from analytics import users
 from analytics.errors import InputError
 from analytics.plans import Plan, author, checked_name, get_plan, new_plan
 from analytics.resolution import resolved_cte
@@ -134,13 +135,27 @@ def writable(plan: Plan) -> None:
                          "to change it")
 
 
+def touched(changes: list[Change]) -> set[str]:
+    """The territories an edit changes: each unit's and pin's territory before and after,
+    and each territory changed itself."""
+    out = set()
+    for kind, item, before, after in changes:
+        if kind == TERRITORY:
+            out.add(item)
+        else:
+            out.update(t for t in (before, after) if t is not None)
+    return out
+
+
 def commit_edit(store: Store, plan: Plan, label: str, build) -> EditResult:
     """Run `build(cur) -> (changes, skipped)` and apply + log its changes, all in one txn."""
     writable(plan)
+    users.require("edit")  # before any work: a viewer or rep is refused at once
     with store.transaction() as cur:
         changes, skipped = build(cur)
         if not changes:
             return EditResult(label, 0, skipped)
+        users.require("edit", touched(changes))
         _apply(cur, plan, changes, undo=False)
         cur.execute(  # a new edit ends the redo history
             "DELETE FROM plan_edit_changes WHERE plan_id = ? AND seq IN "
@@ -385,6 +400,7 @@ def _replay(store: Store, plan: Plan, *, undo: bool) -> EditResult | None:
     """Undo: the latest edit not undone, back to its "before" states; redo: the earliest
     undone edit, to its "after" states. One transaction."""
     writable(plan)
+    users.require("edit")
     pick = ("NOT undone ORDER BY seq DESC" if undo else "undone ORDER BY seq")
     with store.transaction() as cur:
         row = cur.execute(f"SELECT seq, label FROM plan_edits WHERE plan_id = ? AND {pick} "

@@ -744,6 +744,9 @@ def load(
     Raises `InputError` (nothing stored) for unreadable files or missing required columns,
     `ImportRejected` (nothing stored) when `all_or_nothing` or `replace` refuse.
     """
+    from analytics import users
+
+    users.require("import data")
     mapping = mapping or {}
     files = {"reps": reps, "accounts": accounts, "sales": sales}
     if not any(files.values()):

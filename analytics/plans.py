@@ -242,12 +242,11 @@ PLAN_TABLES = ("territories", "plan_units", "account_overrides", "territory_type
 
 
 def author() -> str:
-    import getpass
+    """Who is acting: the signed-in person, the command line's `--as USER`, else the
+    operating-system user at this machine (analytics/users.py)."""
+    from analytics import users
 
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no user name in this environment (some containers)
-        return "unknown"
+    return users.current().username
 
 
 def log_event(cur, plan_id: int, event: str, detail: str | None = None) -> None:
@@ -290,6 +289,9 @@ def new_plan(cur, name: str, unit: UnitType | str, *, state: str, note: str | No
     inside the caller's transaction: a unique non-empty name, at most one active plan, and
     the first entry of its history (`event`, one of schema.CREATION_EVENTS). Returns its id.
     """
+    from analytics import users
+
+    users.require("edit")
     name = checked_name(name)
     if cur.execute("SELECT 1 FROM plans WHERE name = ?", [name]).fetchone():
         raise InputError(f"a plan named {name!r} already exists: choose another name")
@@ -343,6 +345,9 @@ def copy_plan(cur, plan: Plan, name: str, *, state: str, note: str | None,
 
 
 def rename_plan(store: Store, plan: Plan, name: str) -> Plan:
+    from analytics import users
+
+    users.require("edit")
     name = checked_name(name)
     with store.transaction() as cur:
         if cur.execute("SELECT 1 FROM plans WHERE name = ? AND plan_id <> ?",
@@ -357,6 +362,9 @@ def rename_plan(store: Store, plan: Plan, name: str) -> Plan:
 def set_state(store: Store, plan: Plan, state: str) -> Plan:
     """planning / active / archived; activating a plan puts the previous active one back to
     planning. The active plan cannot be archived or demoted directly: activate another."""
+    from analytics import users
+
+    users.require("edit")
     _check_state(state)
     with store.transaction() as cur:
         now = _current_state(cur, plan)  # the stored state, not a possibly stale `plan`
@@ -382,6 +390,9 @@ def _current_state(cur, plan: Plan) -> str:
 
 def delete_plan(store: Store, plan: Plan) -> None:
     """Delete a plan and everything in it (not the active plan)."""
+    from analytics import users
+
+    users.require("edit")
     with store.transaction() as cur:
         if _current_state(cur, plan) == "active":  # the stored state, not a stale `plan`
             raise InputError(f"{plan.name!r} is the active plan: activate another plan "

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 H3_RESOLUTIONS: tuple[int, ...] = (3, 4, 5, 6, 7, 8)
 """Resolutions whose cell every account carries (computed at import, never by parent-of)."""
@@ -158,6 +158,15 @@ CREATE TABLE IF NOT EXISTS plan_edits (
     PRIMARY KEY (plan_id, seq)
 );
 
+CREATE TABLE IF NOT EXISTS users (
+    username VARCHAR PRIMARY KEY,
+    role VARCHAR NOT NULL,
+    password_hash VARCHAR,
+    rep_id VARCHAR,
+    territories VARCHAR,
+    created_at TIMESTAMP NOT NULL
+);
+
 CREATE TABLE IF NOT EXISTS plan_edit_changes (
     plan_id INTEGER NOT NULL,
     seq INTEGER NOT NULL,
@@ -199,6 +208,8 @@ MIGRATIONS: dict[int, list[str]] = {
         "WHERE NOT EXISTS (SELECT 1 FROM plan_events e WHERE e.plan_id = p.plan_id AND "
         "e.event IN ('" + "', '".join(CREATION_EVENTS) + "'))",
     ],
+    # 5 -> 6: people who sign in, with their roles (the table comes from DDL)
+    6: [],
 }
 """Statements that bring a database of version N-1 to version N."""
 

@@ -105,6 +105,9 @@ def load_settings(store) -> Settings:
 
 
 def save_settings(store, settings: Settings) -> None:
+    from analytics import users
+
+    users.require("change settings")
     settings.check()
     with store.transaction() as cur:
         store.set_meta("settings", settings.to_json(), cur)

@@ -1,8 +1,8 @@
 """Where the server listens, and the warning when it is reachable beyond this machine.
 
 The quick start serves on 127.0.0.1 (Makefile, .streamlit/config.toml). A team serves on
-another address (`make run ADDRESS=0.0.0.0`); until sign-in exists (issue 12), anyone who
-reaches that port sees and edits everything, so every page says so.
+another address (`make run ADDRESS=0.0.0.0`); until an admin has added users, nobody signs
+in and anyone who reaches that port sees and edits everything, so every page says so.
 """
 
 from __future__ import annotations
@@ -26,11 +26,20 @@ def is_local(address: str | None) -> bool:
 
 
 def exposure_warning() -> None:
-    """A warning on every page when the server listens beyond this machine."""
+    """A warning on every page when the server listens beyond this machine and nobody has
+    to sign in (the database has no users yet)."""
+    from analytics import users
+    from analytics.store import default_db_path
+    from ui.context import get_store
+
     address = st.get_option("server.address")
-    if not is_local(address):
-        st.warning(
-            "This server listens on an address other machines can reach, and there is no "
-            "sign-in yet: anyone who reaches this port can see and change every plan and "
-            "import data. Serve it on 127.0.0.1 (`make run`) unless everyone on this "
-            "network may do that.", icon=":material/public:")
+    if is_local(address):
+        return
+    if users.has_users(get_store(str(default_db_path())).cursor()):
+        return  # everyone signs in first
+    st.warning(
+        "This server listens on an address other machines can reach, and the database has "
+        "no users yet, so nobody signs in: anyone who reaches this port can see and change "
+        "every plan and import data. Add users (`python -m analytics user add NAME --role "
+        "admin`) so that everyone signs in, or serve it on 127.0.0.1 (`make run`).",
+        icon=":material/public:")

@@ -27,7 +27,24 @@ def test_every_page_warns_when_served_beyond_this_machine(app, address, warned):
         config.set_option("server.address", before)
     assert not app.exception
     texts = [w.value for w in app.warning]
-    assert any("no sign-in yet" in t for t in texts) is warned
+    assert any("no users yet" in t for t in texts) is warned
+
+
+def test_no_warning_once_everyone_signs_in(app):
+    from analytics import users
+    from analytics.store import Store
+
+    with Store(app.db_path) as s:
+        users.add_user(s, "ada", "admin", "correct horse battery")
+    before = config.get_option("server.address")
+    config.set_option("server.address", "0.0.0.0")
+    try:
+        app.run()
+    finally:
+        config.set_option("server.address", before)
+    assert not app.exception
+    assert not [w for w in app.warning if "no users yet" in w.value]
+    assert [t.key for t in app.text_input] == ["sign_in_name", "sign_in_password"]
 
 
 def test_the_quick_start_serves_this_machine_only():

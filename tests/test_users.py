@@ -1,0 +1,133 @@
+"""Users, roles and who acts: the account store, the engine's refusals, the command line.
+
+The small world (tests/conftest.py): plan "Base" with territories T1..T5 over H3 cells.
+"""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from conftest import rows, small_cells, snapshot
+
+from analytics import edits, plans, users
+from analytics.cli import main
+from analytics.errors import InputError
+from analytics.settings import Settings, save_settings
+from analytics.store import Store
+
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def team(small_copy):
+    """An admin, a manager of T1 and T4, a rep (R1) and a viewer."""
+    with Store(small_copy) as s:
+        users.add_user(s, "ada", "admin", PASSWORD)
+        users.add_user(s, "max", "manager", PASSWORD, territories=["T1", "T4"])
+        users.add_user(s, "rita", "rep", PASSWORD, rep_id="R1")
+        users.add_user(s, "vic", "viewer", PASSWORD)
+    return small_copy
+
+
+def test_passwords_are_stored_hashed_and_checked(team):
+    with Store(team) as s:
+        cur = s.cursor()
+        stored = dict(rows(s, "SELECT username, password_hash FROM users"))
+        assert all(h.startswith("$argon2id$") and PASSWORD not in h for h in stored.values())
+        assert len(set(stored.values())) == 4  # salted: equal passwords, different hashes
+        assert users.sign_in(cur, "max", PASSWORD).role == "manager"
+        for name, word in (("max", "wrong password!"), ("nobody", PASSWORD), ("max", "")):
+            with pytest.raises(InputError, match=r"^wrong user name or password$"):
+                users.sign_in(cur, name, word)
+
+
+def test_the_first_user_is_an_admin_and_the_last_admin_stays(small_copy):
+    with Store(small_copy) as s:
+        with pytest.raises(InputError, match="first user must be an admin"):
+            users.add_user(s, "max", "manager", PASSWORD)
+        with pytest.raises(InputError, match="at least 10 characters"):
+            users.add_user(s, "ada", "admin", "short")
+        users.add_user(s, "ada", "admin", PASSWORD)
+        with pytest.raises(InputError, match="last admin"):
+            users.remove_user(s, "ada")
+        with pytest.raises(InputError, match="last admin"):
+            users.set_role(s, "ada", "viewer")
+
+
+def _cell(territory: str) -> str:
+    return sorted(small_cells()[territory])[0]
+
+
+@pytest.mark.parametrize(("who", "allowed"), [
+    ("ada", True), ("max", True), ("rita", False), ("vic", False)])
+def test_who_may_paint_within_t1(team, who, allowed):
+    with Store(team) as s:
+        plan = plans.get_plan(s.cursor(), "Base")
+        before = snapshot(s)
+        with users.acting_as(users.get_user(s.cursor(), who)):
+            if allowed:
+                edits.assign(s, plan, [_cell("T4")], "T1")
+            else:
+                with pytest.raises(InputError, match="cannot change them"):
+                    edits.assign(s, plan, [_cell("T4")], "T1")
+        if allowed:  # the edit is recorded under the person who made it
+            assert rows(s, "SELECT author FROM plan_edits") == [(who,)]
+        else:
+            assert snapshot(s) == before
+
+
+def test_a_manager_edits_only_their_territories(team):
+    with Store(team) as s:
+        plan = plans.get_plan(s.cursor(), "Base")
+        before = snapshot(s)
+        with users.acting_as(users.get_user(s.cursor(), "max")):
+            with pytest.raises(InputError, match="T2 are read-only to them"):
+                edits.assign(s, plan, [_cell("T2")], "T1")  # takes a unit from T2
+            with pytest.raises(InputError, match="T3 are read-only"):
+                edits.update_territory(s, plan, "T3", name="Mine now")
+            with pytest.raises(InputError, match="only an admin can change settings"):
+                save_settings(s, Settings())
+        assert snapshot(s) == before
+
+
+def test_the_command_line_acts_as_a_user(team, capsys):
+    base = ["--db", str(team)]
+    before = None
+    with Store(team) as s:
+        before = snapshot(s)
+    code = main(["--as", "vic", "plan", "assign", *base, "--territory", "T1", _cell("T4")])
+    assert code == 2
+    assert "vic is a viewer" in capsys.readouterr().err
+    code = main(["--as", "rita", "load", *base, "--accounts", "nothing.csv"])
+    assert code == 2
+    assert "only an admin can import data" in capsys.readouterr().err
+    with Store(team) as s:
+        assert snapshot(s) == before
+    assert main(["--as", "max", "plan", "assign", *base, "--territory", "T1",
+                 _cell("T4")]) == 0
+    with Store(team) as s:
+        assert rows(s, "SELECT author FROM plan_edits") == [("max",)]
+    assert main(["--as", "nobody", "summary", *base]) == 2
+
+
+def test_user_commands(small_copy, capsys, monkeypatch):
+    base = ["--db", str(small_copy)]
+    monkeypatch.setattr("sys.stdin", io.StringIO(PASSWORD + "\n"))
+    assert main(["user", "add", *base, "ada", "--role", "admin", "--password-stdin"]) == 0
+    monkeypatch.setattr("sys.stdin", io.StringIO(PASSWORD + "\n"))
+    assert main(["user", "add", *base, "rita", "--role", "rep", "--rep", "R1",
+                 "--password-stdin"]) == 0
+    capsys.readouterr()
+    assert main(["user", "list", *base]) == 0
+    out = capsys.readouterr().out
+    assert "ada,admin" in out
+    assert "rita,rep,R1" in out
+    assert "argon2" not in out
+    assert PASSWORD not in out
+    assert main(["user", "set-role", *base, "rita", "--role", "viewer"]) == 0
+    assert main(["--as", "rita", "user", "remove", *base, "ada"]) == 2
+    assert "only an admin can manage users" in capsys.readouterr().err
+    assert main(["user", "remove", *base, "rita"]) == 0
+    with Store(small_copy) as s:
+        assert [u.username for u in users.list_users(s.cursor())] == ["ada"]

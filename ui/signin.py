@@ -1,0 +1,77 @@
+"""Sign-in: who is using this session, checked before any page runs.
+
+With no users in the database the person at this machine is the local admin (the quick
+start); once an admin has added users (`python -m analytics user add`), every session
+signs in first with a user name and password from the built-in account store
+(analytics/users.py, Argon2id hashes). The signed-in person acts in the engine for the
+page run and for widget callbacks alike (`users.set_resolver`), so an edit is recorded
+under their name and refused when their role does not allow it.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from analytics import users
+from analytics.errors import InputError
+from ui.context import get_store
+from ui.text import literal
+
+KEY = "atlas_user"
+NOBODY = users.User("nobody", "viewer")
+
+
+def session_user() -> users.User | None:
+    """The person of the session whose script or callback is running (a viewer named
+    nobody before the sign-in decided); None outside any session (the engine then falls
+    back to the local admin, as on the command line)."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    if get_script_run_ctx(suppress_warning=True) is None:
+        return None
+    return st.session_state.get(KEY) or NOBODY
+
+
+def signed_in() -> users.User:
+    """The person using this session; draws the sign-in form and stops the run until one
+    has signed in when the database has users."""
+    from analytics.store import default_db_path
+
+    store = get_store(str(default_db_path()))
+    cur = store.cursor()
+    if not users.has_users(cur):
+        st.session_state[KEY] = users.local_admin()
+        return st.session_state[KEY]
+    who = st.session_state.get(KEY)
+    if who is not None and not who.local:
+        try:  # roles can change while signed in: read them again each run
+            st.session_state[KEY] = users.get_user(cur, who.username)
+        except InputError:
+            st.session_state.pop(KEY, None)  # removed meanwhile: sign in again
+    who = st.session_state.get(KEY)
+    if who is not None and not who.local:
+        with st.sidebar:
+            st.caption(f"Signed in as **{literal(who.username)}** ({who.role})")
+            if st.button("Sign out", key="sign_out"):
+                st.session_state.pop(KEY, None)
+                st.rerun()
+        return who
+    st.session_state.pop(KEY, None)
+    _form(cur)
+    st.stop()
+
+
+def _form(cur) -> None:
+    st.title("Territory Atlas")
+    with st.form("sign_in"):
+        st.markdown("Sign in to continue.")
+        name = st.text_input("User name", key="sign_in_name")
+        password = st.text_input("Password", type="password", key="sign_in_password")
+        if st.form_submit_button("Sign in", type="primary"):
+            try:
+                st.session_state[KEY] = users.sign_in(cur, name, password)
+            except InputError as err:
+                st.error(literal(err))
+                return
+            st.session_state.pop("sign_in_password", None)
+            st.rerun()
