@@ -57,6 +57,9 @@ from analytics.unit_graph import UnitGraph
 MEASURES = ("potential", "workload_hours", "accounts", "won", "open_pipeline")
 """What a plan can be balanced on."""
 DEFAULT_TOLERANCE = {"primary": 0.02, "secondary": 0.05}
+SPREAD_STARTS = 5
+"""Seeded starts of the Lloyd rounds that pick which reps a build with fewer territories
+than reps uses."""
 HOMES_START_MAX_TERRITORIES = 24
 HOMES_START_MAX_UNITS = 10_000
 """A build also searches from territories grown around the homes up to these sizes."""
@@ -786,18 +789,28 @@ def _spread(cur, reps: pd.DataFrame, K: int, seed: int) -> list:
     if len(lat) < K:
         return list(homes.index[:K])
     rng = np.random.default_rng(seed)
-    # start from accounts drawn by potential (not k-means++: its pull to far points would
-    # give a centre to every remote island), then Lloyd rounds
-    centres = rng.choice(len(lat), size=K, replace=False, p=w / w.sum())
-    clat, clon = lat[centres].copy(), lon[centres].copy()
-    for _ in range(15):
-        d = np.stack([haversine_km(lat, lon, clat[k], clon[k]) for k in range(K)], axis=1)
-        near = d.argmin(axis=1)
-        for k in range(K):
-            m = near == k
-            if m.any():
-                clat[k] = np.average(lat[m], weights=w[m])
-                clon[k] = np.average(lon[m], weights=w[m])
+    best = None
+    for _ in range(SPREAD_STARTS):
+        # start from bins drawn by potential (not k-means++: its pull to far points would
+        # give a centre to every remote island), then Lloyd rounds
+        centres = rng.choice(len(lat), size=K, replace=False, p=w / w.sum())
+        clat, clon = lat[centres].copy(), lon[centres].copy()
+        for _ in range(15):
+            d = np.stack([haversine_km(lat, lon, clat[k], clon[k]) for k in range(K)], axis=1)
+            near = d.argmin(axis=1)
+            for k in range(K):
+                m = near == k
+                if m.any():
+                    clat[k] = np.average(lat[m], weights=w[m])
+                    clon[k] = np.average(lon[m], weights=w[m])
+        # keep the start whose smallest cluster holds the most potential (a centre on a
+        # small island, Hawaii for 12 territories, would waste a rep), then the tightest
+        small = np.bincount(near, weights=w, minlength=K).min()
+        spread = float((w * d[np.arange(len(lat)), near] ** 2).sum())
+        key = (-min(small / (w.sum() / K), 0.5), spread)
+        if best is None or key < best[0]:
+            best = (key, clat.copy(), clon.copy())
+    clat, clon = best[1], best[2]
     cost = np.stack([haversine_km(homes["home_lat"].to_numpy(float),
                                   homes["home_lon"].to_numpy(float), clat[k], clon[k])
                      for k in range(K)], axis=0)
