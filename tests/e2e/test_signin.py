@@ -1,0 +1,56 @@
+"""In Chromium: a manager and a rep sign in through the real form (ui/signin.py)."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from playwright.sync_api import expect
+
+from analytics import users
+from analytics.store import Store
+from tests.e2e.conftest import serving, wait_for_app
+
+pytestmark = pytest.mark.e2e
+
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture(scope="module")
+def team_url(demo_db, tmp_path_factory):
+    db = tmp_path_factory.mktemp("e2e-team") / "atlas.duckdb"
+    shutil.copy(demo_db, db)
+    with Store(db) as s:
+        users.add_user(s, "ada", "admin", PASSWORD)
+        users.add_user(s, "max", "manager", PASSWORD, territories=["T01", "T02"])
+        users.add_user(s, "rita", "rep", PASSWORD, rep_id="R001")
+    with serving(db) as url:
+        yield url
+
+
+def sign_in(page, url, name, password):
+    page.goto(url)
+    wait_for_app(page)
+    page.get_by_label("User name").fill(name)
+    page.get_by_role("textbox", name="Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    wait_for_app(page)
+
+
+@pytest.mark.parametrize(("name", "role"), [("max", "manager"), ("rita", "rep")])
+def test_sign_in_then_the_map(page, team_url, name, role):
+    page.goto(team_url)
+    wait_for_app(page)
+    # before signing in: the form, and none of the data
+    expect(page.get_by_label("User name")).to_be_visible()
+    assert page.locator('[data-testid="stDataFrame"]').count() == 0
+    sign_in(page, team_url, name, "wrong password here")
+    expect(page.get_by_text("wrong user name or password")).to_be_visible()
+    sign_in(page, team_url, name, PASSWORD)
+    sidebar = page.locator('[data-testid="stSidebar"]')
+    expect(sidebar.get_by_text(f"Signed in as {name} ({role})")).to_be_visible(
+        timeout=60_000)
+    expect(page.locator('[data-testid="stDataFrame"]').first).to_be_visible(timeout=60_000)
+    page.get_by_role("button", name="Sign out").click()
+    wait_for_app(page)
+    expect(page.get_by_label("User name")).to_be_visible()
