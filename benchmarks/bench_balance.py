@@ -238,6 +238,8 @@ def large_database() -> Path:
         for res in (4, 5):
             subprocess.run([*run, "plan", "create", "--unit", f"h3:{res}", "--name",
                             f"1M h3:{res}"], check=True, cwd=ROOT, env=env)
+        with Store(db) as store:  # the generated deals' as-of date
+            store.set_meta("as_of", "2026-06-30")
     return db
 
 
