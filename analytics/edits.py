@@ -157,15 +157,17 @@ def commit_edit(store: Store, plan: Plan, label: str, build) -> EditResult:
             return EditResult(label, 0, skipped)
         users.require("edit", touched(changes))
         _apply(cur, plan, changes, undo=False)
-        cur.execute(  # a new edit ends the redo history
+        me = author()
+        cur.execute(  # a new edit ends its author's redo history (others keep theirs)
             "DELETE FROM plan_edit_changes WHERE plan_id = ? AND seq IN "
-            "(SELECT seq FROM plan_edits WHERE plan_id = ? AND undone)",
-            [plan.plan_id, plan.plan_id])
-        cur.execute("DELETE FROM plan_edits WHERE plan_id = ? AND undone", [plan.plan_id])
+            "(SELECT seq FROM plan_edits WHERE plan_id = ? AND undone "
+            "AND author IS NOT DISTINCT FROM ?)", [plan.plan_id, plan.plan_id, me])
+        cur.execute("DELETE FROM plan_edits WHERE plan_id = ? AND undone AND "
+                    "author IS NOT DISTINCT FROM ?", [plan.plan_id, me])
         seq = cur.execute("SELECT coalesce(max(seq), 0) + 1 FROM plan_edits WHERE plan_id = ?",
                           [plan.plan_id]).fetchone()[0]
         cur.execute("INSERT INTO plan_edits VALUES (?, ?, ?, ?, ?, false)",
-                    [plan.plan_id, seq, label, author(), dt.datetime.now()])
+                    [plan.plan_id, seq, label, me, dt.datetime.now()])
         log = pd.DataFrame(
             [(plan.plan_id, seq, step, k, i, b, a)
              for step, (k, i, b, a) in enumerate(changes)],
@@ -397,16 +399,33 @@ def redo(store: Store, plan: Plan) -> EditResult | None:
 
 
 def _replay(store: Store, plan: Plan, *, undo: bool) -> EditResult | None:
-    """Undo: the latest edit not undone, back to its "before" states; redo: the earliest
-    undone edit, to its "after" states. One transaction."""
+    """Undo: the acting person's latest edit not undone, back to its "before" states; redo:
+    their earliest undone edit, to its "after" states. One transaction. Refused, saying who
+    changed what, when someone else has since changed any of the same units, pins or
+    territories: taking it back would silently overwrite their work."""
     writable(plan)
-    users.require("edit")
+    me = users.require("edit").username
     pick = ("NOT undone ORDER BY seq DESC" if undo else "undone ORDER BY seq")
     with store.transaction() as cur:
-        row = cur.execute(f"SELECT seq, label FROM plan_edits WHERE plan_id = ? AND {pick} "
-                          "LIMIT 1", [plan.plan_id]).fetchone()
+        row = cur.execute(f"SELECT seq, label FROM plan_edits WHERE plan_id = ? AND "
+                          f"author IS NOT DISTINCT FROM ? AND {pick} LIMIT 1",
+                          [plan.plan_id, me]).fetchone()
         if row is None:
             return None
+        since = cur.execute(
+            """SELECT e.author, e.label, e.made_at, count(DISTINCT c.kind || ':' || c.item_id)
+               FROM plan_edits e JOIN plan_edit_changes c USING (plan_id, seq)
+               WHERE e.plan_id = ? AND e.seq > ? AND NOT e.undone
+                 AND e.author IS DISTINCT FROM ?
+                 AND (c.kind, c.item_id) IN (SELECT kind, item_id FROM plan_edit_changes
+                                             WHERE plan_id = ? AND seq = ?)
+               GROUP BY ALL ORDER BY min(e.seq)""",
+            [plan.plan_id, row[0], me, plan.plan_id, row[0]]).fetchall()
+        if since:
+            who = "; ".join(f"{a} changed {n} of the same items in {label!r} at {at:%H:%M}"
+                            for a, label, at, n in since[:3])
+            raise InputError(f"{'Undo' if undo else 'Redo'} of {row[1]!r} refused: {who}. "
+                             "Change them back by hand, or ask them")
         changes = _changes(cur, plan, row[0])
         _apply(cur, plan, changes, undo=undo)
         cur.execute("UPDATE plan_edits SET undone = ? WHERE plan_id = ? AND seq = ?",
@@ -416,11 +435,15 @@ def _replay(store: Store, plan: Plan, *, undo: bool) -> EditResult | None:
 
 
 def next_labels(cur: duckdb.DuckDBPyConnection, plan: Plan) -> tuple[str | None, str | None]:
-    """(label of the edit undo would take back, label of the edit redo would make)."""
-    u = cur.execute("SELECT label FROM plan_edits WHERE plan_id = ? AND NOT undone "
-                    "ORDER BY seq DESC LIMIT 1", [plan.plan_id]).fetchone()
-    r = cur.execute("SELECT label FROM plan_edits WHERE plan_id = ? AND undone "
-                    "ORDER BY seq LIMIT 1", [plan.plan_id]).fetchone()
+    """(label of the edit undo would take back, label of the edit redo would make), for the
+    acting person: undo and redo are per person."""
+    me = users.current().username
+    u = cur.execute("SELECT label FROM plan_edits WHERE plan_id = ? AND NOT undone AND "
+                    "author IS NOT DISTINCT FROM ? ORDER BY seq DESC LIMIT 1",
+                    [plan.plan_id, me]).fetchone()
+    r = cur.execute("SELECT label FROM plan_edits WHERE plan_id = ? AND undone AND "
+                    "author IS NOT DISTINCT FROM ? ORDER BY seq LIMIT 1",
+                    [plan.plan_id, me]).fetchone()
     return (u[0] if u else None, r[0] if r else None)
 
 

@@ -131,3 +131,38 @@ def test_user_commands(small_copy, capsys, monkeypatch):
     assert main(["user", "remove", *base, "rita"]) == 0
     with Store(small_copy) as s:
         assert [u.username for u in users.list_users(s.cursor())] == ["ada"]
+
+
+def test_undo_takes_back_your_own_edit_and_refuses_over_someone_elses(team):
+    """ada paints a T1 cell into T4, then max paints another; ada's undo takes back hers
+    only. When max then repaints ada's cell, her redo is refused, naming max."""
+    ada_cell, max_cell = sorted(small_cells()["T1"])[:2]
+    with Store(team) as s:
+        cur = s.cursor()
+        plan = plans.get_plan(cur, "Base")
+        ada, mx = users.get_user(cur, "ada"), users.get_user(cur, "max")
+
+        def owner(cell):
+            return rows(s, "SELECT territory_id FROM plan_units p JOIN plans USING (plan_id) "
+                        "WHERE name = 'Base' AND unit_id = ?", [cell])[0][0]
+
+        with users.acting_as(ada):
+            edits.assign(s, plan, [ada_cell], "T4")
+        with users.acting_as(mx):
+            edits.assign(s, plan, [max_cell], "T4")
+            assert edits.next_labels(s.cursor(), plan)[0].startswith("Assign")
+        with users.acting_as(ada):
+            done = edits.undo(s, plan)  # hers, though max's came later
+            assert done is not None
+        assert (owner(ada_cell), owner(max_cell)) == ("T1", "T4")
+        with users.acting_as(mx):
+            edits.assign(s, plan, [ada_cell], "T4")  # max changes ada's cell meanwhile
+        with users.acting_as(ada), pytest.raises(InputError,
+                                                 match="refused: max changed 1 of the same"):
+            edits.redo(s, plan)
+        assert (owner(ada_cell), owner(max_cell)) == ("T4", "T4")  # nothing overwritten
+        with users.acting_as(mx):  # max's own undo still works: nobody touched his cells
+            assert edits.undo(s, plan) is not None
+        assert owner(ada_cell) == "T1"
+        who = {a for (a,) in rows(s, "SELECT DISTINCT author FROM plan_edits")}
+        assert who == {"ada", "max"}  # the history says who did what
