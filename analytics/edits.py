@@ -261,8 +261,13 @@ def _check_fields(cur, fields: dict) -> None:
         raise InputError(f"annual quota {quota!r}: expected a number of at least 0")
 
 
-def update_territory(store: Store, plan: Plan, territory_id: str, **fields) -> EditResult:
-    """Rename, recolour, (un)lock, give a rep, a parent or a quota: `name=...`, `color=...`."""
+def update_territory(store: Store, plan: Plan, territory_id: str, *,
+                     expected: dict | None = None, **fields) -> EditResult:
+    """Rename, recolour, (un)lock, give a rep, a parent or a quota: `name=...`, `color=...`.
+
+    `expected`: the values of these fields as the editor saw them (a version check): when
+    someone changed any of them since, the save is refused, saying who changed what, instead
+    of overwriting their change."""
     unknown = set(fields) - set(TERRITORY_FIELDS)
     if unknown:
         raise InputError(f"unknown territory field(s) {', '.join(sorted(unknown))}; "
@@ -280,6 +285,18 @@ def update_territory(store: Store, plan: Plan, territory_id: str, **fields) -> E
     def build(cur):
         terr = territory_rows(cur, plan)
         before = require_territory(terr, territory_id, plan)
+        moved = {f: before.get(f) for f, v in (expected or {}).items() if before.get(f) != v}
+        if moved:
+            last = cur.execute(
+                "SELECT e.author, e.made_at FROM plan_edits e JOIN plan_edit_changes c "
+                "USING (plan_id, seq) WHERE e.plan_id = ? AND c.kind = ? AND c.item_id = ? "
+                "ORDER BY e.seq DESC LIMIT 1", [plan.plan_id, TERRITORY, territory_id]
+            ).fetchone()
+            by = f" by {last[0]} at {last[1]:%H:%M}" if last else ""
+            now = ", ".join(f"{f} is now {v!r} (you saw {expected[f]!r})"
+                            for f, v in moved.items())
+            raise InputError(f"{territory_id} was changed{by} since you opened it: {now}; "
+                             "nothing saved. Look again and save your change on top")
         _check_fields(cur, fields)
         parent = fields.get("parent_id")
         if parent is not None and parent not in terr:

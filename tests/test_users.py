@@ -166,3 +166,25 @@ def test_undo_takes_back_your_own_edit_and_refuses_over_someone_elses(team):
         assert owner(ada_cell) == "T1"
         who = {a for (a,) in rows(s, "SELECT DISTINCT author FROM plan_edits")}
         assert who == {"ada", "max"}  # the history says who did what
+
+
+def test_the_second_save_of_a_territory_sees_the_first(team):
+    with Store(team) as s:
+        cur = s.cursor()
+        plan = plans.get_plan(cur, "Base")
+        ada, mx = users.get_user(cur, "ada"), users.get_user(cur, "max")
+        seen = edits.territory_rows(cur, plan)["T1"]  # both open the form: "Plains"
+        with users.acting_as(ada):
+            edits.update_territory(s, plan, "T1", expected={"name": seen["name"]},
+                                   name="Great Plains")
+        before = snapshot(s)
+        with users.acting_as(mx), pytest.raises(InputError) as err:
+            edits.update_territory(s, plan, "T1", expected={"name": seen["name"]},
+                                   name="Prairie")
+        assert "T1 was changed by ada" in str(err.value)
+        assert "name is now 'Great Plains' (you saw 'Plains')" in str(err.value)
+        assert snapshot(s) == before  # nothing overwritten
+        with users.acting_as(mx):  # having looked again, max saves on top
+            edits.update_territory(s, plan, "T1", expected={"name": "Great Plains"},
+                                   name="Prairie")
+        assert edits.territory_rows(s.cursor(), plan)["T1"]["name"] == "Prairie"

@@ -38,6 +38,12 @@ def manage(ctx: Context, plan: plans.Plan, terr: pd.DataFrame, colors: dict) -> 
                                index=ids.index(st.session_state["brush"])
                                if st.session_state.get("brush") in ids else 0)
             row = terr.set_index("territory_id").loc[tid]
+            # what this form showed when it was drawn: the save is checked against it, so a
+            # colleague's change made meanwhile is not silently overwritten
+            stored = edits.territory_rows(ctx.cur, plan).get(tid, {})
+            seen_key = f"territory_seen_{plan.plan_id}_{tid}"
+            seen = st.session_state.get(seen_key) or stored
+            st.session_state[seen_key] = stored
             with st.form("territory_form"):
                 c1, c2, c3, c4 = st.columns([3, 1, 3, 1.2], vertical_alignment="bottom")
                 name = c1.text_input("Name", value=row["territory_name"] or "")
@@ -60,7 +66,9 @@ def manage(ctx: Context, plan: plans.Plan, terr: pd.DataFrame, colors: dict) -> 
                     if lock != bool(row["locked"]):
                         changes["locked"] = lock
                     if changes:
-                        _run(edits.update_territory, ctx.store, plan, tid, **changes)
+                        st.session_state.pop(seen_key, None)
+                        _run(edits.update_territory, ctx.store, plan, tid,
+                             expected={f: seen.get(f) for f in changes}, **changes)
             c1, c2 = st.columns(2)
             with c1.form("merge_form"):
                 sources = st.multiselect(f"Merge into {literal(tid)}", [t for t in ids if t != tid])
