@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from analytics import demo, ingest
+from analytics import demo, ingest, users
 from analytics.errors import InputError
 from analytics.exports.cells import csv_text
 from analytics.schema import TABLES
@@ -20,6 +20,12 @@ st.caption(
     f"The database holds {counts['accounts']:,} accounts, {counts['sales']:,} deals, "
     f"{counts['reps']:,} reps and {counts['plans']:,} plans."
 )
+
+who = users.current()
+if who.role != "admin":  # the engine refuses it anyway: say so instead of offering it
+    st.info(f"Importing data and reloading the default dataset need an admin; you are "
+            f"signed in as {literal(who.username)} ({who.role}).")
+    st.stop()
 
 st.subheader("Import files")
 st.write(

@@ -3,6 +3,7 @@
 import pandas as pd
 import streamlit as st
 
+from analytics import users
 from analytics.errors import InputError
 from analytics.settings import Settings, save_settings
 from ui.context import sidebar_context
@@ -45,7 +46,9 @@ with st.form("settings"):
     })
     edited = st.data_editor(seg_frame, hide_index=True, disabled=["segment"],
                             key="visits_by_segment")
-    saved = st.form_submit_button("Save settings", type="primary")
+    admin = users.current().role == "admin"
+    saved = st.form_submit_button("Save settings", type="primary", disabled=not admin,
+                                  help=None if admin else "Only an admin changes settings")
 if saved:
     by_segment = {
         r.segment: float(r.visits_per_year) for r in edited.itertuples(index=False)

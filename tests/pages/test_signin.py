@@ -59,3 +59,17 @@ def test_a_viewer_cannot_rename_a_plan_and_nothing_changes(team_app):
     assert any("vic is a viewer" in shown(e.value) for e in app.error)
     with Store(app.db_path) as s:
         assert plans.get_plan(s.cursor(), None).name == "Current alignment"
+
+
+def test_a_viewer_is_not_offered_imports_or_settings(team_app):
+    app = team_app
+    app.run()
+    _sign_in(app, "vic", PASSWORD)
+    app.switch_page("pages/data.py").run()
+    assert not app.exception
+    assert any("need an admin" in shown(i.value) for i in app.info)
+    assert not [b for b in app.button if b.label.startswith("Reload the default dataset")]
+    app.switch_page("pages/settings.py").run()
+    assert not app.exception
+    save = next(b for b in app.button if b.label == "Save settings")
+    assert save.disabled
