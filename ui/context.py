@@ -12,6 +12,7 @@ from analytics import demo, plans
 from analytics.period import Period
 from analytics.settings import Settings, load_settings
 from analytics.store import Store, default_db_path
+from ui.text import literal
 
 
 @st.cache_resource(show_spinner="Opening the database...")
@@ -53,7 +54,7 @@ def sidebar_context() -> Context:
     cur = store.cursor()
     plan_list = plans.list_plans(cur)
     with st.sidebar:
-        st.caption(store.get_meta("dataset") or "Your data")
+        st.caption(literal(store.get_meta("dataset") or "Your data"))
         plan = None
         if len(plan_list):
             names = plan_list["name"].tolist()

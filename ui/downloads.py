@@ -1,18 +1,21 @@
 """Downloads of any table as shown, CSV and Excel, with the filters that made it.
 
-CSV: the filters come first as `# name: value` lines (read back with
+CSV: the filters come first as `# name:,value` lines, two cells each (read back with
 `pandas.read_csv(path, comment="#")`), then the table. Excel: the table on the first sheet,
-the filters on a sheet named `filters`. Both are safe to open (analytics/exports/cells.py).
+the filters on a sheet named `filters`. Both are safe to open (analytics/exports/cells.py):
+a filter value is a quoted CSV cell, so a name holding a comma cannot start a cell of its
+own (`Q3,=WEBSERVICE(...)` would otherwise be a live formula in the second cell).
 """
 
 from __future__ import annotations
 
+import csv
 import io
 
 import pandas as pd
 import streamlit as st
 
-from analytics.exports.cells import XLSX_OPTIONS, csv_text
+from analytics.exports.cells import XLSX_OPTIONS, csv_text, quote_formula_like, safe_rows
 from analytics.performance import Scope
 from ui.context import Context
 
@@ -28,9 +31,18 @@ def filter_lines(ctx: Context, scope: Scope, extra: dict[str, str] | None = None
     return out
 
 
+def filter_head(filters: dict[str, str]) -> str:
+    """The `# name:,value` lines that open a CSV download: comment lines for pandas, two
+    cells safe to open for a spreadsheet (line breaks in a value folded)."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\r\n")
+    writer.writerows(safe_rows([f"# {k}:", " ".join(str(v).splitlines())]
+                               for k, v in filters.items()))
+    return buf.getvalue()
+
+
 def csv_bytes(frame: pd.DataFrame, filters: dict[str, str]) -> bytes:
-    head = "".join(f"# {k}: {' '.join(str(v).splitlines())}\r\n" for k, v in filters.items())
-    return (head + csv_text(frame)).encode("utf-8")
+    return (filter_head(filters) + csv_text(frame)).encode("utf-8")
 
 
 def excel_bytes(frame: pd.DataFrame, filters: dict[str, str], sheet: str = "table") -> bytes:
@@ -42,9 +54,10 @@ def excel_bytes(frame: pd.DataFrame, filters: dict[str, str], sheet: str = "tabl
     # xlsxwriter with text kept as text: openpyxl would store `=...` as a live formula
     with pd.ExcelWriter(buf, engine="xlsxwriter",
                         engine_kwargs={"options": XLSX_OPTIONS}) as writer:
-        data.to_excel(writer, sheet_name=sheet[:31], index=False)
-        pd.DataFrame({"filter": list(filters), "value": list(filters.values())}).to_excel(
-            writer, sheet_name="filters", index=False)
+        shown = pd.DataFrame({"filter": list(filters), "value": list(filters.values())})
+        for name, table in ((sheet[:31], data), ("filters", shown)):
+            table.to_excel(writer, sheet_name=name, index=False)
+            quote_formula_like(writer.book, writer.sheets[name], table)
     return buf.getvalue()
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from analytics import geography, metrics
-from analytics.exports.cells import XLSX_OPTIONS
+from analytics.exports.cells import XLSX_OPTIONS, quote_formula_like
 from analytics.exports.comparison import COMPARED
 from analytics.exports.deck import AUTHOR, plan_subtitle, plan_title
 from analytics.exports.labels import LABELS, RATIO, WHOLE, format_value
@@ -101,6 +101,7 @@ def write_xlsx(pack: PlanPack, out: Path) -> Path:
             ws.set_column(j, j, max(10, min(32, len(str(col)) + 2)), formats.get(kind))
             values = frame[col].astype(object)
             ws.write_column(1, j, values.where(values.notna(), None).tolist())
+        quote_formula_like(book, ws, frame)  # `=...` stays text when edited in Excel
         ws.freeze_panes(1, 1 if name != "settings" else 0)
         ws.autofilter(0, 0, len(frame), max(len(frame.columns) - 1, 0))
     book.worksheets()[list(sheets).index("territories")].activate()

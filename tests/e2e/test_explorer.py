@@ -11,6 +11,7 @@ The explorer only reads: no test here changes the server's database.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import io
 import re
@@ -241,14 +242,14 @@ class Explorer:
 
 
 def read_csv(data: bytes) -> tuple[dict[str, str], pd.DataFrame]:
-    """The `# name: value` filter lines, and the table."""
+    """The `# name:,value` filter lines (two CSV cells), and the table."""
     text = data.decode("utf-8")
     head = {}
     for line in text.splitlines():
         if not line.startswith("# "):
             break
-        name, _, value = line[2:].partition(": ")
-        head[name] = value
+        name, value = next(csv.reader([line]))
+        head[name[2:].removesuffix(":")] = value
     table = pd.read_csv(io.StringIO(text), comment="#", dtype={"area": str})
     return head, table
 

@@ -11,6 +11,7 @@ import re
 
 import pytest
 
+from analytics import edits, plans
 from analytics.store import Store
 from ui.text import literal, shown
 
@@ -32,6 +33,7 @@ def texts(app) -> list[str]:
                  "number_input", "radio", "toggle", "expander", "tabs", "text_area",
                  "date_input", "slider"):
         out += [str(e.label) for e in getattr(app, kind, []) if getattr(e, "label", None)]
+        out += [str(e.help) for e in getattr(app, kind, []) if getattr(e, "help", None)]
     return out
 
 
@@ -69,6 +71,21 @@ def test_the_plans_page_names_the_plan_as_typed(hostile):
     hostile.run()
     hostile.switch_page("pages/plans.py").run()
     assert any(PLAN in shown(m.value) for m in hostile.markdown)
+
+
+def test_the_undo_tooltip_names_the_edit_as_typed(hostile):
+    """The Undo and Redo tooltips (Markdown) name the edit, here a territory's name."""
+    with Store(hostile.db_path) as store:
+        edits.create_territory(store, plans.get_plan(store.cursor()), TERRITORY)
+    hostile.run()
+    assert not hostile.exception
+    undo = next(b for b in hostile.button if b.label == "Undo")
+    assert not LIVE.search(undo.help), undo.help
+    assert shown(undo.help) == f"Create territory {TERRITORY}"
+    undo.click().run()
+    redo = next(b for b in hostile.button if b.label == "Redo")
+    assert not LIVE.search(redo.help), redo.help
+    assert [t for t in texts(hostile) if LIVE.search(t)] == []
 
 
 @pytest.mark.parametrize("text", [PLAN, TERRITORY, REP, LINK, "a\\b", "# heading", "1. x",
