@@ -34,7 +34,7 @@ from analytics.errors import InputError
 from analytics.exports.cells import csv_text
 from analytics.period import resolve
 from analytics.settings import load_settings
-from analytics.store import Store, default_db_path
+from analytics.store import DatabaseBusy, Store, default_db_path
 from analytics.terminal import safe_terminal
 from analytics.units import UnitType
 
@@ -108,6 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--all-or-nothing", action="store_true",
                    help="store nothing if any row is rejected")
     p.add_argument("--report", type=Path, help="write the rejected rows to this CSV file")
+    p.add_argument("--wait", type=float, default=120.0, metavar="SECONDS",
+                   help="when the app holds the database: hand the import to it and wait "
+                   "this long for it to start (default 120; 0: fail at once)")
 
     p = sub.add_parser("units", help="one row per spatial unit: accounts, potential, won, "
                        "open pipeline")
@@ -383,17 +386,21 @@ def _cmd_demo(args) -> int:
 
 def _cmd_load(args) -> int:
     mapping = ingest.parse_mapping(args.map)
-    with Store(args.db) as store:
+    options = {"mapping": mapping, "replace": args.replace,
+               "all_or_nothing": args.all_or_nothing, "allow_empty": args.allow_empty}
+    try:
         try:
-            report = ingest.load(
-                store, accounts=args.accounts, sales=args.sales, reps=args.reps,
-                mapping=mapping, replace=args.replace, all_or_nothing=args.all_or_nothing,
-                allow_empty=args.allow_empty,
-            )
-        except ingest.ImportRejected as exc:
-            _print_rejections(exc.report, args.report)
-            print(exc.report.summary(), file=sys.stderr)
-            raise
+            with Store(args.db) as store:
+                report = ingest.load(store, accounts=args.accounts, sales=args.sales,
+                                     reps=args.reps, **options)
+        except DatabaseBusy:
+            if args.wait <= 0:
+                raise
+            report = _hand_over(args, options)
+    except ingest.ImportRejected as exc:
+        _print_rejections(exc.report, args.report)
+        print(exc.report.summary(), file=sys.stderr)
+        raise
     print(report.summary())
     if not report.clean:
         _print_rejections(report, args.report)
@@ -401,6 +408,29 @@ def _cmd_load(args) -> int:
               "others were", file=sys.stderr)
         return EXIT_INPUT
     return EXIT_OK
+
+
+def _hand_over(args, options: dict) -> ingest.ImportReport:
+    """The app holds the database: it runs the import (analytics/handover.py)."""
+    import getpass
+
+    from analytics import handover
+
+    files = {t: getattr(args, t) for t in ("accounts", "sales", "reps")}
+    for table, path in files.items():  # the app reads them: they must exist now
+        if path is not None and not Path(path).is_file():
+            raise InputError(f"--{table}: no such file", file=str(path))
+    print(f"the database is open in another process (the app?): handing the import to it "
+          f"(waiting up to {args.wait:g} s for it to start)", file=sys.stderr)
+    try:
+        os_user = getpass.getuser()
+    except (KeyError, OSError):
+        os_user = None
+    request = {**{t: str(Path(p).resolve()) if p is not None else None
+                  for t, p in files.items()},
+               "labels": {t: str(p) for t, p in files.items() if p is not None},
+               "as_user": args.as_user, "os_user": os_user, **options}
+    return handover.submit(Path(args.db or default_db_path()), request, wait=args.wait)
 
 
 def _print_rejections(report: ingest.ImportReport, path: Path | None, limit: int = 50) -> None:
@@ -768,7 +798,7 @@ def _cmd_info(args) -> int:
             "database": str(store.path),
             "dataset": store.get_meta("dataset"),
             "as_of": store.get_meta("as_of"),
-            **store.counts(),
+            **store.counts(store.cursor()),
             "plans": plans.list_plans(store.cursor())[["name", "unit_type", "state"]]
             .to_dict(orient="records"),
         }
@@ -1030,8 +1060,13 @@ def _main(argv: Sequence[str] | None) -> int:
         if args.as_user:
             from analytics import users
 
-            with Store(args.db, read_only=True) as store:
-                who = users.get_user(store.cursor(), args.as_user)
+            try:
+                with Store(args.db, read_only=True) as store:
+                    who = users.get_user(store.cursor(), args.as_user)
+            except DatabaseBusy:
+                if args.command != "load":
+                    raise
+                return COMMANDS[args.command](args)  # the app acts as them (handover)
             with users.acting_as(who):
                 return COMMANDS[args.command](args)
         return COMMANDS[args.command](args)

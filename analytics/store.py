@@ -27,6 +27,10 @@ def default_db_path() -> Path:
     return base / "territory-atlas" / "atlas.duckdb"
 
 
+class DatabaseBusy(InputError):
+    """Another process holds the database file (DuckDB: one writer process at a time)."""
+
+
 class Store:
     """A territory database. Use as a context manager or call `close()`."""
 
@@ -43,7 +47,7 @@ class Store:
         try:
             self.con = duckdb.connect(str(self.path), read_only=read_only)
         except duckdb.IOException as exc:
-            raise InputError(
+            raise DatabaseBusy(
                 f"cannot open the database: {exc}. Is another Territory Atlas process "
                 "using it? Close it or choose another file with --db.",
                 file=str(self.path),
@@ -67,12 +71,18 @@ class Store:
         self.close()
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
-        return self.con.cursor()
+        """A cursor showing what the acting person may read (analytics/access.py: a rep's
+        cursor holds only their own territories' rows)."""
+        from analytics import access, users
+
+        who = users.current()
+        cur = self.con.cursor()
+        return access.scope_cursor(cur, who) if access.is_scoped(who) else cur
 
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """One unit of work: everything inside commits together or not at all."""
-        cur = self.con.cursor()
+        cur = self.cursor()
         cur.begin()
         try:
             yield cur
@@ -125,16 +135,19 @@ class Store:
 
     # -- settings kept with the data ---------------------------------------------------
     def get_meta(self, key: str, default: str | None = None) -> str | None:
-        row = self.cursor().execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
+        row = self.con.cursor().execute("SELECT value FROM meta WHERE key = ?",
+                                        [key]).fetchone()
         return row[0] if row else default
 
     def set_meta(self, key: str, value: str, cur: duckdb.DuckDBPyConnection | None = None):
-        (cur or self.cursor()).execute(
+        (cur or self.con.cursor()).execute(
             "INSERT OR REPLACE INTO meta VALUES (?, ?)", [key, value]
         )
 
-    def counts(self) -> dict[str, int]:
-        cur = self.cursor()
+    def counts(self, cur: duckdb.DuckDBPyConnection | None = None) -> dict[str, int]:
+        """Rows through `cur` (what its person may read), else in the whole database
+        (whether it is empty, whoever asks)."""
+        cur = cur or self.con.cursor()
         return {
             t: cur.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
             for t in ("accounts", "sales", "reps", "plans")

@@ -30,7 +30,7 @@ def _accounts(db, version, plan_id, stamp, as_of, settings_json, scope_key, _ctx
 
 stamp = str(ctx.cur.execute("SELECT updated_at FROM plans WHERE plan_id = ?",
                             [plan.plan_id]).fetchone()[0])
-accounts = _accounts(str(ctx.store.path), ctx.data_version, plan.plan_id, stamp,
+accounts = _accounts(ctx.db_key, ctx.data_version, plan.plan_id, stamp,
                      ctx.as_of.isoformat(), s.to_json(), repr(scope), ctx, scope)
 rows, whole, cube = plan_metrics(ctx)
 if scope.territories or scope.reps or scope.regions:  # territory rows follow the filters
@@ -89,7 +89,7 @@ for col, status, title in ((c1, "under-served", "Under-served"),
 
 st.subheader("What would it take")
 whole_terr = (accounts if scope.flt == AccountFilter() else
-              _accounts(str(ctx.store.path), ctx.data_version, plan.plan_id, stamp,
+              _accounts(ctx.db_key, ctx.data_version, plan.plan_id, stamp,
                         ctx.as_of.isoformat(), s.to_json(),
                         repr(coverage.territory_scope(scope)), ctx,
                         coverage.territory_scope(scope)))

@@ -15,7 +15,7 @@ run_through_app()  # a first request of a fresh server may come here directly
 
 ctx = sidebar_context()
 st.title("Data")
-counts = ctx.store.counts()
+counts = ctx.store.counts(ctx.cur)
 st.caption(
     f"The database holds {counts['accounts']:,} accounts, {counts['sales']:,} deals, "
     f"{counts['reps']:,} reps and {counts['plans']:,} plans."

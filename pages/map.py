@@ -4,7 +4,7 @@ import functools
 
 import streamlit as st
 
-from analytics import edits, metrics, plans
+from analytics import edits, metrics, plans, users
 from analytics.exports.cells import csv_text
 from ui import territory_tools
 from ui.balance_panel import balance_panel
@@ -29,6 +29,7 @@ index = unit_index(ctx, plan)
 terr = plans.territories(ctx.cur, plan)
 ids = terr["territory_id"].tolist()
 colors = territory_palette(ctx, plan, terr)
+can_edit = users.current().role in users.EDITORS  # others: the engine refuses; not offered
 
 
 def _undo_redo(action, ctx, plan) -> None:
@@ -38,12 +39,25 @@ def _undo_redo(action, ctx, plan) -> None:
 
 
 @st.fragment
-def live_editor(ctx, plan, index, colors) -> None:
+def live_editor(ctx, plan, index, colors, can_edit: bool) -> None:
     """Toolbar, map, live numbers and the territory table: a map click or a toolbar
-    action reruns only this part of the page."""
+    action reruns only this part of the page. Without `can_edit` (reps, viewers): the map
+    and the numbers, no edit tools."""
     terr = plans.territories(ctx.cur, plan)
     ids = terr["territory_id"].tolist()
-    # -- the edit toolbar -------------------------------------------------------------
+    if can_edit:
+        _toolbar(ctx, plan, terr, ids)
+    else:
+        who = users.current()
+        bar = st.columns([5, 2.2], vertical_alignment="bottom")
+        bar[0].caption(f"Read-only: {literal(who.username)} is a {who.role}"
+                       + (" and sees only their own territories of the active plan."
+                          if who.role == "rep" else "."))
+        bar[1].selectbox("Colour units by", list(LAYERS), key="map_layer")
+    _live_numbers(ctx, plan, index, colors, terr, can_edit)
+
+
+def _toolbar(ctx, plan, terr, ids) -> None:
     bar = st.columns([2.2, 2.6, 1, 1, 2.2], vertical_alignment="bottom")
     bar[0].segmented_control("Tool", MODES, key="edit_mode", default=MODES[0],
                                     help="Paint: a click or a drawn shape puts units in the "
@@ -71,6 +85,9 @@ def live_editor(ctx, plan, index, colors) -> None:
                   width="stretch", on_click=_undo_redo, args=(edits.redo, ctx, plan))
     bar[4].selectbox("Colour units by", list(LAYERS), key="map_layer")
 
+
+
+def _live_numbers(ctx, plan, index, colors, terr, can_edit: bool) -> None:
     # always one element here, message or not: the map below must keep its place in the page,
     # or the browser would rebuild it (and lose the view)
     message = st.session_state.get("edit_message")
@@ -90,7 +107,9 @@ def live_editor(ctx, plan, index, colors) -> None:
                         layer=st.session_state.get("map_layer", "Territory"))
         territory_map(
             spec, view_of(index), tiles=st.session_state.get("map_tiles", False),
-            on_change=functools.partial(on_map_change, "territory_map", ctx.store, plan, index),
+            draw=can_edit,
+            on_change=functools.partial(on_map_change, "territory_map", ctx.store, plan, index)
+            if can_edit else None,
         )
         st.toggle("Online basemap tiles", key="map_tiles",
                   help="Needs internet. Without it the map draws state outlines.")
@@ -144,11 +163,13 @@ def live_editor(ctx, plan, index, colors) -> None:
         file_name=f"summary-{plan.name}-{ctx.period.start:%Y%m%d}-{ctx.period.end:%Y%m%d}.csv",
         mime="text/csv",
     )
-    territory_tools.inspector(ctx, plan, index, terr)
-    territory_tools.edit_history(ctx, plan)
+    if can_edit:
+        territory_tools.inspector(ctx, plan, index, terr)
+        territory_tools.edit_history(ctx, plan)
 
 
-live_editor(ctx, plan, index, colors)
-territory_tools.manage(ctx, plan, terr, colors)
-territory_tools.unit_switch(ctx, plan)
-balance_panel(ctx, plan, index, colors)
+live_editor(ctx, plan, index, colors, can_edit)
+if can_edit:
+    territory_tools.manage(ctx, plan, terr, colors)
+    territory_tools.unit_switch(ctx, plan)
+    balance_panel(ctx, plan, index, colors)

@@ -77,7 +77,7 @@ def _areas(db, version, plan_id, stamp, period, as_of, level_text, scope_key, _c
 stamp = str(ctx.cur.execute("SELECT updated_at FROM plans WHERE plan_id = ?",
                             [plan.plan_id]).fetchone()[0])
 scope_key = repr(scope)
-table = _areas(str(ctx.store.path), ctx.data_version, plan.plan_id, stamp, str(ctx.period),
+table = _areas(ctx.db_key, ctx.data_version, plan.plan_id, stamp, str(ctx.period),
                ctx.as_of.isoformat(), str(level), scope_key, ctx, scope)
 kw = {"min_accounts": scope.min_accounts}
 if cut == "Top N":
@@ -180,7 +180,7 @@ with drill_slot:
 st.subheader("Charts")
 ch1, ch2 = st.columns(2)
 with ch1:
-    terr_table = _areas(str(ctx.store.path), ctx.data_version, plan.plan_id, stamp,
+    terr_table = _areas(ctx.db_key, ctx.data_version, plan.plan_id, stamp,
                         str(ctx.period), ctx.as_of.isoformat(), "territory", scope_key, ctx,
                         scope)
     att = terr_table.dropna(subset=["area"]).sort_values("attainment", ascending=False)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import duckdb
 import streamlit as st
 
-from analytics import demo, plans
+from analytics import access, demo, handover, plans, users
 from analytics.period import Period
 from analytics.settings import Settings, load_settings
 from analytics.store import Store, default_db_path
@@ -20,11 +20,13 @@ def get_store(path: str) -> Store:
     """One Store per database file for the whole server; pages take a cursor per run.
 
     A new, empty database is filled with the embedded default dataset, so the app opens on
-    real data with no set-up.
+    real data with no set-up. Imports from the command line while the app holds the file
+    are handed to it (analytics/handover.py).
     """
     store = Store(path)
     if not any(store.counts().values()):
         demo.build_demo(store)
+    handover.Watcher(store).start()  # `load` from a terminal runs here while the app runs
     return store
 
 
@@ -36,6 +38,12 @@ class Context:
     period: Period
     as_of: dt.date
     settings: Settings
+
+    @property
+    def db_key(self) -> str:
+        """The database and what the acting person may read of it: the first part of every
+        cache key over data, so a rep never gets a result cached for a manager."""
+        return f"{self.store.path}|{access.scope_key(users.current(), self.cur)}"
 
     @property
     def data_version(self) -> str:
@@ -52,6 +60,10 @@ def sidebar_context() -> Context:
     """Draw the shared sidebar (dataset, plan, period) and return what the pages need."""
     store = get_store(str(default_db_path()))
     cur = store.cursor()
+    version = store.get_meta("data_version")
+    if st.session_state.get("_data_version", version) != version:
+        st.toast("New data was imported: every page shows it now.")
+    st.session_state["_data_version"] = version
     plan_list = plans.list_plans(cur)
     with st.sidebar:
         st.caption(literal(store.get_meta("dataset") or "Your data"))

@@ -130,7 +130,7 @@ def _options(db: str, version: str, plan_id: int | None, _cur) -> dict[str, list
 def scope_filters(ctx: Context) -> tuple[Scope, list[str]]:
     """Draw the shared filters; return the scope and warnings about URL values left out."""
     plan_id = ctx.plan.plan_id if ctx.plan is not None else None
-    opts = _options(str(ctx.store.path), ctx.data_version, plan_id, ctx.cur)
+    opts = _options(ctx.db_key, ctx.data_version, plan_id, ctx.cur)
     names = dict(ctx.cur.execute("SELECT rep_id, name FROM reps").fetchall())
     warnings = []
     labels = {"segment": "Segment", "industry": "Industry", "product": "Product",

@@ -30,12 +30,12 @@ def plan_metrics(ctx: Context, baseline: plans.Plan | None = None):
     """(territory rows, plan dict, the cube) for the context's plan."""
     plan = ctx.plan
     reps = tuple(sorted(plans.territories(ctx.cur, plan)["rep_id"].dropna()))
-    cube = _cube(str(ctx.store.path), str(plan.unit), str(ctx.period), ctx.as_of.isoformat(),
+    cube = _cube(ctx.db_key, str(plan.unit), str(ctx.period), ctx.as_of.isoformat(),
                  ctx.settings.to_json(), ctx.data_version, reps, ctx)
     plan_in = metrics.PlanInputs.load(ctx.cur, plan, cube)
     base = (metrics.disruption_frame(ctx.cur, plan, baseline)
             if baseline is not None else None)
     rows, plan_row = metrics.territory_metrics(
-        cube, plan_in, shapes_cache=_shapes_cache(str(ctx.store.path)), baseline=base
+        cube, plan_in, shapes_cache=_shapes_cache(ctx.db_key), baseline=base
     )
     return rows, plan_row, cube

@@ -54,3 +54,26 @@ def test_sign_in_then_the_map(page, team_url, name, role):
     page.get_by_role("button", name="Sign out").click()
     wait_for_app(page)
     expect(page.get_by_label("User name")).to_be_visible()
+
+
+def test_a_rep_in_the_browser_sees_only_their_territory(page, team_url, demo_db):
+    """Rita (rep R001, territory T01): the map page's whole-plan accounts card counts her
+    accounts only, the territory table holds her territory only, and no edit tool shows."""
+    import re
+
+    import duckdb
+
+    con = duckdb.connect(str(demo_db), read_only=True)
+    mine = con.execute("SELECT count(*) FROM accounts a JOIN plan_units u ON u.plan_id = 1 "
+                       "AND u.unit_id = a.county AND u.territory_id = 'T01'").fetchone()[0]
+    con.close()
+    sign_in(page, team_url, "rita", PASSWORD)
+    accounts = page.locator('[data-testid="stMetric"]').filter(
+        has=page.locator('[data-testid="stMetricLabel"]', has_text=re.compile("^Accounts$")))
+    expect(accounts.locator('[data-testid="stMetricValue"]')).to_have_text(f"{mine:,}",
+                                                                           timeout=60_000)
+    expect(page.get_by_text(re.compile("Read-only: rita is a rep"))).to_be_visible()
+    assert page.get_by_role("button", name="Undo").count() == 0
+    table = page.locator('[data-testid="stDataFrame"]').first
+    expect(table).to_contain_text("T01")
+    expect(table).not_to_contain_text("T02")
