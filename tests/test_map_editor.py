@@ -167,6 +167,63 @@ def test_publish_is_content_addressed(tmp_path, monkeypatch):
     assert not list(tmp_path.glob("*.tmp"))
 
 
+def test_published_names_cannot_be_worked_out_from_the_content(tmp_path, monkeypatch):
+    """The name is a hash keyed with the server's secret: knowing (or guessing) a file's
+    content does not give its URL."""
+    import hashlib
+
+    monkeypatch.setattr(ui_map, "CACHE_DIR", tmp_path)
+    payload = {"accounts": [1, 2, 3]}
+    url = ui_map.publish("numbers", payload)
+    text = json.dumps(payload, separators=(",", ":"))
+    for size in (8, 12, 16, 32):
+        assert hashlib.blake2b(text.encode(), digest_size=size).hexdigest() not in url
+        assert hashlib.sha256(text.encode()).hexdigest()[: size * 2] not in url
+    monkeypatch.setattr(ui_map, "CACHE_SECRET", b"another server" * 2)
+    assert ui_map.publish("numbers", payload) != url  # another server, another name
+
+
+def test_a_databases_numbers_live_in_its_folder_and_go_when_its_data_changes(
+        tmp_path, monkeypatch):
+    monkeypatch.setattr(ui_map, "CACHE_DIR", tmp_path)
+    monkeypatch.setattr(ui_map, "_SEEN_VERSIONS", set())
+    shapes = ui_map.publish("units", {"ids": ["a"]})
+    one = ui_map.publish("numbers", {"won": [1]}, database="/data/one.duckdb", version="1")
+    one_b = ui_map.publish("explorer", {"won": [2]}, database="/data/one.duckdb",
+                           version="1")
+    two = ui_map.publish("numbers", {"won": [1]}, database="/data/two.duckdb", version="1")
+
+    def exists(url):
+        return (tmp_path / url.split("/cache/", 1)[1]).exists()
+
+    assert one.rsplit("/", 2)[1] != two.rsplit("/", 2)[1]  # a folder per database
+    assert all(map(exists, (shapes, one, one_b, two)))
+    # new data in database one: its old numbers go, the other database's and shapes stay
+    new = ui_map.publish("numbers", {"won": [9]}, database="/data/one.duckdb", version="2")
+    assert exists(new)
+    assert not exists(one)
+    assert not exists(one_b)
+    assert exists(two)
+    assert exists(shapes)
+    # republishing the current version keeps its files
+    assert ui_map.publish("numbers", {"won": [9]}, database="/data/one.duckdb",
+                          version="2") == new
+    assert exists(new)
+
+
+def test_prune_removes_old_files_and_empty_folders(tmp_path, monkeypatch):
+    import os
+
+    monkeypatch.setattr(ui_map, "CACHE_DIR", tmp_path)
+    old = ui_map.publish("numbers", {"won": [1]}, database="/data/old.duckdb", version="1")
+    path = tmp_path / old.split("/cache/", 1)[1]
+    os.utime(path, (0, 0))
+    fresh = ui_map.publish("units", {"ids": ["b"]})
+    assert ui_map.prune_cache() == 1
+    assert not path.parent.exists()
+    assert (tmp_path / fresh.split("/cache/", 1)[1]).exists()
+
+
 def test_county_shapes_keep_shared_borders_and_numbers_follow_the_cube(demo):
     index = demo[2]
     payload = ui_map.geometry_payload(index)

@@ -4,7 +4,9 @@ What the browser gets:
 - a base map that is the same on every rerun (vendored Leaflet and leaflet.draw, the unit
   layer script `static/atlas/unit_layer.js`): the component never remounts, the view stays;
 - unit shapes, per-unit numbers and the state outlines as static JSON files under
-  `static/cache/`, named by a hash of their content: fetched once, cached by the browser;
+  `static/cache/`, named by a keyed hash of their content (`publish`): fetched once,
+  cached by the browser; a database's numbers in its own folder, cleaned when its data
+  changes;
 - per rerun, through `feature_group_to_add`, a small spec: one two-character territory code
   per unit, the territory list with their numbers, the layer choice, rep homes.
 Clicks come back as `last_clicked` (turned into a unit on the server) and drawn shapes as
@@ -16,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import secrets
 from collections.abc import Callable
 from pathlib import Path
 
@@ -50,35 +53,70 @@ MAX_TERRITORIES = len(CODE_ALPHABET) ** 2  # two base-36 characters a unit
 # --------------------------------------------------------------------------------------
 # static files: written once, named by content
 # --------------------------------------------------------------------------------------
-def publish(prefix: str, payload: dict) -> str:
-    """Write `payload` as JSON under static/cache/ and return its URL (content-addressed)."""
+CACHE_SECRET = secrets.token_bytes(32)
+"""Keys the cached files' names: a name says nothing about its content and cannot be
+worked out from it; only a session that was shown a file's URL can ask for it."""
+_SEEN_VERSIONS: set[tuple[Path, str]] = set()
+
+
+def _digest(data: bytes, size: int = 12) -> str:
+    return hashlib.blake2b(data, digest_size=size, key=CACHE_SECRET).hexdigest()
+
+
+def data_folder(database: str) -> Path:
+    """The folder of one database's files (per server process: its name is keyed)."""
+    return CACHE_DIR / f"db-{_digest(database.encode(), 8)}"
+
+
+def publish(prefix: str, payload: dict, *, database: str | None = None,
+            version: str = "") -> str:
+    """Write `payload` as JSON under static/cache/ and return its URL.
+
+    Files of a database's data (`database`: its path; `version`: its data version) go to
+    that database's folder; the first file of a new data version there removes the files of
+    the older ones, so numbers from replaced data are not kept. Public files (unit shapes,
+    state outlines) take no database. Names are keyed hashes of the content (the same
+    content, the same URL: the browser fetches it once).
+    """
     text = json.dumps(payload, separators=(",", ":"), allow_nan=False)
-    digest = hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
-    name = f"{prefix}-{digest}.json"
-    path = CACHE_DIR / name
+    folder, tag = CACHE_DIR, ""
+    if database is not None:
+        folder = data_folder(database)
+        tag = hashlib.blake2b(version.encode(), digest_size=4).hexdigest() + "-"
+        if (folder, tag) not in _SEEN_VERSIONS:
+            _SEEN_VERSIONS.add((folder, tag))
+            for old in folder.glob("*.json"):
+                if old.name.split("-", 1)[1][: len(tag)] != tag:
+                    old.unlink(missing_ok=True)
+    name = f"{prefix}-{tag}{_digest(text.encode())}.json"
+    path = folder / name
     if path.exists():
         path.touch()  # in use: kept by prune_cache
     else:
-        CACHE_DIR.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_text(text, encoding="utf-8")
         tmp.replace(path)  # never a half-written file under the final name
-    return f"{STATIC_URL}/cache/{name}"
+    return f"{STATIC_URL}/cache/{path.relative_to(CACHE_DIR).as_posix()}"
 
 
-def prune_cache(max_age_days: float = 30.0) -> int:
-    """Delete cached map files not used for a while. Runs once when the server starts
-    (before any cached URL can point at them); returns how many files were removed."""
+def prune_cache(max_age_days: float = 2.0) -> int:
+    """Delete cached map files not used for a while (names are keyed per server process,
+    so files of a stopped server are never asked for again). Runs once when the server
+    starts; returns how many files were removed."""
     import time
 
     if not CACHE_DIR.is_dir():
         return 0
     limit = time.time() - max_age_days * 86400
     removed = 0
-    for path in CACHE_DIR.glob("*.json"):
+    for path in CACHE_DIR.rglob("*.json"):
         if path.stat().st_mtime < limit:
             path.unlink(missing_ok=True)
             removed += 1
+    for folder in CACHE_DIR.glob("db-*"):
+        if folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
     return removed
 
 

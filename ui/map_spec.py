@@ -55,7 +55,7 @@ def _unit_index(db: str, plan_id: int, unit: str, data_version: str,
 
 def unit_index(ctx: Context, plan: plans.Plan) -> UnitIndex:
     """The paintable units of the plan, cached per plan, unit type and data version."""
-    return _unit_index(str(ctx.store.path), plan.plan_id, str(plan.unit), ctx.data_version,
+    return _unit_index(ctx.db_key, plan.plan_id, str(plan.unit), ctx.data_version,
                        ctx, plan)
 
 
@@ -75,8 +75,10 @@ def territory_palette(ctx: Context, plan: plans.Plan, terr: pd.DataFrame) -> dic
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
-def _numbers_url(index_key: str, cube_key: str, _index: UnitIndex, _cube: MetricCube) -> str:
-    return publish("numbers", numbers_payload(_index, _cube.units, _cube.period.days))
+def _numbers_url(index_key: str, cube_key: str, database: str, version: str,
+                 _index: UnitIndex, _cube: MetricCube) -> str:
+    return publish("numbers", numbers_payload(_index, _cube.units, _cube.period.days),
+                   database=database, version=version)
 
 
 def _layer(label: str, index_numbers: pd.DataFrame | None, rows: pd.DataFrame) -> dict:
@@ -113,7 +115,7 @@ def _clean(v):
 def map_spec(ctx: Context, plan: plans.Plan, index: UnitIndex, terr: pd.DataFrame,
              rows: pd.DataFrame, colors: dict[str, str], cube: MetricCube,
              *, layer: str = "Territory") -> dict:
-    index_key = f"{ctx.store.path}|{plan.plan_id}|{plan.unit}|{ctx.data_version}"
+    index_key = f"{ctx.db_key}|{plan.plan_id}|{plan.unit}|{ctx.data_version}"
     cube_key = f"{index_key}|{ctx.period}|{ctx.as_of}|{ctx.settings.to_json()}"
     assign = plans.assignment(ctx.cur, plan)
     order = terr["territory_id"].tolist()
@@ -139,7 +141,8 @@ def map_spec(ctx: Context, plan: plans.Plan, index: UnitIndex, terr: pd.DataFram
     spec = {
         "version": int(st.session_state.get("_map_version", 0)) + 1,
         "geometry": geometry_url(index_key, index),
-        "numbers": _numbers_url(index_key, cube_key, index, cube),
+        "numbers": _numbers_url(index_key, cube_key, str(ctx.store.path), ctx.data_version,
+                                index, cube),
         "basemap": basemap_url(),
         "codes": unit_codes(index, assign, order),
         "territories": territories,
@@ -194,7 +197,7 @@ def explorer_spec(ctx: Context, plan: plans.Plan, level, table: pd.DataFrame, me
     """
     terr = plans.territories(ctx.cur, plan)
     if level.kind == "unit" and str(level.unit) != str(plan.unit):
-        index = _units_of(str(ctx.store.path), str(level.unit), ctx.data_version, ctx.cur)
+        index = _units_of(ctx.db_key, str(level.unit), ctx.data_version, ctx.cur)
         assign = pd.DataFrame({"unit_id": [], "territory_id": []})
         hide = True
     else:
@@ -212,7 +215,8 @@ def explorer_spec(ctx: Context, plan: plans.Plan, level, table: pd.DataFrame, me
         for col in ("accounts", "potential", "won", metric):
             vals = frame[col].astype(float)
             numbers[col] = [None if pd.isna(v) else round(float(v), 4) for v in vals]
-        spec["numbers"] = publish("explorer", numbers)
+        spec["numbers"] = publish("explorer", numbers, database=str(ctx.store.path),
+                                  version=ctx.data_version)
         spec["layer"] = {**_layer("Territory", None, rows), "mode": "unit", "metric": metric,
                          "label": catalog.label(metric),
                          "format": map_format(metric),
