@@ -235,6 +235,41 @@ def _check_text_file(path: Path, label: str) -> None:
         seen[key] = k
 
 
+def _check_formula_values(path: Path, label: str) -> None:
+    """Refuse a workbook whose formula cells carry no saved result: files written by a
+    program rather than saved by Excel often hold only the formula, and reading the
+    values would take those cells as empty (an account without a name, a deal of 0)."""
+    from openpyxl import load_workbook
+
+    formulas = load_workbook(path, read_only=True, data_only=False)
+    values = load_workbook(path, read_only=True, data_only=True)
+    try:
+        header: list = []
+        missing = []
+        rows = zip(formulas.worksheets[0].iter_rows(), values.worksheets[0].iter_rows(),
+                   strict=False)
+        for n, (frow, vrow) in enumerate(rows, start=1):
+            if n == 1:
+                header = [c.value for c in vrow]
+            for k, (f, v) in enumerate(zip(frow, vrow, strict=False)):
+                if f.data_type == "f" and v.value is None:
+                    name = header[k] if k < len(header) and header[k] is not None else \
+                        f"column {k + 1}"
+                    missing.append((n, str(name), str(f.value)[:60]))
+            if len(missing) >= 5:
+                break
+    finally:
+        formulas.close()
+        values.close()
+    if missing:
+        where = "; ".join(f"row {r}, column {c!r}: {f}" for r, c, f in missing)
+        raise InputError(
+            f"formula cells with no saved value ({where}{'; ...' if len(missing) >= 5 else ''}"
+            "): the file holds the formulas but not their results, which would import as "
+            "empty. Open it in Excel (or LibreOffice) and save it, or paste the values",
+            file=label)
+
+
 def read_source(
     cur: duckdb.DuckDBPyConnection, path: Path, view: str, label: str | None = None
 ) -> list[str]:
@@ -244,10 +279,16 @@ def read_source(
     1-based record number for Parquet.
     """
     label = label or str(path)
+    if path.is_symlink():
+        raise InputError("is a symbolic link: give the data file itself (the import reads "
+                         "only the file you name, never where a link leads)", file=label)
     if not path.exists():
         raise InputError("file not found", file=label)
     if path.is_dir():
         raise InputError("is a folder, not a file", file=label)
+    if not path.is_file():
+        raise InputError("is not a regular file (a device or a pipe): give a CSV, Excel or "
+                         "Parquet file", file=label)
     suffix = path.suffix.lower()
     lines = None
     cur.complete()  # DuckDB 2: the relation API needs no pending result on the connection
@@ -266,6 +307,8 @@ def read_source(
             )
             return headers
         if suffix in EXCEL_SUFFIXES:
+            if suffix in (".xlsx", ".xlsm"):
+                _check_formula_values(path, label)
             frame = pd.read_excel(path, dtype=str, sheet_name=0)
             table = pa.Table.from_pandas(frame, preserve_index=False)
             offset = 2

@@ -154,3 +154,68 @@ def test_a_file_mixing_utf8_and_latin1_rows_reads_right(tmp_path, capsys):
     with Store(db) as s:
         got = dict(s.cursor().execute("SELECT account_id, name FROM accounts").fetchall())
     assert got == {"A1": "Café Zürich", "A2": "Café Genève", "A3": "Crème brûlée"}
+
+
+def _refused(db, path, needle, capsys, *, named=True):
+    with Store(db) as s:
+        before = snapshot(s)
+    code = main(["load", "--db", str(db), "--accounts", str(path)])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert needle in err
+    if named:
+        assert str(path) in err
+    with Store(db) as s:
+        assert snapshot(s) == before
+    return err
+
+
+def test_excel_formulas_without_saved_values_are_named_by_row_and_column(
+        small_copy, tmp_path, capsys):
+    """A workbook written by a program holds formulas without their results (openpyxl
+    writes exactly that): read as values, those cells would be empty names and zero
+    potentials. Refused, naming the rows and columns, saying how to fix it."""
+    from openpyxl import Workbook
+
+    book = Workbook()
+    ws = book.active
+    ws.append(["account_id", "name", "lat", "lon", "potential"])
+    ws.append(["A1", "Alpha", 42.36, -71.06, 100])
+    ws.append(["A2", '=CONCAT("Be", "ta")', 41.88, -87.63, "=2*50"])
+    path = tmp_path / "accounts.xlsx"
+    book.save(path)
+    err = _refused(small_copy, path, "formula cells with no saved value", capsys)
+    assert "row 3, column 'name': =CONCAT" in err
+    assert "row 3, column 'potential': =2*50" in err
+    assert "save it" in err
+
+
+def test_an_excel_file_without_formulas_still_loads(tmp_path, capsys):
+    from openpyxl import Workbook
+
+    book = Workbook()
+    book.active.append(["account_id", "name", "lat", "lon"])
+    book.active.append(["A1", "=not a formula, text", 42.36, -71.06])
+    book.active["B2"].data_type = "s"  # text that starts with '=' (a quoted cell)
+    path = tmp_path / "accounts.xlsx"
+    book.save(path)
+    db = tmp_path / "x.duckdb"
+    assert main(["load", "--db", str(db), "--accounts", str(path)]) == 0, \
+        capsys.readouterr().err
+
+
+def test_a_symlinked_file_is_refused_without_reading_it(small_copy, tmp_path, capsys):
+    secret = tmp_path / "elsewhere.txt"
+    secret.write_text("root:SECRET-CONTENT:0:0\n")
+    link = tmp_path / "accounts.csv"
+    link.symlink_to(secret)
+    err = _refused(small_copy, link, "is a symbolic link", capsys)
+    assert "SECRET-CONTENT" not in err
+
+
+def test_a_pipe_is_refused_instead_of_waiting_forever(small_copy, tmp_path, capsys):
+    import os
+
+    fifo = tmp_path / "accounts.csv"
+    os.mkfifo(fifo)
+    _refused(small_copy, fifo, "not a regular file", capsys)
