@@ -339,6 +339,9 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--territory", dest="territories", action="append", default=[],
                    metavar="ID", help="managers: a territory they may edit (repeatable; "
                    "none: every territory)")
+    q.add_argument("--sso", action="store_true",
+                   help="no password: the user signs in through the identity provider "
+                   "(OIDC, .streamlit/secrets.toml); the user name is their e-mail address")
     q.add_argument("--password-stdin", action="store_true",
                    help="read the password from standard input (else it is asked for)")
     q = usub.add_parser("list", help="the users and their roles (never their passwords)")
@@ -989,7 +992,8 @@ def _cmd_user(args) -> int:
 
     with Store(args.db, read_only=args.user_command == "list") as store:
         if args.user_command == "add":
-            user = users.add_user(store, args.username, args.role, _read_password(args),
+            password = None if args.sso else _read_password(args)
+            user = users.add_user(store, args.username, args.role, password,
                                   rep_id=args.rep_id, territories=args.territories or None)
             print(f"user {user.username!r} added ({user.role})")
         elif args.user_command == "remove":

@@ -121,13 +121,17 @@ def check_password(password: str | None) -> str:
     return password
 
 
-def add_user(store, username: str, role: str, password: str, *, rep_id: str | None = None,
-             territories: list[str] | None = None) -> User:
-    """A new user (admin only, except the first user, who must be an admin)."""
+def add_user(store, username: str, role: str, password: str | None, *,
+             rep_id: str | None = None, territories: list[str] | None = None) -> User:
+    """A new user (admin only, except the first user, who must be an admin).
+
+    `password=None`: a user who signs in only through the identity provider (OIDC, when
+    the app has one configured), named by the e-mail address the provider gives."""
     username = check_username(username)
     if role not in ROLES:
         raise InputError(f"unknown role {role!r}: expected {', '.join(ROLES)}")
-    check_password(password)
+    if password is not None:
+        check_password(password)
     with store.transaction() as cur:
         first = cur.execute("SELECT count(*) FROM users").fetchone()[0] == 0
         if first and role != "admin":
@@ -142,7 +146,8 @@ def add_user(store, username: str, role: str, password: str, *, rep_id: str | No
                                       [rep_id]).fetchone():
             raise InputError(f"no rep with id {rep_id!r}")
         cur.execute("INSERT INTO users VALUES (?, ?, ?, ?, ?, ?)",
-                    [username, role, _hasher().hash(password), rep_id,
+                    [username, role, _hasher().hash(password) if password is not None else None,
+                     rep_id,
                      json.dumps(sorted(territories)) if territories else None,
                      dt.datetime.now()])
     return get_user(store.cursor(), username)
@@ -192,6 +197,19 @@ def set_role(store, username: str, role: str, *, territories: list[str] | None =
                     [role, json.dumps(sorted(territories)) if territories else None, rep_id,
                      username])
     return get_user(store.cursor(), username)
+
+
+def identity_user(cur, email: str | None) -> User:
+    """The user an identity provider's signed-in person is (OIDC): the one whose user name
+    is their e-mail address, compared without regard to case; InputError when none is."""
+    email = (email or "").strip()
+    row = cur.execute("SELECT username FROM users WHERE lower(username) = lower(?)",
+                      [email]).fetchone() if email else None
+    if row is None:
+        raise InputError(f"{email or 'this identity (no e-mail address)'} has no Territory "
+                         "Atlas account: ask an admin to add it (`python -m analytics user "
+                         "add EMAIL --role ROLE --sso`)")
+    return get_user(cur, row[0])
 
 
 def sign_in(cur, username: str, password: str) -> User:

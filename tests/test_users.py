@@ -188,3 +188,24 @@ def test_the_second_save_of_a_territory_sees_the_first(team):
             edits.update_territory(s, plan, "T1", expected={"name": "Great Plains"},
                                    name="Prairie")
         assert edits.territory_rows(s.cursor(), plan)["T1"]["name"] == "Prairie"
+
+
+def test_identity_provider_users_have_no_password_and_are_found_by_email(team, capsys):
+    """`user add EMAIL --sso`: signs in only through the identity provider (OIDC), which
+    names them by e-mail address, in any case; the password form never lets them in."""
+    assert main(["--as", "ada", "user", "add", "--db", str(team), "Sam@Example.com",
+                 "--role", "viewer", "--sso"]) == 0
+    with Store(team) as s:
+        cur = s.cursor()
+        assert rows(s, "SELECT password_hash FROM users WHERE username = 'Sam@Example.com'"
+                    ) == [(None,)]
+        assert users.identity_user(cur, "sam@example.com").username == "Sam@Example.com"
+        assert users.identity_user(cur, " SAM@EXAMPLE.COM ").role == "viewer"
+        for word in ("", "anything at all", None):
+            with pytest.raises(InputError, match=r"^wrong user name or password$"):
+                users.sign_in(cur, "Sam@Example.com", word)
+        with pytest.raises(InputError, match=r"stranger@example\.com has no Territory "
+                                             r"Atlas account: ask an admin"):
+            users.identity_user(cur, "stranger@example.com")
+        with pytest.raises(InputError, match="no e-mail address"):
+            users.identity_user(cur, None)

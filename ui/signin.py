@@ -2,10 +2,12 @@
 
 With no users in the database the person at this machine is the local admin (the quick
 start); once an admin has added users (`python -m analytics user add`), every session
-signs in first with a user name and password from the built-in account store
-(analytics/users.py, Argon2id hashes). The signed-in person acts in the engine for the
-page run and for widget callbacks alike (`users.set_resolver`), so an edit is recorded
-under their name and refused when their role does not allow it.
+signs in first: through the organisation's identity provider with Streamlit's native OIDC
+sign-in (`st.login`) when `.streamlit/secrets.toml` configures one (`[auth]`), the
+provider's e-mail address naming the user; or with a user name and password from the
+built-in account store (analytics/users.py, Argon2id hashes). The signed-in person acts
+in the engine for the page run and for widget callbacks alike (`users.set_resolver`), so
+an edit is recorded under their name and refused when their role does not allow it.
 """
 
 from __future__ import annotations
@@ -49,11 +51,22 @@ def signed_in() -> users.User:
         except InputError:
             st.session_state.pop(KEY, None)  # removed meanwhile: sign in again
     who = st.session_state.get(KEY)
+    if who is None and identity_provider() and st.user.is_logged_in:
+        try:  # signed in at the identity provider: which of our users is it?
+            who = st.session_state[KEY] = users.identity_user(cur, st.user.get("email"))
+        except InputError as err:
+            st.title("Territory Atlas")
+            st.error(literal(err))
+            if st.button("Sign out", key="sign_out_unknown"):
+                st.logout()
+            st.stop()
     if who is not None and not who.local:
         with st.sidebar:
             st.caption(f"Signed in as **{literal(who.username)}** ({who.role})")
             if st.button("Sign out", key="sign_out"):
                 st.session_state.pop(KEY, None)
+                if identity_provider() and st.user.is_logged_in:
+                    st.logout()  # also forgets the provider's identity cookie
                 st.rerun()
         return who
     st.session_state.pop(KEY, None)
@@ -61,8 +74,30 @@ def signed_in() -> users.User:
     st.stop()
 
 
+def identity_provider() -> str | None:
+    """The identity provider's name when `.streamlit/secrets.toml` configures OIDC sign-in
+    (`[auth]` with a client id, or one `[auth.NAME]` section per provider), else None."""
+    try:
+        auth = st.secrets.get("auth")
+    except Exception:  # noqa: BLE001 - no secrets file, or one Streamlit cannot parse
+        return None
+    if not auth:
+        return None
+    if auth.get("client_id"):
+        return "your organisation"
+    named = [k for k, v in auth.items() if hasattr(v, "get") and v.get("client_id")]
+    return named[0] if named else None
+
+
 def _form(cur) -> None:
     st.title("Territory Atlas")
+    provider = identity_provider()
+    if provider is not None:
+        if st.button(f"Sign in with {literal(provider)}", key="sign_in_oidc",
+                     type="primary"):
+            # Streamlit's OIDC flow: to the provider, back to /oauth2callback, then here
+            st.login(None if st.secrets["auth"].get("client_id") else provider)
+        st.caption("Or with a Territory Atlas user name and password:")
     with st.form("sign_in"):
         st.markdown("Sign in to continue.")
         name = st.text_input("User name", key="sign_in_name")
@@ -75,3 +110,4 @@ def _form(cur) -> None:
                 return
             st.session_state.pop("sign_in_password", None)
             st.rerun()
+

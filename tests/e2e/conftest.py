@@ -21,21 +21,22 @@ CHROMIUM_ARGS = [
 ]
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
 @contextmanager
-def serving(db: Path):
-    """`streamlit run app.py` on `db` on a free local port; its URL while the block runs."""
-    port = _free_port()
+def serving(db: Path, *, port: int | None = None, extra: tuple[str, ...] = ()):
+    """`streamlit run app.py` on `db` on a free local port (or `port`), with `extra`
+    command line options; its URL while the block runs."""
+    port = port or free_port()
     env = {**os.environ, "TERRITORY_ATLAS_DB": str(db)}
     log = open(db.parent / "streamlit.log", "w")  # noqa: SIM115 - closed at teardown
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true"],
+         "--server.address", "127.0.0.1", "--server.headless", "true", *extra],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
