@@ -148,10 +148,11 @@ def touched(changes: list[Change]) -> set[str]:
 
 
 def commit_edit(store: Store, plan: Plan, label: str, build) -> EditResult:
-    """Run `build(cur) -> (changes, skipped)` and apply + log its changes, all in one txn."""
+    """Run `build(cur) -> (changes, skipped)` and apply + log its changes, all in one txn
+    (built again on the new state if another session's edit committed first)."""
     writable(plan)
     users.require("edit")  # before any work: a viewer or rep is refused at once
-    with store.transaction() as cur:
+    def work(cur) -> EditResult:
         changes, skipped = build(cur)
         if not changes:
             return EditResult(label, 0, skipped)
@@ -177,7 +178,9 @@ def commit_edit(store: Store, plan: Plan, label: str, build) -> EditResult:
         cur.execute("INSERT INTO plan_edit_changes SELECT * FROM edit_log")
         cur.unregister("edit_log")
         touch_plan(cur, plan)
-    return EditResult(label, len(changes), skipped, seq)
+        return EditResult(label, len(changes), skipped, seq)
+
+    return store.write(work)  # again from the start if a colleague's edit got in first
 
 
 # --------------------------------------------------------------------------------------
@@ -423,7 +426,7 @@ def _replay(store: Store, plan: Plan, *, undo: bool) -> EditResult | None:
     writable(plan)
     me = users.require("edit").username
     pick = ("NOT undone ORDER BY seq DESC" if undo else "undone ORDER BY seq")
-    with store.transaction() as cur:
+    def work(cur) -> EditResult | None:
         row = cur.execute(f"SELECT seq, label FROM plan_edits WHERE plan_id = ? AND "
                           f"author IS NOT DISTINCT FROM ? AND {pick} LIMIT 1",
                           [plan.plan_id, me]).fetchone()
@@ -448,7 +451,10 @@ def _replay(store: Store, plan: Plan, *, undo: bool) -> EditResult | None:
         cur.execute("UPDATE plan_edits SET undone = ? WHERE plan_id = ? AND seq = ?",
                     [undo, plan.plan_id, row[0]])
         touch_plan(cur, plan)
-    return EditResult(f"{'Undo' if undo else 'Redo'}: {row[1]}", len(changes), 0, row[0])
+        return EditResult(f"{'Undo' if undo else 'Redo'}: {row[1]}", len(changes), 0,
+                          row[0])
+
+    return store.write(work)
 
 
 def next_labels(cur: duckdb.DuckDBPyConnection, plan: Plan) -> tuple[str | None, str | None]:

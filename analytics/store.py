@@ -7,9 +7,12 @@ One `Store` wraps one DuckDB connection. Threads (Streamlit script runs) take th
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import random
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 import duckdb
 
@@ -17,6 +20,7 @@ from analytics.errors import InputError
 from analytics.schema import DDL, MIGRATIONS, SCHEMA_VERSION
 
 DB_ENV = "TERRITORY_ATLAS_DB"
+T = TypeVar("T")
 
 
 def default_db_path() -> Path:
@@ -25,6 +29,16 @@ def default_db_path() -> Path:
         return Path(os.environ[DB_ENV]).expanduser()
     base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
     return base / "territory-atlas" / "atlas.duckdb"
+
+
+CONFLICT_RETRIES = 25
+
+
+def is_conflict(exc: Exception) -> bool:
+    """A write that lost a race with another session's (retrying it is safe): a row both
+    changed, or the same new key (an edit's sequence number) both inserted."""
+    text = str(exc)
+    return "Conflict" in text or "Duplicate key" in text
 
 
 class DatabaseBusy(InputError):
@@ -93,6 +107,26 @@ class Store:
             cur.commit()
         finally:
             cur.close()
+
+    def write(self, work: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
+        """`work(cur)` in one transaction; run again from the start (up to
+        `CONFLICT_RETRIES` times, after a short random pause) when another session's
+        transaction committed a change to the same rows first.
+
+        DuckDB's concurrency is optimistic: of two transactions updating the same row (two
+        managers' edits both touch their plan's row), the later one fails with "Conflict"
+        and nothing of it is kept. `work` must read what it needs through `cur`, so a rerun
+        decides on the state the other session left.
+        """
+        for attempt in range(CONFLICT_RETRIES + 1):
+            try:
+                with self.transaction() as cur:
+                    return work(cur)
+            except (duckdb.TransactionException, duckdb.ConstraintException) as exc:
+                if attempt == CONFLICT_RETRIES or not is_conflict(exc):
+                    raise
+                time.sleep(random.uniform(0.01, 0.04) * min(attempt + 1, 6))  # noqa: S311
+        raise AssertionError("unreachable")
 
     # -- schema ------------------------------------------------------------------------
     def _migrate(self) -> None:

@@ -209,3 +209,55 @@ def test_identity_provider_users_have_no_password_and_are_found_by_email(team, c
             users.identity_user(cur, "stranger@example.com")
         with pytest.raises(InputError, match="no e-mail address"):
             users.identity_user(cur, None)
+
+
+def test_colleagues_editing_at_the_same_moment_both_land(demo_copy):
+    """Several sessions of one server (threads on one Store, as the app runs them) paint and
+    undo on the same plan at once. DuckDB's optimistic concurrency aborts the later of two
+    transactions touching the same row (every edit touches its plan's row): the engine runs
+    it again, so no edit fails and none is lost (`Store.write`)."""
+    import threading
+
+    with Store(demo_copy) as s:
+        users.add_user(s, "ada", "admin", PASSWORD)
+        ada = users.get_user(s.cursor(), "ada")
+        with users.acting_as(ada):
+            for k in range(4):
+                users.add_user(s, f"m{k}", "manager", PASSWORD)
+        plan = plans.get_plan(s.cursor())
+        before = dict(rows(s, "SELECT unit_id, territory_id FROM plan_units WHERE plan_id = ?",
+                           [plan.plan_id]))
+        units = sorted(u for u, t in before.items() if t != "T01")[:4 * 12]
+        failures, kept = [], {}
+
+        def session(k):
+            mine = units[k::4]
+            stack = []
+            try:
+                with users.acting_as(users.get_user(s.cursor(), f"m{k}")):
+                    for n, unit in enumerate(mine):
+                        edits.assign(s, plan, [unit], "T01", label=f"m{k} {unit}")
+                        stack.append(unit)
+                        if n % 3 == 2:
+                            edits.undo(s, plan)
+                            stack.pop()
+            except Exception as exc:  # noqa: BLE001 - collected and asserted below
+                failures.append(f"m{k}: {type(exc).__name__}: {exc}")
+            kept[k] = stack
+
+        threads = [threading.Thread(target=session, args=(k,)) for k in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert failures == []
+        after = dict(rows(s, "SELECT unit_id, territory_id FROM plan_units WHERE plan_id = ?",
+                          [plan.plan_id]))
+        expected = dict(before)
+        for stack in kept.values():
+            for unit in stack:
+                expected[unit] = "T01"
+        assert after == expected
+        log = rows(s, "SELECT author, count(*) FROM plan_edits WHERE plan_id = ? AND NOT "
+                   "undone GROUP BY 1 ORDER BY 1", [plan.plan_id])
+        assert log == [(f"m{k}", len(kept[k])) for k in range(4)]
