@@ -349,13 +349,16 @@ def rename_plan(store: Store, plan: Plan, name: str) -> Plan:
 
     users.require("edit")
     name = checked_name(name)
-    with store.transaction() as cur:
+
+    def work(cur) -> None:
         if cur.execute("SELECT 1 FROM plans WHERE name = ? AND plan_id <> ?",
                        [name, plan.plan_id]).fetchone():
             raise InputError(f"a plan named {name!r} already exists: choose another name")
         cur.execute("UPDATE plans SET name = ?, updated_at = ? WHERE plan_id = ?",
                     [name, dt.datetime.now(), plan.plan_id])
         log_event(cur, plan.plan_id, "renamed", f"{plan.name} -> {name}")
+
+    store.write(work)  # again if a colleague's change to the plan got in first
     return get_plan(store.cursor(), name)
 
 
@@ -366,7 +369,8 @@ def set_state(store: Store, plan: Plan, state: str) -> Plan:
 
     users.require("edit")
     _check_state(state)
-    with store.transaction() as cur:
+
+    def work(cur) -> None:
         now = _current_state(cur, plan)  # the stored state, not a possibly stale `plan`
         if now == "snapshot":
             raise InputError(f"{plan.name!r} is a snapshot: restore it as a plan to change it")
@@ -378,6 +382,8 @@ def set_state(store: Store, plan: Plan, state: str) -> Plan:
         cur.execute("UPDATE plans SET state = ?, updated_at = ? WHERE plan_id = ?",
                     [state, dt.datetime.now(), plan.plan_id])
         log_event(cur, plan.plan_id, "state", f"{now} -> {state}")
+
+    store.write(work)  # again if a colleague's change to the plan got in first
     return get_plan(store.cursor(), plan.name)
 
 
@@ -393,7 +399,8 @@ def delete_plan(store: Store, plan: Plan) -> None:
     from analytics import users
 
     users.require("edit")
-    with store.transaction() as cur:
+
+    def work(cur) -> None:
         if _current_state(cur, plan) == "active":  # the stored state, not a stale `plan`
             raise InputError(f"{plan.name!r} is the active plan: activate another plan "
                              "before deleting it")
@@ -402,6 +409,8 @@ def delete_plan(store: Store, plan: Plan) -> None:
         cur.execute("DELETE FROM snapshots WHERE snapshot_plan_id = ?", [plan.plan_id])
         cur.execute("DELETE FROM plans WHERE plan_id = ?", [plan.plan_id])
         log_event(cur, plan.plan_id, "deleted", plan.name)
+
+    store.write(work)  # again if a colleague's change to the plan got in first
 
 
 def _check_state(state: str) -> None:
