@@ -7,7 +7,7 @@ PY      = $(VENV)/bin/python
 PORT   ?= 8501
 ADDRESS ?= 127.0.0.1
 
-.PHONY: run test lint e2e bench bench-map bench-explorer bench-balance chromium clean
+.PHONY: run test lint e2e bench bench-map bench-explorer bench-balance bench-team chromium clean
 
 $(VENV)/.app: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +53,10 @@ bench-map: $(VENV)/.dev chromium
 DB ?= benchmarks/out/map_edit_1m_10m/atlas.duckdb
 bench-explorer: $(VENV)/.dev
 	$(PY) benchmarks/bench_explorer.py --db $(DB)
+
+## bench-team: 10 managers painting and undoing at once in Chromium (a few minutes)
+bench-team: $(VENV)/.dev chromium
+	$(PY) benchmarks/bench_team.py
 
 ## bench-balance: automatic balancing against GerryChain and k-means (default data; minutes)
 bench-balance: $(VENV)/.dev
