@@ -148,6 +148,7 @@ def map_spec(ctx: Context, plan: plans.Plan, index: UnitIndex, terr: pd.DataFram
         "territories": territories,
         "homes": homes,
         "brush": st.session_state.get("brush"),
+        "mode": st.session_state.get("edit_mode"),  # the map recolours a click at once
         "layer": _layer(layer, values, rows),
         "fit": _fit(index, assign, rows),
     }
@@ -208,6 +209,7 @@ def explorer_spec(ctx: Context, plan: plans.Plan, level, table: pd.DataFrame, me
     spec["codes"] = unit_codes(index, assign, terr["territory_id"].tolist())
     spec["hideTerritory"] = hide
     spec["brush"] = None
+    spec["mode"] = None
     if level.kind == "unit":
         frame = pd.DataFrame({"unit_id": index.ids}).merge(
             table.rename(columns={"area": "unit_id"}), on="unit_id", how="left")

@@ -125,6 +125,7 @@
       layer._atlasIndex = i;
       layer.on("mouseover mousemove", onHover);
       layer.on("mouseout", onOut);
+      layer.on("click", onUnitClick);
       layer.addTo(map);
       state.layers.push(layer);
       state.colors.push(null);
@@ -143,6 +144,30 @@
   function onOut() {
     if (state.hoverTip && state.map.hasLayer(state.hoverTip)) {
       state.map.removeLayer(state.hoverTip);
+    }
+  }
+
+  function onUnitClick(e) {
+    // The map answers first: a click in Paint or Erase mode recolours its unit at once;
+    // the click still goes on to the server (streamlit-folium's last_clicked), which saves
+    // it and stays the authority: its next spec replaces these codes, so a refused stroke
+    // is put back as soon as the server answers. Locked territories wait for the server.
+    var spec = state.spec, i = e.target._atlasIndex;
+    if (!spec || !state.codes || (spec.mode !== "Paint" && spec.mode !== "Erase")) { return; }
+    var target = -1;
+    if (spec.mode === "Paint") {
+      target = spec.territories.findIndex(function (t) { return t.id === spec.brush; });
+      if (target < 0 || spec.territories[target].locked) { return; }
+    }
+    var now = state.codes[i];
+    if (now === target || (now >= 0 && spec.territories[now].locked)) { return; }
+    state.codes[i] = target;
+    restyle(spec);
+    drawOutlines(state.map);
+    var el = document.getElementById("atlas-status");
+    if (el) {
+      el.setAttribute("data-answered-first", String(state.geom.ids[i]));
+      el.setAttribute("data-answered-under", String(state.version));
     }
   }
 

@@ -268,3 +268,45 @@ def test_colour_by_a_unit_metric_shows_a_legend(atlas):
     assert int(atlas.frame.get_attribute("#atlas-status", "data-restyled")) > 0
     atlas.choose("Colour units by", "Territory")
     expect(legend).to_have_count(0, timeout=WAIT)
+
+
+@pytest.mark.parametrize("tool", ["Paint", "Erase"])
+def test_the_map_answers_a_click_before_the_server(atlas, counties, tool):
+    """A click recolours its unit in the map at once, under the spec the server sent before
+    the click (`data-answered-under`), then the server's answer (a newer spec) agrees."""
+    if tool == "Paint":
+        atlas.choose("Brush (territory)", BRUSH)
+    else:
+        atlas.tool("Erase")
+    codes0 = atlas.codes()
+    owner = atlas.territory_of(codes0)
+    county = pick_county(counties, owner, avoid={BRUSH, None})
+    unit = county["unit_id"]
+    atlas.set_view(county["lat"], county["lon"], 8)
+    before = atlas.version()
+    target = atlas.territory_ids().index(BRUSH) if tool == "Paint" else -1
+    atlas.edited = True
+    atlas.page.mouse.click(*atlas.pixel(county["lat"], county["lon"]))
+    atlas.frame.wait_for_function(
+        "([i, t]) => window.atlasUnits.state.codes[i] === t",
+        arg=[atlas.position[unit], target], timeout=10_000)
+    status = atlas.frame.locator("#atlas-status")
+    assert status.get_attribute("data-answered-first") == unit
+    assert int(status.get_attribute("data-answered-under")) == before  # before the server
+    atlas.after_rerun(before)  # the server's answer
+    codes1 = atlas.codes()
+    assert codes1[atlas.position[unit]] == target  # it agrees
+    assert atlas.changed_units(codes0, codes1) == [unit]
+    atlas.undo()
+    assert (atlas.codes() == codes0).all()
+    atlas.assert_restored()
+
+
+def test_inspect_clicks_do_not_recolour(atlas, counties):
+    atlas.tool("Inspect")
+    codes0 = atlas.codes()
+    county = pick_county(counties, atlas.territory_of(codes0), avoid={None})
+    atlas.set_view(county["lat"], county["lon"], 8)
+    atlas.click_unit(county["lat"], county["lon"])
+    assert (atlas.codes() == codes0).all()
+    atlas.tool("Paint")
