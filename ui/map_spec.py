@@ -130,7 +130,8 @@ def map_spec(ctx: Context, plan: plans.Plan, index: UnitIndex, terr: pd.DataFram
             "locked": bool(t.locked) if t.locked is not None and not pd.isna(t.locked)
             else False,
             **{k: (_clean(m[k]) if m is not None else None)
-               for k in ("attainment", "utilization", "potential", "workload_hours")},
+               for k in ("attainment", "utilization", "potential", "workload_hours",
+                         "accounts", "won", "quota")},
             "status": m["status"] if m is not None else "",
         })
     homes = [[round(float(r.home_lat), 4), round(float(r.home_lon), 4), r.rep_name,

@@ -164,11 +164,94 @@
     state.codes[i] = target;
     restyle(spec);
     drawOutlines(state.map);
+    strokeEstimate(spec, i, now, target);
     var el = document.getElementById("atlas-status");
     if (el) {
       el.setAttribute("data-answered-first", String(state.geom.ids[i]));
       el.setAttribute("data-answered-under", String(state.version));
     }
+  }
+
+  // -- the stroke panel: the numbers of the territories a click touched, at once --------
+  var SUMS = ["accounts", "potential", "won"];
+
+  function territoryRow(t) {
+    return {id: t.id, name: t.name, accounts: t.accounts, potential: t.potential,
+            won: t.won, quota: t.quota};
+  }
+
+  function withAttainment(r) {
+    r.attainment = r.quota > 0 && r.won !== null ? r.won / r.quota : null;
+    return r;
+  }
+
+  function strokeEstimate(spec, i, from, to) {
+    // the server's last numbers of the touched territories, plus or minus the unit's own
+    // (per-unit sums: an estimate until the server answers; pinned accounts can differ)
+    var n = state.numbers, rows = [];
+    if (!n) { return; }
+    [[from, -1], [to, 1]].forEach(function (pair) {
+      if (pair[0] < 0) { return; }
+      var before = territoryRow(spec.territories[pair[0]]), after = territoryRow(before);
+      SUMS.forEach(function (k) {
+        if (before[k] !== null && before[k] !== undefined) {
+          after[k] = before[k] + pair[1] * (n[k][i] || 0);
+        }
+      });
+      rows.push({before: withAttainment(before), after: withAttainment(after)});
+    });
+    state.stroke = {ids: rows.map(function (r) { return r.before.id; }),
+                    unit: state.geom.ids[i], target: to, index: i, version: state.version};
+    drawStroke(rows, "estimate");
+  }
+
+  function strokeAnswered(spec) {
+    // a newer spec after a stroke: the server's own numbers replace the estimate
+    var s = state.stroke;
+    if (!s || spec.version <= s.version) { return; }
+    state.stroke = null;
+    var saved = state.codes[s.index] === s.target;
+    var rows = s.ids.map(function (id) {
+      var t = spec.territories.find(function (x) { return x.id === id; });
+      var r = t ? withAttainment(territoryRow(t)) : null;
+      return {before: r, after: r};
+    }).filter(function (r) { return r.after; });
+    drawStroke(rows, saved ? "saved" : "refused");
+  }
+
+  function drawStroke(rows, status) {
+    var map = state.map;
+    if (!state.strokePanel) {
+      state.strokePanel = L.control({position: "topright"});
+      state.strokePanel.onAdd = function () {
+        var div = L.DomUtil.create("div");
+        div.id = "atlas-stroke";
+        div.style.cssText = "background:#fff;padding:6px 8px;border-radius:4px;" +
+          "box-shadow:0 1px 4px rgba(0,0,0,.3);font:12px sans-serif;max-width:300px";
+        return div;
+      };
+      state.strokePanel.addTo(map);
+    }
+    var div = document.getElementById("atlas-stroke");
+    var head = {estimate: "This stroke (estimate, saving...)",
+                saved: "This stroke, as saved",
+                refused: "Not saved: the map shows the plan as stored"}[status];
+    var html = "<b>" + head + "</b>";
+    rows.forEach(function (r) {
+      var a = r.after, b = r.before;
+      function cell(k, f) {
+        var d = status === "estimate" && a[k] !== b[k] && a[k] !== null && b[k] !== null
+          ? " (" + (a[k] > b[k] ? "+" : "") + f(a[k] - b[k]) + ")" : "";
+        return f(a[k]) + d;
+      }
+      html += "<br><b>" + esc(a.name || a.id) + "</b>: " +
+        cell("accounts", function (v) { return fmt(v); }) + " accounts, potential " +
+        cell("potential", money) + ", won " + cell("won", money) + ", attainment " +
+        pct(a.attainment);
+    });
+    div.innerHTML = html;
+    div.setAttribute("data-status", status);
+    div.setAttribute("data-rows", JSON.stringify(rows.map(function (r) { return r.after; })));
   }
 
   function classColor(value, layer) {
@@ -340,6 +423,7 @@
     state.codesText = spec.codes;
     var changed = restyle(spec);
     if (codesChanged) { drawOutlines(map); }
+    strokeAnswered(spec);
     drawHomes(map, spec.homes);
     drawLegend(map, spec);
     if (spec.fit && spec.fit.nonce !== state.fitNonce) {

@@ -12,6 +12,7 @@ and the `atlas` fixture undoes whatever a failed test left behind.
 
 from __future__ import annotations
 
+import json
 import warnings
 
 import numpy as np
@@ -285,6 +286,9 @@ def test_the_map_answers_a_click_before_the_server(atlas, counties, tool):
     atlas.set_view(county["lat"], county["lon"], 8)
     before = atlas.version()
     target = atlas.territory_ids().index(BRUSH) if tool == "Paint" else -1
+    terr0 = {t["id"]: t for t in atlas.frame.evaluate(
+        "() => window.atlasUnits.state.spec.territories")}
+    old = owner[unit]
     atlas.edited = True
     atlas.page.mouse.click(*atlas.pixel(county["lat"], county["lon"]))
     atlas.frame.wait_for_function(
@@ -293,10 +297,29 @@ def test_the_map_answers_a_click_before_the_server(atlas, counties, tool):
     status = atlas.frame.locator("#atlas-status")
     assert status.get_attribute("data-answered-first") == unit
     assert int(status.get_attribute("data-answered-under")) == before  # before the server
+    # the stroke panel: the touched territories' numbers moved by the county's own, at once
+    panel = atlas.frame.locator("#atlas-stroke")
+    assert panel.get_attribute("data-status") == "estimate"
+    rows = {r["id"]: r for r in json.loads(panel.get_attribute("data-rows"))}
+    assert set(rows) == ({old, BRUSH} if tool == "Paint" else {old})
+    n = int(county["accounts"])
+    assert rows[old]["accounts"] == terr0[old]["accounts"] - n
+    if tool == "Paint":
+        assert rows[BRUSH]["accounts"] == terr0[BRUSH]["accounts"] + n
     atlas.after_rerun(before)  # the server's answer
     codes1 = atlas.codes()
     assert codes1[atlas.position[unit]] == target  # it agrees
     assert atlas.changed_units(codes0, codes1) == [unit]
+    # the panel now shows the server's numbers, and they are what the estimate said
+    atlas.frame.wait_for_function(
+        "() => document.getElementById('atlas-stroke').dataset.status === 'saved'")
+    saved = {r["id"]: r for r in json.loads(panel.get_attribute("data-rows"))}
+    terr1 = {t["id"]: t for t in atlas.frame.evaluate(
+        "() => window.atlasUnits.state.spec.territories")}
+    for tid, r in saved.items():
+        assert (r["accounts"], r["won"], r["quota"]) == (
+            terr1[tid]["accounts"], terr1[tid]["won"], terr1[tid]["quota"])
+        assert r["accounts"] == rows[tid]["accounts"]  # no pins in the demo: exact
     atlas.undo()
     assert (atlas.codes() == codes0).all()
     atlas.assert_restored()
