@@ -152,6 +152,7 @@ def commit_edit(store: Store, plan: Plan, label: str, build) -> EditResult:
     (built again on the new state if another session's edit committed first)."""
     writable(plan)
     users.require("edit")  # before any work: a viewer or rep is refused at once
+
     def work(cur) -> EditResult:
         changes, skipped = build(cur)
         if not changes:
@@ -426,6 +427,7 @@ def _replay(store: Store, plan: Plan, *, undo: bool) -> EditResult | None:
     writable(plan)
     me = users.require("edit").username
     pick = ("NOT undone ORDER BY seq DESC" if undo else "undone ORDER BY seq")
+
     def work(cur) -> EditResult | None:
         row = cur.execute(f"SELECT seq, label FROM plan_edits WHERE plan_id = ? AND "
                           f"author IS NOT DISTINCT FROM ? AND {pick} LIMIT 1",

@@ -235,11 +235,37 @@ def _check_text_file(path: Path, label: str) -> None:
         seen[key] = k
 
 
+def _has_formulas(path: Path) -> bool:
+    """Whether any worksheet of an .xlsx holds a formula element (`<f>`), read as bytes:
+    most workbooks hold none, and then need no second parse."""
+    import zipfile
+
+    marks = (b"<f>", b"<f ", b":f>", b":f ")
+    try:
+        with zipfile.ZipFile(path) as z:
+            for name in z.namelist():
+                if not (name.startswith("xl/worksheets/") and name.endswith(".xml")):
+                    continue
+                with z.open(name) as f:
+                    tail = b""
+                    while chunk := f.read(1 << 20):
+                        block = tail + chunk
+                        if any(m in block for m in marks):
+                            return True
+                        tail = block[-3:]
+    except zipfile.BadZipFile:
+        return False  # not a workbook: the reader says so
+    return False
+
+
 def _check_formula_values(path: Path, label: str) -> None:
     """Refuse a workbook whose formula cells carry no saved result: files written by a
     program rather than saved by Excel often hold only the formula, and reading the
     values would take those cells as empty (an account without a name, a deal of 0)."""
     from openpyxl import load_workbook
+
+    if not _has_formulas(path):
+        return
 
     formulas = load_workbook(path, read_only=True, data_only=False)
     values = load_workbook(path, read_only=True, data_only=True)

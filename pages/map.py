@@ -86,7 +86,6 @@ def _toolbar(ctx, plan, terr, ids) -> None:
     bar[4].selectbox("Colour units by", list(LAYERS), key="map_layer")
 
 
-
 def _live_numbers(ctx, plan, index, colors, terr, can_edit: bool) -> None:
     # always one element here, message or not: the map below must keep its place in the page,
     # or the browser would rebuild it (and lose the view)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from functools import cached_property
 
 import duckdb
 import streamlit as st
@@ -39,10 +40,11 @@ class Context:
     as_of: dt.date
     settings: Settings
 
-    @property
+    @cached_property
     def db_key(self) -> str:
         """The database and what the acting person may read of it: the first part of every
-        cache key over data, so a rep never gets a result cached for a manager."""
+        cache key over data, so a rep never gets a result cached for a manager (once per
+        run, like the cursor whose scope it names)."""
         return f"{self.store.path}|{access.scope_key(users.current(), self.cur)}"
 
     @property

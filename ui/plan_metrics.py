@@ -36,6 +36,6 @@ def plan_metrics(ctx: Context, baseline: plans.Plan | None = None):
     base = (metrics.disruption_frame(ctx.cur, plan, baseline)
             if baseline is not None else None)
     rows, plan_row = metrics.territory_metrics(
-        cube, plan_in, shapes_cache=_shapes_cache(ctx.db_key), baseline=base
+        cube, plan_in, shapes_cache=_shapes_cache(str(ctx.store.path)), baseline=base
     )
     return rows, plan_row, cube

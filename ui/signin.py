@@ -74,9 +74,11 @@ def signed_in() -> users.User:
     st.stop()
 
 
-def identity_provider() -> str | None:
-    """The identity provider's name when `.streamlit/secrets.toml` configures OIDC sign-in
-    (`[auth]` with a client id, or one `[auth.NAME]` section per provider), else None."""
+def identity_provider() -> tuple[str, str | None] | None:
+    """(the button's name for it, the provider to pass to `st.login`) when
+    `.streamlit/secrets.toml` configures OIDC sign-in, else None: one flat `[auth]` with a
+    client id (`st.login()`), or one `[auth.NAME]` section per provider
+    (`st.login("NAME")`, the first one offered)."""
     try:
         auth = st.secrets.get("auth")
     except Exception:  # noqa: BLE001 - no secrets file, or one Streamlit cannot parse
@@ -84,19 +86,18 @@ def identity_provider() -> str | None:
     if not auth:
         return None
     if auth.get("client_id"):
-        return "your organisation"
+        return "your organisation", None
     named = [k for k, v in auth.items() if hasattr(v, "get") and v.get("client_id")]
-    return named[0] if named else None
+    return (named[0], named[0]) if named else None
 
 
 def _form(cur) -> None:
     st.title("Territory Atlas")
     provider = identity_provider()
     if provider is not None:
-        if st.button(f"Sign in with {literal(provider)}", key="sign_in_oidc",
-                     type="primary"):
-            # Streamlit's OIDC flow: to the provider, back to /oauth2callback, then here
-            st.login(None if st.secrets["auth"].get("client_id") else provider)
+        label, name = provider
+        if st.button(f"Sign in with {literal(label)}", key="sign_in_oidc", type="primary"):
+            st.login(name)  # to the provider, back to /oauth2callback, then here
         st.caption("Or with a Territory Atlas user name and password:")
     with st.form("sign_in"):
         st.markdown("Sign in to continue.")
@@ -110,4 +111,3 @@ def _form(cur) -> None:
                 return
             st.session_state.pop("sign_in_password", None)
             st.rerun()
-

@@ -175,14 +175,9 @@
   // -- the stroke panel: the numbers of the territories a click touched, at once --------
   var SUMS = ["accounts", "potential", "won"];
 
-  function territoryRow(t) {
+  function territoryRow(t) {  // the server's numbers of a territory, as it sent them
     return {id: t.id, name: t.name, accounts: t.accounts, potential: t.potential,
-            won: t.won, quota: t.quota};
-  }
-
-  function withAttainment(r) {
-    r.attainment = r.quota > 0 && r.won !== null ? r.won / r.quota : null;
-    return r;
+            won: t.won, quota: t.quota, attainment: t.attainment};
   }
 
   function strokeEstimate(spec, i, from, to) {
@@ -198,10 +193,12 @@
           after[k] = before[k] + pair[1] * (n[k][i] || 0);
         }
       });
-      rows.push({before: withAttainment(before), after: withAttainment(after)});
+      after.attainment = after.quota > 0 && after.won !== null ? after.won / after.quota
+        : null;  // won / quota, as docs/metrics.md defines it
+      rows.push({before: before, after: after});
     });
-    state.stroke = {ids: rows.map(function (r) { return r.before.id; }),
-                    unit: state.geom.ids[i], target: to, index: i, version: state.version};
+    state.stroke = {ids: rows.map(function (r) { return r.before.id; }), target: to,
+                    index: i, version: state.version};
     drawStroke(rows, "estimate");
   }
 
@@ -213,7 +210,7 @@
     var saved = state.codes[s.index] === s.target;
     var rows = s.ids.map(function (id) {
       var t = spec.territories.find(function (x) { return x.id === id; });
-      var r = t ? withAttainment(territoryRow(t)) : null;
+      var r = t ? territoryRow(t) : null;
       return {before: r, after: r};
     }).filter(function (r) { return r.after; });
     drawStroke(rows, saved ? "saved" : "refused");
