@@ -16,6 +16,7 @@ from analytics import users
 from analytics.cli import main
 from analytics.store import Store
 from ui.map import CACHE_DIR
+from ui.map_spec import LAYERS
 
 PASSWORD = "correct horse battery"
 PAGES = ["pages/map.py", "pages/performance.py", "pages/coverage.py", "pages/plans.py",
@@ -105,3 +106,27 @@ def test_the_reps_map_numbers_hold_only_their_accounts(rep_app):
     assert len(numbers) == 1
     payload = json.loads((CACHE_DIR / numbers[0]).read_text(encoding="utf-8"))
     assert sum(payload["accounts"]) == mine
+
+
+@pytest.mark.parametrize("layer", list(LAYERS))
+def test_the_reps_read_only_map_colours_by_every_layer(rep_app, layer):
+    rep_app.switch_page("pages/map.py").run()
+    rep_app.selectbox(key="map_layer").select(layer).run()
+    assert not rep_app.exception
+    assert "LEAK" not in everything_shown(rep_app)
+
+
+def test_a_viewer_gets_the_map_without_edit_tools(app):
+    with Store(app.db_path) as s:
+        users.add_user(s, "ada", "admin", PASSWORD)
+        with users.acting_as(users.get_user(s.cursor(), "ada")):
+            users.add_user(s, "vic", "viewer", PASSWORD)
+    app.run()
+    app.text_input(key="sign_in_name").input("vic")
+    app.text_input(key="sign_in_password").input(PASSWORD)
+    app.button(key="FormSubmitter:sign_in-Sign in").click().run()
+    assert not app.exception
+    assert any("Read-only: vic is a viewer." in str(c.value).replace("\\", "")
+               for c in app.caption)
+    assert not [b for b in app.button if b.label in ("Undo", "Redo")]
+    assert len(app.dataframe[0].value) == 40  # a viewer reads every territory
