@@ -73,3 +73,21 @@ def test_a_viewer_is_not_offered_imports_or_settings(team_app):
     assert not app.exception
     save = next(b for b in app.button if b.label == "Save settings")
     assert save.disabled
+
+
+def test_the_first_page_on_an_empty_database_builds_the_default_data(tmp_path, monkeypatch):
+    """The quick start: `make run` on a machine with no database. The first page opens
+    before anyone is signed in (the session acts as nobody yet); the server fills its own
+    empty file with the default dataset all the same, and the map page shows it."""
+    from streamlit.testing.v1 import AppTest
+
+    from tests.pages.conftest import ROOT
+
+    db = tmp_path / "fresh" / "atlas.duckdb"
+    monkeypatch.setenv("TERRITORY_ATLAS_DB", str(db))
+    app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
+    app.run()
+    assert not app.exception
+    assert len(app.dataframe[0].value) == 40  # the demo plan's territories
+    with Store(db) as s:
+        assert s.counts()["accounts"] == 20_564
