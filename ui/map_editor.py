@@ -95,6 +95,10 @@ def on_map_change(key: str, store: Store, plan: Plan, index: UnitIndex) -> None:
     """st_folium's on_change: apply the new click or drawing before the page runs."""
     seen = st.session_state.setdefault(f"{key}_seen", {})
     event = new_event(st.session_state.get(key), seen)
+    if event.click is not None:  # the map knows its click is answered by this rerun's spec
+        n = (st.session_state.get("map_answered") or {}).get("n", 0) + 1
+        st.session_state["map_answered"] = {"n": n, "lat": event.click["lat"],
+                                            "lng": event.click["lng"]}
     mode = st.session_state.get("edit_mode", MODES[0])
     brush = st.session_state.get("brush")
     try:

@@ -150,6 +150,7 @@ def map_spec(ctx: Context, plan: plans.Plan, index: UnitIndex, terr: pd.DataFram
         "homes": homes,
         "brush": st.session_state.get("brush"),
         "mode": st.session_state.get("edit_mode"),  # the map recolours a click at once
+        "answered": st.session_state.get("map_answered"),  # the last click the server saw
         "layer": _layer(layer, values, rows),
         "fit": _fit(index, assign, rows),
     }

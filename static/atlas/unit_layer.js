@@ -164,6 +164,11 @@
     state.codes[i] = target;
     restyle(spec);
     drawOutlines(state.map);
+    // answered by the first spec whose `answered` click is this one (a rerun that started
+    // before the server saw the click does not answer it)
+    state.stroke = {target: target, index: i, version: state.version, waited: 0,
+                    lat: e.latlng.lat, lng: e.latlng.lng,
+                    prior: JSON.stringify(spec.answered || null)};
     strokeEstimate(spec, i, now, target);
     var el = document.getElementById("atlas-status");
     if (el) {
@@ -197,16 +202,31 @@
         : null;  // won / quota, as docs/metrics.md defines it
       rows.push({before: before, after: after});
     });
-    state.stroke = {ids: rows.map(function (r) { return r.before.id; }), target: to,
-                    index: i, version: state.version};
+    state.stroke.ids = rows.map(function (r) { return r.before.id; });
     drawStroke(rows, "estimate");
   }
 
+  function answers(spec, s) {
+    var a = spec.answered;
+    return !!a && JSON.stringify(a) !== s.prior && Math.abs(a.lat - s.lat) < 1e-9 &&
+      Math.abs(a.lng - s.lng) < 1e-9;
+  }
+
+  function keepPendingStroke(spec) {
+    // a spec that does not answer the pending click yet (a rerun begun before the server
+    // saw it) must not undo the map's answer; three such in a row: give up on the click
+    var s = state.stroke;
+    if (!s || spec.version <= s.version || answers(spec, s)) { return; }
+    if (++s.waited < 3) { state.codes[s.index] = s.target; }
+  }
+
   function strokeAnswered(spec) {
-    // a newer spec after a stroke: the server's own numbers replace the estimate
+    // the server's answer to the click: its own numbers replace the estimate
     var s = state.stroke;
     if (!s || spec.version <= s.version) { return; }
+    if (!answers(spec, s) && s.waited < 3) { return; }
     state.stroke = null;
+    if (!s.ids) { return; }
     var saved = state.codes[s.index] === s.target;
     var rows = s.ids.map(function (id) {
       var t = spec.territories.find(function (x) { return x.id === id; });
@@ -232,7 +252,10 @@
     var div = document.getElementById("atlas-stroke");
     var head = {estimate: "This stroke (estimate, saving...)",
                 saved: "This stroke, as saved",
-                refused: "Not saved: the map shows the plan as stored"}[status];
+                // the unit not as the map guessed: refused, or (on a border, where the
+                // map's simplified shapes and the server's differ) a neighbour was taken
+                refused: "The server's answer differs: the map shows the plan as stored " +
+                  "(see the message above the map)"}[status];
     var html = "<b>" + head + "</b>";
     rows.forEach(function (r) {
       var a = r.after, b = r.before;
@@ -415,9 +438,10 @@
       state.numbersUrl = spec.numbers;
     }
     state.spec = spec;
-    var codesChanged = !state.codes || spec.codes !== state.codesText;
+    var codesChanged = !state.codes || spec.codes !== state.codesText || !!state.stroke;
     state.codes = decodeCodes(spec.codes);
     state.codesText = spec.codes;
+    keepPendingStroke(spec);
     var changed = restyle(spec);
     if (codesChanged) { drawOutlines(map); }
     strokeAnswered(spec);

@@ -30,6 +30,7 @@ from tests.e2e.atlas_page import (
     pick_county,
     won_by_county,
 )
+from tests.e2e.conftest import wait_for_app
 
 pytestmark = pytest.mark.e2e
 
@@ -333,3 +334,35 @@ def test_inspect_clicks_do_not_recolour(atlas, counties):
     atlas.click_unit(county["lat"], county["lon"])
     assert (atlas.codes() == codes0).all()
     atlas.tool("Paint")
+
+
+def test_a_rerun_that_began_before_the_click_does_not_undo_the_maps_answer(atlas, counties):
+    """A spec the server made before it saw the click (here: the last one, sent again as a
+    newer version) keeps the map's answer and the estimate; the click's own answer then
+    settles it."""
+    atlas.choose("Brush (territory)", BRUSH)
+    codes0 = atlas.codes()
+    county = pick_county(counties, atlas.territory_of(codes0), avoid={BRUSH, None})
+    unit = county["unit_id"]
+    atlas.set_view(county["lat"], county["lon"], 8)
+    before = atlas.version()
+    target = atlas.territory_ids().index(BRUSH)
+    atlas.edited = True
+    atlas.page.mouse.click(*atlas.pixel(county["lat"], county["lon"]))
+    atlas.frame.evaluate("""() => {
+        const s = window.atlasUnits.state;
+        window.atlasUnits.update(s.map, {...s.spec, version: s.spec.version + 1000});
+    }""")
+    atlas.frame.wait_for_function(
+        "v => window.atlasUnits.state.version === v", arg=before + 1000, timeout=10_000)
+    assert atlas.codes()[atlas.position[unit]] == target  # still the map's answer
+    panel = atlas.frame.locator("#atlas-stroke")
+    assert panel.get_attribute("data-status") == "estimate"
+    atlas.frame.wait_for_function(
+        "() => document.getElementById('atlas-stroke').dataset.status === 'saved'",
+        timeout=WAIT)
+    wait_for_app(atlas.page)
+    assert atlas.codes()[atlas.position[unit]] == target
+    atlas.undo()
+    assert (atlas.codes() == codes0).all()
+    atlas.assert_restored()
