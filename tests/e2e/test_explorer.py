@@ -123,7 +123,7 @@ class Explorer:
 
     # -- the widgets ---------------------------------------------------------------------
     def pick_filter(self, label: str, value: str) -> None:
-        """Open the Filters expander, type `value` into the multiselect `label`, Enter."""
+        """Open the Filters expander, type `value` into the multiselect `label`, pick it."""
         expander = self.page.get_by_test_id("stExpander")
         if expander.locator("details").get_attribute("open") is None:
             expander.locator("summary").click()
@@ -132,8 +132,9 @@ class Explorer:
         before = self.version()
         box.locator("input").click()
         self.page.keyboard.type(value)
-        self.page.get_by_role("option", name=value, exact=True).wait_for()
-        self.page.keyboard.press("Enter")
+        # a click on the option, not Enter: Enter takes the highlighted option, and while
+        # the list is still filtering none may be (CI once waited a minute for a rerun)
+        self.page.get_by_role("option", name=value, exact=True).click()
         self.after_rerun(before)
         self.page.keyboard.press("Escape")  # close the option list
 
