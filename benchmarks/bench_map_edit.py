@@ -1092,6 +1092,46 @@ def _drive(page, wire, url, index, assign, brush, args, prof_path, zoom) -> dict
             for u in got:
                 assign[u] = brush
         edits.append(rec)
+    # -- drags of the brush ("Drag paints, 1 unit"): a stroke across ~drag_units units ---
+    if args.drags:
+        box = page.get_by_role("combobox", name="Drag")
+        box.click()
+        box.fill("Drag paints, 1 unit")
+        page.get_by_role("option", name="Drag paints, 1 unit").click()
+        frame.wait_for_function("() => window.atlasUnits.state.spec.drag === 0",
+                                timeout=60_000)
+        time.sleep(0.6)
+        page.wait_for_selector(IDLE, timeout=120_000)
+    for _ in range(args.drags):
+        pts = points()
+        inside, other = free_mask(pts)
+        vis = np.flatnonzero(inside)
+        if len(vis) < 2:
+            break
+        sample = pts[vis[:2000]]
+        gap = np.sort(np.hypot(*(sample[:, None, :] - sample[None, :, :]).T), axis=0)[1]
+        length = min(args.drag_units * float(np.median(gap)), safe_x[1] - safe_x[0] - 10)
+        cand = np.flatnonzero(inside & other & (pts[:, 0] + length < safe_x[1]))
+        if not len(cand):
+            res["drags_note"] = "no unpainted row of that length left in the view"
+            break
+        i = int(rng.choice(cand))
+        x0, y = float(pts[i, 0]), float(pts[i, 1])
+
+        def act(x0=x0, y=y, length=length):
+            ox, oy = offset()
+            page.mouse.move(ox + x0, oy + y)
+            page.mouse.down()
+            page.mouse.move(ox + x0 + length, oy + y, steps=max(10, int(length / 8)))
+            page.mouse.up()
+
+        rec = _measure(page, frame, wire, act, prof_path)
+        painted = frame.evaluate("() => document.getElementById('atlas-status')"
+                                 ".dataset.answeredFirst || ''").split(",")
+        rec["kind"], rec["drag_px"], rec["units_painted"] = "drag", length, len(painted)
+        for u in painted:
+            assign[u] = brush
+        edits.append(rec)
     # -- after: the view, the iframe --------------------------------------------------------
     el2, frame2 = _frame(page)
     res["iframe_same_element"] = el2 == el or el2.evaluate("(a, b) => a === b", el)
@@ -1340,7 +1380,8 @@ def report(res: dict) -> str:
             _kb(fl["ws_bytes"] + fl["http_bytes"]), f"{fl['http_requests']} req")
         edits = [e for e in br["edits"] if "error" not in e]
         failed = [e for e in br["edits"] if "error" in e]
-        for kind, target in (("click", TARGET_CLICK_S), ("rectangle", TARGET_RECT_S)):
+        for kind, target in (("click", TARGET_CLICK_S), ("rectangle", TARGET_RECT_S),
+                             ("drag", TARGET_RECT_S)):
             es = [e for e in edits if e["kind"] == kind]
             if not es:
                 lines.append(f"{kind}: no edit measured")
@@ -1352,6 +1393,10 @@ def report(res: dict) -> str:
                          "units in the square aimed at"
                          + (f", {statistics.median(drawn):.0f} in the shape drawn"
                             if drawn else ""))
+            if kind == "drag":
+                extra = (f", median {statistics.median(e['units_painted'] for e in es):.0f} "
+                         f"units painted over {statistics.median(e['drag_px'] for e in es):.0f}"
+                         " px")
             lines.append(f"{kind}s: {len(es)} measured{extra}; restyled units median "
                          f"{statistics.median(e['restyled'] for e in es):.0f}; metrics text "
                          f"changed in {sum(e['metrics_changed'] for e in es)}/{len(es)}; "
@@ -1367,7 +1412,7 @@ def report(res: dict) -> str:
                     f"<= {target:g} s", s["median"] <= target and s["p90"] <= target)
             for key, label in (
                     ("answered_first_s", "  pointer up -> map recoloured before the server"
-                                         " (clicks)"),
+                                         " (clicks, drags)"),
                     ("painted_s", "  pointer up -> map painted (2 frames later)"),
                     ("value_sent_s", "  where the time goes: up -> value sent (debounce)"),
                     ("server_start_s", "    pointer up -> server run starts"),
@@ -1456,6 +1501,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="also time strokes on the plan converted to these units")
     p.add_argument("--clicks", type=int, default=10)
     p.add_argument("--rects", type=int, default=5)
+    p.add_argument("--drags", type=int, default=5, help="drags of the brush")
+    p.add_argument("--drag-units", type=int, default=50, help="units a drag crosses, about")
     p.add_argument("--zoom", type=int, default=7, help="map zoom for the browser edits")
     p.add_argument("--county-zoom", type=int, default=6,
                    help="map zoom for the county plan (a 200-county square fits at 6)")

@@ -112,7 +112,7 @@ index = unit_index(ctx, plan)
 terr = plans.territories(ctx.cur, plan)
 colors = territory_palette(ctx, plan, terr)
 spec = map_spec(ctx, plan, index, terr, rows, colors, cube, layer="Whitespace (unit)")
-spec["brush"], spec["fit"] = None, None
+spec["fit"] = None
 territory_map(spec, view_of(index), tiles=False, draw=False, key="whitespace_map",
               height=440)
 st.caption(f"Whitespace for the period: {money(whole['whitespace'])} "

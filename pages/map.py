@@ -10,7 +10,7 @@ from ui import territory_tools
 from ui.balance_panel import balance_panel
 from ui.context import sidebar_context
 from ui.map import territory_map, view_of
-from ui.map_editor import MODES, on_map_change
+from ui.map_editor import BRUSH_SIZES, MODES, on_map_change
 from ui.map_spec import LAYERS, map_spec, territory_palette, unit_index
 from ui.page_entry import run_through_app
 from ui.plan_metrics import plan_metrics
@@ -58,12 +58,12 @@ def live_editor(ctx, plan, index, colors, can_edit: bool) -> None:
 
 
 def _toolbar(ctx, plan, terr, ids) -> None:
-    bar = st.columns([2.2, 2.6, 1, 1, 2.2], vertical_alignment="bottom")
+    bar = st.columns([2.2, 2.4, 2.2, 1, 1, 2.2], vertical_alignment="bottom")
     bar[0].segmented_control("Tool", MODES, key="edit_mode", default=MODES[0],
-                                    help="Paint: a click or a drawn shape puts units in the "
-                                         "brush territory. Erase: takes them out of any "
-                                         "territory. Inspect: a click shows the unit and its "
-                                         "accounts (pin an account there).")
+                                    help="Paint: a click, a drag or a drawn shape puts units "
+                                         "in the brush territory. Erase: takes them out of "
+                                         "any territory. Inspect: a click shows the unit and "
+                                         "its accounts (pin an account there).")
     if "_next_brush" in st.session_state:  # a territory just created becomes the brush
         st.session_state["brush"] = st.session_state.pop("_next_brush")
     if st.session_state.get("brush") not in ids:
@@ -75,15 +75,21 @@ def _toolbar(ctx, plan, terr, ids) -> None:
         format_func=lambda t: f"{t} · {names.get(t) or ''}"
         + (" (locked)" if t in locked else ""),
     )
+    bar[2].selectbox("Drag", list(BRUSH_SIZES), key="brush_size",
+                     help="In Paint and Erase: hold the mouse button and drag to paint every "
+                          "unit the pointer passes over (with a size: every unit whose centre "
+                          "is that close), saved and undone as one stroke. Choose 'Drag moves "
+                          "the map' to move the map by dragging; the mouse wheel zooms either "
+                          "way.")
     undo_label, redo_label = edits.next_labels(ctx.cur, plan)
     # the tooltips name the edit ("Create territory <name>"): Markdown, so shown literally
-    bar[2].button("Undo", disabled=undo_label is None,
+    bar[3].button("Undo", disabled=undo_label is None, shortcut="Ctrl+Z",
                   help=literal(undo_label) if undo_label else "Nothing to undo",
                   width="stretch", on_click=_undo_redo, args=(edits.undo, ctx, plan))
-    bar[3].button("Redo", disabled=redo_label is None,
+    bar[4].button("Redo", disabled=redo_label is None, shortcut="Ctrl+Shift+Z",
                   help=literal(redo_label) if redo_label else "Nothing to redo",
                   width="stretch", on_click=_undo_redo, args=(edits.redo, ctx, plan))
-    bar[4].selectbox("Colour units by", list(LAYERS), key="map_layer")
+    bar[5].selectbox("Colour units by", list(LAYERS), key="map_layer")
 
 
 def _live_numbers(ctx, plan, index, colors, terr, can_edit: bool) -> None:
@@ -103,7 +109,8 @@ def _live_numbers(ctx, plan, index, colors, terr, can_edit: bool) -> None:
     left, right = st.columns([5, 3])
     with left:
         spec = map_spec(ctx, plan, index, terr, rows, colors, cube,
-                        layer=st.session_state.get("map_layer", "Territory"))
+                        layer=st.session_state.get("map_layer", "Territory"),
+                        editing=can_edit)
         territory_map(
             spec, view_of(index), tiles=st.session_state.get("map_tiles", False),
             draw=can_edit,

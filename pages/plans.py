@@ -216,7 +216,7 @@ with tabs[3]:
             spec = map_spec(ctx, plan, index, terr, rows,
                             territory_palette(ctx, plan, terr), cube)
             moved = set(result.moved_units["unit_id"])
-            spec.update(brush=None, fit=None,
+            spec.update(fit=None,
                         dim="".join("1" if u in moved else "0" for u in index.ids))
             territory_map(spec, view_of(index), tiles=False, draw=False, key="compare_map",
                           height=420)

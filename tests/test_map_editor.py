@@ -141,6 +141,51 @@ def test_apply_map_event_needs_a_brush_and_reports_empty_places(demo):
     assert "No unit there" in message
 
 
+def _stroke(nonce: str, units) -> dict:
+    """The value the map sends for a drag of the brush: a drawn line naming its units."""
+    return {"type": "Feature", "properties": {"atlas_stroke": nonce, "units": units},
+            "geometry": {"type": "LineString", "coordinates": [[-88, 41], [-87, 41]]}}
+
+
+def test_a_brush_stroke_is_one_event_once():
+    seen: dict = {}
+    value = {"last_active_drawing": _stroke("a1", ["17031", "17043"])}
+    assert new_event(value, seen) == MapEvent(None, None, "a1", ["17031", "17043"])
+    assert new_event(value, seen) == MapEvent(None, None)  # already done
+    bad = {"last_active_drawing": _stroke("a2", "17031")}  # units not a list: none
+    assert new_event(bad, seen) == MapEvent(None, None, "a2", [])
+
+
+def test_a_brush_stroke_is_one_edit_of_the_known_units(demo):
+    store, plan, index = demo
+    before = plans.assignment(store.cursor(), plan).set_index("unit_id")["territory_id"]
+    units = ["17031", "17043", "17197"]
+    assert all(before[u] != "T02" for u in units)
+    # an unknown id, a repeat and a non-string (a hand-made value) are left out
+    event = MapEvent(None, None, "s1", [*units, "99999", "17031", 17])
+    result, unit, message = apply_map_event(store, plan, index, event, "Paint", "T02")
+    assert (unit, result.changed) == (None, 3)
+    assert message == "Assign 3 units (brush) to T02: 3 changed"
+    after = plans.assignment(store.cursor(), plan).set_index("unit_id")["territory_id"]
+    assert after.loc[units].tolist() == ["T02"] * 3
+    changed = after.index[after != before.reindex(after.index)]
+    assert sorted(changed) == sorted(units)  # those, and only those
+
+    result, _, message = apply_map_event(store, plan, index, event, "Erase", None)
+    assert result.changed == 3
+    assert message.startswith("Erase 3 units (brush)")
+    assert edits.undo(store, plan) is not None  # one undo: the whole erase stroke
+    assert edits.undo(store, plan) is not None  # one undo: the whole paint stroke
+    restored = plans.assignment(store.cursor(), plan).set_index("unit_id")["territory_id"]
+    assert restored.loc[units].tolist() == before.loc[units].tolist()
+
+    empty = MapEvent(None, None, "s2", ["99999"])
+    assert apply_map_event(store, plan, index, empty, "Paint", "T02")[0] is None
+    result, _, message = apply_map_event(store, plan, index, event, "Inspect", "T02")
+    assert result is None
+    assert "Paint or Erase" in message
+
+
 def test_unit_codes_decode_to_the_assignment(demo):
     store, plan, index = demo
     assign = plans.assignment(store.cursor(), plan)

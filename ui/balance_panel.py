@@ -152,7 +152,6 @@ def _preview(ctx: Context, plan: plans.Plan, index, colors: dict,
                 "workload_hours": None, "status": ""})
         moved = set(result.moved_units)
         spec["dim"] = "".join("1" if u in moved else "0" for u in index.ids)
-        spec["brush"] = None
         spec["fit"] = None
         territory_map(spec, view_of(index), tiles=False, draw=False, key="balance_map",
                       height=420)

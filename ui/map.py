@@ -146,6 +146,8 @@ def geometry_payload(index: UnitIndex) -> dict:
     if index.unit.kind != "h3":  # counties, states: one border simplified once for both
         geoms = shapely.coverage_simplify(geoms, 0.01)
     payload["shapes"] = [_rings(g, 4) for g in geoms]
+    # a point inside each unit: the drag brush's size measures from it
+    payload["centres"] = np.round(np.column_stack([index.lat, index.lon]), 4).ravel().tolist()
     return payload
 
 

@@ -1,4 +1,5 @@
-"""Map events to plan edits: a click paints or inspects a unit, a drawn shape paints many.
+"""Map events to plan edits: a click paints or inspects a unit, a drawn shape or a drag of
+the brush paints many.
 
 `apply_map_event` is plain Python (no Streamlit) so the tests can drive it with the values
 streamlit-folium sends; `on_map_change` is the `st_folium` callback that runs it before the
@@ -19,6 +20,17 @@ from analytics.store import Store
 from analytics.unit_index import UnitIndex
 
 MODES = ("Paint", "Erase", "Inspect")
+# what dragging the mouse does in Paint and Erase: move the map, or paint every unit the
+# pointer passes over (and, with a size, every unit whose centre is that many km from it)
+BRUSH_SIZES = {"Drag moves the map": None, "Drag paints, 1 unit": 0.0,
+               "Drag paints, 10 km": 10.0, "Drag paints, 25 km": 25.0,
+               "Drag paints, 50 km": 50.0}
+MAX_STROKE_UNITS = 100_000  # a stroke naming more units than this is not one the map sent
+
+
+def brush_radius(size: str | None) -> float | None:
+    """The drag brush's radius in km for a `BRUSH_SIZES` label (None: drag moves the map)."""
+    return BRUSH_SIZES.get(size) if size else None
 
 
 @dataclass
@@ -27,13 +39,16 @@ class MapEvent:
 
     click: dict | None
     drawing: dict | None
+    stroke: str | None = None  # a drag stroke's id (the map's), with its units
+    units: list | None = None
 
 
 def new_event(value: dict | None, seen: dict) -> MapEvent:
     """The click and drawing in `value` that differ from those already handled (`seen`).
 
     A drawn rectangle also reports the click of its last corner in the same value: the
-    drawing wins and that click is ignored.
+    drawing wins and that click is ignored. A drag of the brush comes as a drawn line whose
+    properties name the stroke and the units it painted (`atlas_stroke`, `units`).
     """
     value = value or {}
     click, drawing = value.get("last_clicked"), value.get("last_active_drawing")
@@ -44,8 +59,13 @@ def new_event(value: dict | None, seen: dict) -> MapEvent:
     seen["click"], seen["drawing"] = click_key, draw_key
     if new_draw:
         geometry = drawing.get("geometry") if isinstance(drawing, dict) else None
-        # a feature with properties is a clicked map layer, not a shape the user drew
-        if geometry and not (drawing.get("properties") or {}):
+        props = (drawing.get("properties") or {}) if isinstance(drawing, dict) else {}
+        if isinstance(props, dict) and "atlas_stroke" in props:
+            units = props.get("units")
+            return MapEvent(None, None, str(props["atlas_stroke"])[:64],
+                            units if isinstance(units, list) else [])
+        # a feature with other properties is a clicked map layer, not a shape the user drew
+        if geometry and not props:
             return MapEvent(None, geometry)
         return MapEvent(None, None)
     return MapEvent(click if new_click else None, None)
@@ -54,6 +74,16 @@ def new_event(value: dict | None, seen: dict) -> MapEvent:
 def apply_map_event(store: Store, plan: Plan, index: UnitIndex, event: MapEvent, mode: str,
                     brush: str | None) -> tuple[edits.EditResult | None, str | None, str]:
     """Run the edit the event asks for: (result, unit clicked, message for the manager)."""
+    if event.stroke is not None:
+        pos = index.position()
+        named = event.units[:MAX_STROKE_UNITS]
+        units = list(dict.fromkeys(u for u in named if isinstance(u, str) and u in pos))
+        if not units:
+            return None, None, "The brush stroke holds no unit of this map: nothing changed."
+        if mode == "Inspect":
+            return None, None, "Choose Paint or Erase to paint with the brush."
+        result = _stroke(store, plan, units, mode, brush, f"{len(units)} units (brush)")
+        return result, None, _message(result)
     if event.drawing is not None:
         units = index.inside(event.drawing)
         if not units:
@@ -95,10 +125,13 @@ def on_map_change(key: str, store: Store, plan: Plan, index: UnitIndex) -> None:
     """st_folium's on_change: apply the new click or drawing before the page runs."""
     seen = st.session_state.setdefault(f"{key}_seen", {})
     event = new_event(st.session_state.get(key), seen)
-    if event.click is not None:  # the map knows its click is answered by this rerun's spec
-        n = (st.session_state.get("map_answered") or {}).get("n", 0) + 1
+    # the map knows its click or drag is answered by this rerun's spec
+    n = (st.session_state.get("map_answered") or {}).get("n", 0) + 1
+    if event.click is not None:
         st.session_state["map_answered"] = {"n": n, "lat": event.click["lat"],
                                             "lng": event.click["lng"]}
+    elif event.stroke is not None:
+        st.session_state["map_answered"] = {"n": n, "stroke": event.stroke}
     mode = st.session_state.get("edit_mode", MODES[0])
     brush = st.session_state.get("brush")
     try:

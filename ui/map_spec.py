@@ -25,6 +25,7 @@ from ui.map import (
     quantile_breaks,
     unit_codes,
 )
+from ui.map_editor import brush_radius
 
 
 # label -> (where the value lives, metric name, number format)
@@ -114,7 +115,9 @@ def _clean(v):
 
 def map_spec(ctx: Context, plan: plans.Plan, index: UnitIndex, terr: pd.DataFrame,
              rows: pd.DataFrame, colors: dict[str, str], cube: MetricCube,
-             *, layer: str = "Territory") -> dict:
+             *, layer: str = "Territory", editing: bool = False) -> dict:
+    """What the map draws this run. With `editing` (the Map page, for a person who may
+    edit) it carries the edit tool, so the map answers a stroke before the server does."""
     index_key = f"{ctx.db_key}|{plan.plan_id}|{plan.unit}|{ctx.data_version}"
     cube_key = f"{index_key}|{ctx.period}|{ctx.as_of}|{ctx.settings.to_json()}"
     assign = plans.assignment(ctx.cur, plan)
@@ -148,9 +151,11 @@ def map_spec(ctx: Context, plan: plans.Plan, index: UnitIndex, terr: pd.DataFram
         "codes": unit_codes(index, assign, order),
         "territories": territories,
         "homes": homes,
-        "brush": st.session_state.get("brush"),
-        "mode": st.session_state.get("edit_mode"),  # the map recolours a click at once
-        "answered": st.session_state.get("map_answered"),  # the last click the server saw
+        # the edit tool: the map recolours a click or a drag at once
+        "brush": st.session_state.get("brush") if editing else None,
+        "mode": st.session_state.get("edit_mode") if editing else None,
+        "drag": brush_radius(st.session_state.get("brush_size")) if editing else None,
+        "answered": st.session_state.get("map_answered"),  # the last stroke the server saw
         "layer": _layer(layer, values, rows),
         "fit": _fit(index, assign, rows),
     }
@@ -210,8 +215,6 @@ def explorer_spec(ctx: Context, plan: plans.Plan, level, table: pd.DataFrame, me
     spec = map_spec(ctx, plan, index, terr, rows, colors, cube)
     spec["codes"] = unit_codes(index, assign, terr["territory_id"].tolist())
     spec["hideTerritory"] = hide
-    spec["brush"] = None
-    spec["mode"] = None
     if level.kind == "unit":
         frame = pd.DataFrame({"unit_id": index.ids}).merge(
             table.rename(columns={"area": "unit_id"}), on="unit_id", how="left")

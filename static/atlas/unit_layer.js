@@ -147,34 +147,218 @@
     }
   }
 
+  function strokeTarget(spec) {
+    // the territory code a Paint or Erase stroke gives its units (-1: none), or null when
+    // the map cannot answer it (no brush, a locked brush: the server will say why)
+    if (!spec || !state.codes || (spec.mode !== "Paint" && spec.mode !== "Erase")) {
+      return null;
+    }
+    if (spec.mode === "Erase") { return -1; }
+    var t = spec.territories.findIndex(function (x) { return x.id === spec.brush; });
+    return t < 0 || spec.territories[t].locked ? null : t;
+  }
+
+  function takeUnit(spec, i, target, from) {
+    // recolour one unit for a stroke unless it is there already or locked; true if taken
+    var now = state.codes[i];
+    if (now === target || (now >= 0 && spec.territories[now].locked)) { return false; }
+    from[i] = now;
+    state.codes[i] = target;
+    styleUnit(spec, i);
+    return true;
+  }
+
+  function beginStroke(spec, target, from, key) {
+    // the map's answer is settled by the first spec whose `answered` names this stroke (a
+    // rerun that started before the server saw it does not answer it)
+    var indices = Object.keys(from).map(Number);
+    state.stroke = {target: target, indices: indices, version: state.version, waited: 0,
+                    key: key, prior: JSON.stringify(spec.answered || null)};
+    drawOutlines(state.map);
+    strokeEstimate(spec, from, target);
+    var el = document.getElementById("atlas-status");
+    if (el) {
+      el.setAttribute("data-answered-first",
+                      indices.map(function (i) { return state.geom.ids[i]; }).join(","));
+      el.setAttribute("data-answered-under", String(state.version));
+    }
+  }
+
   function onUnitClick(e) {
     // The map answers first: a click in Paint or Erase mode recolours its unit at once;
     // the click still goes on to the server (streamlit-folium's last_clicked), which saves
     // it and stays the authority: its next spec replaces these codes, so a refused stroke
     // is put back as soon as the server answers. Locked territories wait for the server.
-    var spec = state.spec, i = e.target._atlasIndex;
-    if (!spec || !state.codes || (spec.mode !== "Paint" && spec.mode !== "Erase")) { return; }
-    var target = -1;
-    if (spec.mode === "Paint") {
-      target = spec.territories.findIndex(function (t) { return t.id === spec.brush; });
-      if (target < 0 || spec.territories[target].locked) { return; }
+    var spec = state.spec, target = strokeTarget(spec), from = {};
+    if (target === null || brushActive(spec)) { return; }
+    if (!takeUnit(spec, e.target._atlasIndex, target, from)) { return; }
+    beginStroke(spec, target, from, {lat: e.latlng.lat, lng: e.latlng.lng});
+  }
+
+  // -- the drag brush: every unit the pointer passes over, one stroke -------------------
+  var CELL = 64;  // px: the grid that finds the units under a point while brushing
+
+  function brushActive(spec) {
+    return !!spec && spec.drag !== null && spec.drag !== undefined &&
+      strokeTarget(spec) !== null && !state.drawing;
+  }
+
+  function centre(i) {
+    var g = state.geom;
+    if (g.kind === "point") { return [g.points[2 * i], g.points[2 * i + 1]]; }
+    return [g.centres[2 * i], g.centres[2 * i + 1]];
+  }
+
+  function brushGrid(map) {
+    // units by the 64 px cells their pixel bounds cover, and their centres' cells (the
+    // view does not move while the button is held)
+    var shapes = {}, centres = {};
+    state.layers.forEach(function (layer, i) {
+      var b = layer._pxBounds;
+      if (b) {
+        for (var x = Math.floor(b.min.x / CELL); x <= Math.floor(b.max.x / CELL); x++) {
+          for (var y = Math.floor(b.min.y / CELL); y <= Math.floor(b.max.y / CELL); y++) {
+            (shapes[x + "," + y] = shapes[x + "," + y] || []).push(i);
+          }
+        }
+      }
+      var c = map.latLngToLayerPoint(centre(i));
+      var key = Math.floor(c.x / CELL) + "," + Math.floor(c.y / CELL);
+      (centres[key] = centres[key] || []).push([i, c]);
+    });
+    return {shapes: shapes, centres: centres};
+  }
+
+  function kmPerPixel(map, lat) {
+    return 40075.016686 * Math.cos(lat * Math.PI / 180) / (256 * Math.pow(2, map.getZoom()));
+  }
+
+  function brushAt(p) {
+    // the units under layer point `p`, and with a brush size, those whose centre lies
+    // within that many km of it
+    var b = state.brushing, hits = [];
+    var cell = b.grid.shapes[Math.floor(p.x / CELL) + "," + Math.floor(p.y / CELL)] || [];
+    cell.forEach(function (i) {
+      var layer = state.layers[i];
+      if (layer._pxBounds && layer._pxBounds.contains(p) && layer._containsPoint(p)) {
+        hits.push(i);
+      }
+    });
+    if (b.radius > 0) {
+      var r = b.radius, r2 = r * r;
+      for (var x = Math.floor((p.x - r) / CELL); x <= Math.floor((p.x + r) / CELL); x++) {
+        for (var y = Math.floor((p.y - r) / CELL); y <= Math.floor((p.y + r) / CELL); y++) {
+          (b.grid.centres[x + "," + y] || []).forEach(function (ic) {
+            var dx = ic[1].x - p.x, dy = ic[1].y - p.y;
+            if (dx * dx + dy * dy <= r2) { hits.push(ic[0]); }
+          });
+        }
+      }
     }
-    var now = state.codes[i];
-    if (now === target || (now >= 0 && spec.territories[now].locked)) { return; }
-    state.codes[i] = target;
-    restyle(spec);
-    drawOutlines(state.map);
-    // answered by the first spec whose `answered` click is this one (a rerun that started
-    // before the server saw the click does not answer it)
-    state.stroke = {target: target, index: i, version: state.version, waited: 0,
-                    lat: e.latlng.lat, lng: e.latlng.lng,
-                    prior: JSON.stringify(spec.answered || null)};
-    strokeEstimate(spec, i, now, target);
-    var el = document.getElementById("atlas-status");
-    if (el) {
-      el.setAttribute("data-answered-first", String(state.geom.ids[i]));
-      el.setAttribute("data-answered-under", String(state.version));
+    return hits;
+  }
+
+  function brushTo(p) {
+    // paint along the segment from the last pointer position: a fast drag skips no unit
+    var b = state.brushing, last = b.last;
+    var steps = last ? Math.max(1, Math.ceil(last.distanceTo(p) / 3)) : 1;
+    for (var k = 1; k <= steps; k++) {
+      var q = last ? last.add(p.subtract(last).multiplyBy(k / steps)) : p;
+      brushAt(q).forEach(function (i) {
+        if (!(i in b.seen)) {
+          b.seen[i] = true;
+          takeUnit(b.spec, i, b.target, b.from);
+        }
+      });
     }
+    b.last = p;
+  }
+
+  function onBrushDown(e) {
+    var spec = state.spec;
+    if (!brushActive(spec) || e.originalEvent.button !== 0) { return; }
+    var map = state.map;
+    state.brushing = {
+      spec: spec, target: strokeTarget(spec), from: {}, seen: {}, last: null,
+      grid: brushGrid(map), path: [e.latlng],
+      radius: spec.drag > 0 ? spec.drag / kmPerPixel(map, e.latlng.lat) : 0,
+    };
+    L.DomEvent.preventDefault(e.originalEvent);  // no text selection while painting
+    brushTo(e.layerPoint);
+  }
+
+  function onBrushMove(e) {
+    var b = state.brushing;
+    if (!b) { return; }
+    brushTo(e.layerPoint);
+    var tail = b.path[b.path.length - 1];
+    if (state.map.latLngToLayerPoint(tail).distanceTo(e.layerPoint) > 6) {
+      b.path.push(e.latlng);
+    }
+  }
+
+  function onBrushUp() {
+    var b = state.brushing;
+    if (!b) { return; }
+    state.brushing = null;
+    state.swallowClickUntil = Date.now() + 400;  // the click that ends a drag is not one
+    var ids = Object.keys(b.from).map(function (i) { return state.geom.ids[Number(i)]; });
+    if (!ids.length) { return; }
+    var nonce = Date.now().toString(36) + Math.random().toString(36).slice(2, 8);
+    beginStroke(b.spec, b.target, b.from, {stroke: nonce});
+    // sent through streamlit-folium as a drawn feature: the painted units, the path drawn
+    var path = b.path.length > 1 ? b.path : [b.path[0], b.path[0]];
+    var line = L.polyline(path);
+    line.feature = {type: "Feature", properties: {atlas_stroke: nonce, units: ids}};
+    state.map.fire("draw:created", {layer: line, layerType: "atlas_stroke"});
+  }
+
+  function brushHooks(map) {
+    map.on("mousedown", onBrushDown);
+    map.on("mousemove", onBrushMove);
+    map.on("mouseup", onBrushUp);
+    document.addEventListener("mouseup", onBrushUp);  // released outside the map
+    map.getContainer().addEventListener("click", function (e) {
+      if (state.swallowClickUntil && Date.now() < state.swallowClickUntil) {
+        state.swallowClickUntil = 0;
+        e.stopImmediatePropagation();
+        e.stopPropagation();
+      }
+    }, true);
+    map.on("draw:drawstart", function () { state.drawing = true; setDragging(map); });
+    map.on("draw:drawstop", function () { state.drawing = false; setDragging(map); });
+  }
+
+  function setDragging(map) {
+    // while the drag brush is on, dragging paints instead of moving the map; while a
+    // shape is drawn, leaflet.draw owns the map's dragging (it turns it off and back on)
+    if (state.drawing) { return; }
+    var on = brushActive(state.spec);
+    if (on && !state.dragOff) {
+      map.dragging.disable();
+      state.dragOff = true;
+    } else if (!on && state.dragOff) {
+      map.dragging.enable();
+      state.dragOff = false;
+    }
+    map.getContainer().style.cursor = on ? "crosshair" : "";
+  }
+
+  // -- keyboard: Ctrl+Z / Ctrl+Shift+Z reach the page's Undo and Redo from the map ------
+  function keyHooks() {
+    document.addEventListener("keydown", function (e) {
+      if (!(e.ctrlKey || e.metaKey) || (e.key !== "z" && e.key !== "Z")) { return; }
+      var host;
+      try { host = window.parent.document; } catch (err) { return; }
+      if (!host || host === document) { return; }
+      e.preventDefault();
+      ["keydown", "keyup"].forEach(function (type) {
+        host.dispatchEvent(new KeyboardEvent(type, {
+          key: e.key, code: e.code, ctrlKey: e.ctrlKey, metaKey: e.metaKey,
+          shiftKey: e.shiftKey, bubbles: true, cancelable: true,
+        }));
+      });
+    });
   }
 
   // -- the stroke panel: the numbers of the territories a click touched, at once --------
@@ -185,18 +369,23 @@
             won: t.won, quota: t.quota, attainment: t.attainment};
   }
 
-  function strokeEstimate(spec, i, from, to) {
-    // the server's last numbers of the touched territories, plus or minus the unit's own
+  function strokeEstimate(spec, from, to) {
+    // the server's last numbers of the touched territories, plus or minus the units' own
     // (per-unit sums: an estimate until the server answers; pinned accounts can differ)
-    var n = state.numbers, rows = [];
+    var n = state.numbers, rows = [], delta = {};
     if (!n) { return; }
-    [[from, -1], [to, 1]].forEach(function (pair) {
-      if (pair[0] < 0) { return; }
-      var before = territoryRow(spec.territories[pair[0]]), after = territoryRow(before);
+    Object.keys(from).forEach(function (key) {
+      var i = Number(key);
+      [[from[key], -1], [to, 1]].forEach(function (pair) {
+        if (pair[0] < 0) { return; }
+        var d = delta[pair[0]] = delta[pair[0]] || {accounts: 0, potential: 0, won: 0};
+        SUMS.forEach(function (k) { d[k] += pair[1] * (n[k][i] || 0); });
+      });
+    });
+    Object.keys(delta).forEach(function (code) {
+      var before = territoryRow(spec.territories[Number(code)]), after = territoryRow(before);
       SUMS.forEach(function (k) {
-        if (before[k] !== null && before[k] !== undefined) {
-          after[k] = before[k] + pair[1] * (n[k][i] || 0);
-        }
+        if (before[k] !== null && before[k] !== undefined) { after[k] = before[k] + delta[code][k]; }
       });
       after.attainment = after.quota > 0 && after.won !== null ? after.won / after.quota
         : null;  // won / quota, as docs/metrics.md defines it
@@ -207,9 +396,10 @@
   }
 
   function answers(spec, s) {
-    var a = spec.answered;
-    return !!a && JSON.stringify(a) !== s.prior && Math.abs(a.lat - s.lat) < 1e-9 &&
-      Math.abs(a.lng - s.lng) < 1e-9;
+    var a = spec.answered, k = s.key;
+    if (!a || JSON.stringify(a) === s.prior) { return false; }
+    if (k.stroke) { return a.stroke === k.stroke; }
+    return Math.abs(a.lat - k.lat) < 1e-9 && Math.abs(a.lng - k.lng) < 1e-9;
   }
 
   function keepPendingStroke(spec) {
@@ -217,7 +407,9 @@
     // saw it) must not undo the map's answer; three such in a row: give up on the click
     var s = state.stroke;
     if (!s || spec.version <= s.version || answers(spec, s)) { return; }
-    if (++s.waited < 3) { state.codes[s.index] = s.target; }
+    if (++s.waited < 3) {
+      s.indices.forEach(function (i) { state.codes[i] = s.target; });
+    }
   }
 
   function strokeAnswered(spec) {
@@ -227,7 +419,7 @@
     if (!answers(spec, s) && s.waited < 3) { return; }
     state.stroke = null;
     if (!s.ids) { return; }
-    var saved = state.codes[s.index] === s.target;
+    var saved = s.indices.every(function (i) { return state.codes[i] === s.target; });
     var rows = s.ids.map(function (id) {
       var t = spec.territories.find(function (x) { return x.id === id; });
       var r = t ? territoryRow(t) : null;
@@ -281,41 +473,38 @@
     return layer.colors[k];
   }
 
-  function unitColors(spec) {
-    var n = state.geom.ids.length, out = new Array(n), codes = state.codes;
+  function unitColor(spec, i) {
     var layer = spec.layer || {mode: "territory"};
-    for (var i = 0; i < n; i++) {
-      var c = codes[i], t = c >= 0 ? spec.territories[c] : null;
-      if (layer.mode === "unit") {
-        var vals = state.numbers ? state.numbers[layer.metric] : null;
-        out[i] = vals ? classColor(vals[i], layer) : UNASSIGNED;
-      } else if (layer.mode === "territory_metric") {
-        out[i] = t ? classColor(t[layer.metric], layer) : UNASSIGNED;
-      } else {
-        out[i] = t ? t.color : UNASSIGNED;
-      }
+    var c = state.codes[i], t = c >= 0 ? spec.territories[c] : null;
+    if (layer.mode === "unit") {
+      var vals = state.numbers ? state.numbers[layer.metric] : null;
+      return vals ? classColor(vals[i], layer) : UNASSIGNED;
     }
-    return out;
+    if (layer.mode === "territory_metric") {
+      return t ? classColor(t[layer.metric], layer) : UNASSIGNED;
+    }
+    return t ? t.color : UNASSIGNED;
+  }
+
+  function styleUnit(spec, i) {
+    // restyle unit i if its look changed; 1 if it did
+    var codes = state.codes, dim = spec.dim || null, color = unitColor(spec, i);
+    var t = codes[i] >= 0 ? spec.territories[codes[i]] : null;
+    var faded = dim !== null && dim.charAt(i) !== "1";
+    var key = color + (t && t.locked ? "L" : "") + (t && t.id === spec.brush ? "B" : "") +
+      (faded ? "D" : "");
+    if (state.colors[i] === key) { return 0; }
+    // highlighted areas stand out, others dim; the brush territory stands out, a locked
+    // one fades
+    var opacity = faded ? 0.08 : t && t.locked ? 0.4 : (t && t.id === spec.brush ? 0.92 : 0.68);
+    state.layers[i].setStyle({fillColor: color, fillOpacity: opacity});
+    state.colors[i] = key;
+    return 1;
   }
 
   function restyle(spec) {
-    var colors = unitColors(spec), changed = 0;
-    var brush = spec.brush, codes = state.codes, dim = spec.dim || null;
-    for (var i = 0; i < colors.length; i++) {
-      var t = codes[i] >= 0 ? spec.territories[codes[i]] : null;
-      var faded = dim !== null && dim.charAt(i) !== "1";
-      var key = colors[i] + (t && t.locked ? "L" : "") + (t && t.id === brush ? "B" : "") +
-        (faded ? "D" : "");
-      if (state.colors[i] !== key) {
-        // highlighted areas stand out, others dim; the brush territory stands out, a
-        // locked one fades
-        var opacity = faded ? 0.08 : t && t.locked ? 0.4 : (t && t.id === brush ? 0.92 : 0.68);
-        var style = {fillColor: colors[i], fillOpacity: opacity};
-        state.layers[i].setStyle(style);
-        state.colors[i] = key;
-        changed++;
-      }
-    }
+    var changed = 0;
+    for (var i = 0; i < state.layers.length; i++) { changed += styleUnit(spec, i); }
     return changed;
   }
 
@@ -442,7 +631,13 @@
     state.codes = decodeCodes(spec.codes);
     state.codesText = spec.codes;
     keepPendingStroke(spec);
+    if (state.brushing) {  // a spec arriving mid-drag keeps what the drag painted so far
+      Object.keys(state.brushing.from).forEach(function (i) {
+        state.codes[Number(i)] = state.brushing.target;
+      });
+    }
     var changed = restyle(spec);
+    setDragging(map);
     if (codesChanged) { drawOutlines(map); }
     strokeAnswered(spec);
     drawHomes(map, spec.homes);
@@ -518,6 +713,8 @@
         map._atlasDrawHook = true;
         clearDrawings(map);
         quietClicksWhileDrawing(map);
+        brushHooks(map);
+        keyHooks();
       }
       state.pending = {map: map, spec: spec};
       drain();

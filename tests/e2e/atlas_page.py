@@ -243,7 +243,8 @@ class AtlasMap:
 
     def undo(self) -> None:
         before = self.version()
-        self.page.get_by_role("button", name="Undo", exact=True).click()
+        # the button's name also holds its shortcut's key cap (Ctrl+Z)
+        self.page.get_by_role("button", name=re.compile(r"^Undo\b")).click()
         self.after_rerun(before)
 
     def click_unit(self, lat: float, lng: float) -> None:

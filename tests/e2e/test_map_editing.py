@@ -366,3 +366,84 @@ def test_a_rerun_that_began_before_the_click_does_not_undo_the_maps_answer(atlas
     atlas.undo()
     assert (atlas.codes() == codes0).all()
     atlas.assert_restored()
+
+
+def brushed_counties(counties: pd.DataFrame, lat: float, lon0: float, lon1: float,
+                     radius_km: float) -> tuple[set[str], set[str]]:
+    """(must, may): the counties a drag along latitude `lat` from `lon0` to `lon1` must
+    paint (the path crosses more than ~3 km of them, or their centre is well inside the
+    brush), and those it may paint (near the path or the brush's edge: the map's shapes
+    are simplified to ~1 km), from the shipped polygons with shapely."""
+    line = shapely.LineString([(lon0, lat), (lon1, lat)])
+    km_lon = 111.32 * np.cos(np.deg2rad(lat))  # km per degree of longitude here
+    crossed = shapely.length(shapely.intersection(counties["geometry"].to_numpy(), line))
+    near = shapely.intersects(counties["geometry"].to_numpy(), line.buffer(0.03))
+    dx = np.clip(counties["lon"].to_numpy(), lon0, lon1) - counties["lon"].to_numpy()
+    dist = np.hypot(dx * km_lon, (counties["lat"].to_numpy() - lat) * 111.32)
+    must = (crossed * km_lon > 3) | (dist < radius_km - 2) if radius_km else crossed * km_lon > 3
+    may = near | (dist < radius_km + 2) if radius_km else near
+    ids = counties["unit_id"].to_numpy()
+    return set(ids[must]), set(ids[may])
+
+
+@pytest.mark.parametrize(("size", "radius_km"), [("Drag paints, 1 unit", 0.0),
+                                            ("Drag paints, 25 km", 25.0)])
+def test_a_drag_of_the_brush_paints_one_stroke_and_ctrl_z_takes_it_back(
+        atlas, counties, demo_db, size, radius_km):
+    """Hold the button and drag across a few counties: every county the pointer passes
+    over (or within the brush size) is painted at once, the server saves them as one edit
+    whose numbers are the counties' own, one Ctrl+Z (the map focused) takes the whole
+    stroke back, Ctrl+Shift+Z (from the page) redoes it."""
+    won = won_by_county(demo_db, atlas.start.period)
+    atlas.choose("Brush (territory)", BRUSH)
+    atlas.choose("Drag", size)
+    codes0 = atlas.codes()
+    owner = atlas.territory_of(codes0)
+    row = pick_area(counties, owner, lambda la, lo: box(la, lo, 0.6))
+    lat, lon0, lon1 = float(row.lat), float(row.lon) - 0.6, float(row.lon) + 0.6
+    atlas.set_view(lat, (lon0 + lon1) / 2, 8)
+    must, may = brushed_counties(counties, lat, lon0, lon1, radius_km)
+    assert len(must) >= 3, must
+
+    before = atlas.version()
+    atlas.edited = True
+    atlas.page.mouse.move(*atlas.pixel(lat, lon0))
+    atlas.page.mouse.down()
+    atlas.page.mouse.move(*atlas.pixel(lat, lon1), steps=30)
+    atlas.page.mouse.up()
+    # the map's answer, before the server's
+    painted = atlas.changed_units(codes0, atlas.codes())
+    status = atlas.frame.locator("#atlas-stroke")
+    assert status.get_attribute("data-status") == "estimate"
+    assert int(atlas.frame.get_attribute("#atlas-status", "data-answered-under")) == before
+    expected = {u for u in must if owner[u] != BRUSH}
+    assert expected <= set(painted) <= may, (sorted(expected - set(painted)),
+                                             sorted(set(painted) - may))
+    assert atlas.view()["zoom"] == 8  # the drag painted, it did not move the map
+
+    atlas.after_rerun(before)
+    atlas.alert(f"Assign {len(painted)} units (brush) to {BRUSH}: {len(painted)} changed")
+    atlas.frame.wait_for_function(
+        "() => document.getElementById('atlas-stroke').dataset.status === 'saved'")
+    codes1 = atlas.codes()
+    assert atlas.changed_units(codes0, codes1) == painted  # the server agrees
+    after = atlas.summary()
+    assert_numbers(after, expected_after(atlas.start, {u: (owner[u], BRUSH) for u in painted},
+                                         counties, won))
+
+    # one Ctrl+Z with the map focused takes back the whole stroke
+    atlas.frame.locator(".leaflet-container").focus()
+    before = atlas.version()
+    atlas.page.keyboard.press("Control+z")
+    atlas.after_rerun(before)
+    atlas.alert(f"Assign {len(painted)} units (brush) to {BRUSH}")
+    assert (atlas.codes() == codes0).all()
+    # Ctrl+Shift+Z from the page redoes it
+    atlas.page.get_by_role("heading", name="Territory map").click()
+    before = atlas.version()
+    atlas.page.keyboard.press("Control+Shift+z")
+    atlas.after_rerun(before)
+    assert atlas.changed_units(codes0, atlas.codes()) == painted
+    atlas.undo()
+    atlas.choose("Drag", "Drag moves the map")
+    atlas.assert_restored()
