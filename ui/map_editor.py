@@ -71,6 +71,15 @@ def new_event(value: dict | None, seen: dict) -> MapEvent:
     return MapEvent(click if new_click else None, None)
 
 
+def shape_corner(geometry: dict) -> list[float] | None:
+    """A drawn polygon's first corner [lng, lat]: how the map and the server name it."""
+    try:
+        lng, lat = geometry["coordinates"][0][0][:2]
+        return [float(lng), float(lat)]
+    except (KeyError, IndexError, TypeError, ValueError):
+        return None
+
+
 def apply_map_event(store: Store, plan: Plan, index: UnitIndex, event: MapEvent, mode: str,
                     brush: str | None) -> tuple[edits.EditResult | None, str | None, str]:
     """Run the edit the event asks for: (result, unit clicked, message for the manager)."""
@@ -132,6 +141,10 @@ def on_map_change(key: str, store: Store, plan: Plan, index: UnitIndex) -> None:
                                             "lng": event.click["lng"]}
     elif event.stroke is not None:
         st.session_state["map_answered"] = {"n": n, "stroke": event.stroke}
+    elif event.drawing is not None:  # named by its first corner, as the map knows it
+        corner = shape_corner(event.drawing)
+        if corner is not None:
+            st.session_state["map_answered"] = {"n": n, "shape": corner}
     mode = st.session_state.get("edit_mode", MODES[0])
     brush = st.session_state.get("brush")
     try:

@@ -8,15 +8,11 @@ import streamlit as st
 
 from analytics import catalog
 
-STATUS_BADGE = {  # symbols every font has (no emoji font needed), plus a cell colour
+STATUS_BADGE = {  # symbols every font has (no emoji font needed)
     "under-served": "▲ under-served",
     "over-served": "▼ over-served",
     "balanced": "● balanced",
     "no rep": "○ no rep",
-}
-STATUS_COLOR = {  # colour-blind-safe (Tol), light enough for dark text
-    "▲ under-served": "#F4C2C2", "▼ over-served": "#BBD7EE", "● balanced": "#CDE8C9",
-    "○ no rep": "#E6E6E6",
 }
 COLUMN_FORMATS = {"percent": "%.1f%%", "deviation": "%+.1f%%", "money": "localized",
                   "count": "localized", "hours": "%.0f", "km": "%.0f", "ratio": "%.2f",
@@ -74,33 +70,41 @@ def kpi_row(items: list[tuple[str, str, str | None]]) -> None:
         col.metric(label, value, help=help_text, border=True)
 
 
+def color_swatch(color: str) -> str:
+    """A small square of `color` as an image URL (a table cell shows it as the swatch)."""
+    import re
+    from urllib.parse import quote
+
+    if not re.fullmatch(r"#[0-9A-Fa-f]{6}", str(color)):
+        color = "#E6E6E6"
+    svg = (f'<svg xmlns="http://www.w3.org/2000/svg" width="16" height="16">'
+           f'<rect width="16" height="16" rx="3" fill="{color}"/></svg>')
+    return "data:image/svg+xml," + quote(svg)
+
+
 def territory_table(table: pd.DataFrame, colors: dict[str, str], key: str,
                     selectable: bool = False):
-    """Per-territory metrics: map colour swatch, status at a glance, shares as percentages."""
+    """Per-territory metrics: map colour swatch, status at a glance, shares as percentages.
+
+    Plain data and column settings, no pandas Styler: a Styler sends every cell's CSS and
+    took ~45 ms a rerun to build (the map page reruns this after each stroke)."""
     shown = as_shown(table)
-    shown.insert(0, "color", shown["territory_id"].map(colors).fillna("#E6E6E6"))
+    hexes = shown["territory_id"].map(colors).fillna("#E6E6E6")
+    shown.insert(0, "color", [color_swatch(c) for c in hexes])
     if "status" in shown:
         shown["status"] = shown["status"].map(STATUS_BADGE).fillna(shown["status"])
-    styled = shown.style.apply(
-        lambda col: [f"background-color: {c}; color: {c}" for c in col], subset=["color"]
-    )
-    if "status" in shown:
-        styled = styled.apply(
-            lambda col: [f"background-color: {STATUS_COLOR.get(v, '#FFFFFF')}" for v in col],
-            subset=["status"],
-        )
     config = {col: metric_column(col) for col in shown.columns if col in catalog.METRICS}
     config.update({
-        "color": st.column_config.TextColumn("", width=28),
+        "color": st.column_config.ImageColumn("", width=28),
         "territory_id": st.column_config.TextColumn("Territory", pinned=True),
         "territory_name": st.column_config.TextColumn("Name", pinned=True),
         "rep_id": st.column_config.TextColumn("Rep"),
         "rep_name": st.column_config.TextColumn("Rep name"),
     })
     if selectable:  # a selected row is read back from st.session_state[key]
-        return st.dataframe(styled, key=key, hide_index=True, column_config=config,
+        return st.dataframe(shown, key=key, hide_index=True, column_config=config,
                             on_select="rerun", selection_mode="single-row")
-    return st.dataframe(styled, key=key, hide_index=True, column_config=config)
+    return st.dataframe(shown, key=key, hide_index=True, column_config=config)
 
 
 def balance_chart(rows: pd.DataFrame, tolerance: float, colors: dict[str, str]) -> None:

@@ -174,8 +174,12 @@
     var indices = Object.keys(from).map(Number);
     state.stroke = {target: target, indices: indices, version: state.version, waited: 0,
                     key: key, prior: JSON.stringify(spec.answered || null)};
-    drawOutlines(state.map);
     strokeEstimate(spec, from, target);
+    // the territory outlines walk every unit edge (tens of ms at 15k units): after the
+    // recoloured units have reached the screen
+    requestAnimationFrame(function () {
+      setTimeout(function () { drawOutlines(state.map); }, 0);
+    });
     var el = document.getElementById("atlas-status");
     if (el) {
       el.setAttribute("data-answered-first",
@@ -259,9 +263,10 @@
   }
 
   function brushTo(p) {
-    // paint along the segment from the last pointer position: a fast drag skips no unit
+    // paint along the segment from the last pointer position, pixel by pixel: a fast drag
+    // skips no unit, however small the units are at this zoom
     var b = state.brushing, last = b.last;
-    var steps = last ? Math.max(1, Math.ceil(last.distanceTo(p) / 3)) : 1;
+    var steps = last ? Math.max(1, Math.ceil(last.distanceTo(p))) : 1;  // every pixel
     for (var k = 1; k <= steps; k++) {
       var q = last ? last.add(p.subtract(last).multiplyBy(k / steps)) : p;
       brushAt(q).forEach(function (i) {
@@ -313,7 +318,45 @@
     state.map.fire("draw:created", {layer: line, layerType: "atlas_stroke"});
   }
 
+  function insideRing(lng, lat, ring) {  // ring: [[lng, lat], ...], closed
+    var inside = false;
+    for (var a = 0, b = ring.length - 1; a < ring.length; b = a++) {
+      var xa = ring[a][0], ya = ring[a][1], xb = ring[b][0], yb = ring[b][1];
+      if ((ya > lat) !== (yb > lat) && lng < (xb - xa) * (lat - ya) / (yb - ya) + xa) {
+        inside = !inside;
+      }
+    }
+    return inside;
+  }
+
+  function onDrawn(e) {
+    // a rectangle or polygon drawn in Paint or Erase: the units whose centre it holds (the
+    // server's rule, UnitIndex.inside) are recoloured at once; the server still decides
+    if (e.layerType === "atlas_stroke") { return; }
+    var spec = state.spec, target = strokeTarget(spec);
+    if (target === null || !e.layer || !e.layer.toGeoJSON) { return; }
+    var geometry = e.layer.toGeoJSON().geometry;
+    if (!geometry || geometry.type !== "Polygon") { return; }
+    var ring = geometry.coordinates[0], from = {};
+    var lo = [Infinity, Infinity], hi = [-Infinity, -Infinity];
+    ring.forEach(function (p) {
+      lo = [Math.min(lo[0], p[0]), Math.min(lo[1], p[1])];
+      hi = [Math.max(hi[0], p[0]), Math.max(hi[1], p[1])];
+    });
+    for (var i = 0; i < state.layers.length; i++) {
+      var c = centre(i);  // [lat, lng]
+      if (c[1] >= lo[0] && c[1] <= hi[0] && c[0] >= lo[1] && c[0] <= hi[1] &&
+          insideRing(c[1], c[0], ring)) {
+        takeUnit(spec, i, target, from);
+      }
+    }
+    if (Object.keys(from).length) {
+      beginStroke(spec, target, from, {shape: ring[0]});
+    }
+  }
+
   function brushHooks(map) {
+    map.on("draw:created", onDrawn);
     map.on("mousedown", onBrushDown);
     map.on("mousemove", onBrushMove);
     map.on("mouseup", onBrushUp);
@@ -399,6 +442,10 @@
     var a = spec.answered, k = s.key;
     if (!a || JSON.stringify(a) === s.prior) { return false; }
     if (k.stroke) { return a.stroke === k.stroke; }
+    if (k.shape) {
+      return !!a.shape && Math.abs(a.shape[0] - k.shape[0]) < 1e-9 &&
+        Math.abs(a.shape[1] - k.shape[1]) < 1e-9;
+    }
     return Math.abs(a.lat - k.lat) < 1e-9 && Math.abs(a.lng - k.lng) < 1e-9;
   }
 

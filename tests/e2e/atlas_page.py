@@ -277,6 +277,7 @@ class AtlasMap:
                 expect(placed).to_have_count(n, timeout=10_000)
             if pause:
                 self.page.wait_for_timeout(pause)
+        self.drawn_under = before  # the spec the map answered the shape under
         self.after_rerun(before)
         return self.frame.evaluate(
             "() => window.__GLOBAL_DATA__.last_active_drawing.geometry")
@@ -293,6 +294,7 @@ class AtlasMap:
         self.page.mouse.down()
         self.point_at(*opposite)  # the rectangle follows the last move Leaflet saw
         self.page.mouse.up()
+        self.drawn_under = before  # the spec the map answered the shape under
         self.after_rerun(before)
         return self.frame.evaluate(
             "() => window.__GLOBAL_DATA__.last_active_drawing.geometry")

@@ -125,6 +125,10 @@ def check_drawn_shape(atlas: AtlasMap, geometry: dict, corners: int, codes0: np.
     moved = [u for u in units if owner[u] != BRUSH]
     label = f"Assign {len(units)} units (drawn shape) to {BRUSH}"
     atlas.alert(f"{label}: {len(moved)} changed")
+    # the map recoloured those units itself, under the spec from before the shape
+    status = atlas.frame.locator("#atlas-status")
+    assert sorted(status.get_attribute("data-answered-first").split(",")) == sorted(moved)
+    assert int(status.get_attribute("data-answered-under")) == atlas.drawn_under
     codes1 = atlas.codes()
     assert atlas.changed_units(codes0, codes1) == sorted(moved)  # those, and only those
     brush_code = atlas.territory_ids().index(BRUSH)

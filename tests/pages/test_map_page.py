@@ -6,6 +6,8 @@ is driven here, and every change is checked in the database the app writes to.
 
 from __future__ import annotations
 
+from urllib.parse import unquote
+
 import duckdb
 import pandas as pd
 import pytest
@@ -14,6 +16,7 @@ from analytics import edits, plans
 from analytics.store import Store
 from ui.map_editor import BRUSH_SIZES, MODES, brush_radius
 from ui.text import shown
+from ui.widgets import color_swatch
 
 
 def _query(db, sql, params=None):
@@ -50,6 +53,9 @@ def test_rename_recolour_lock_then_undo_and_redo(app):
     assert any("Rename / Recolour / Lock T02" in shown(m.value) for m in app.info)
     table = _table(app).set_index("territory_id")
     assert table.loc["T02", "territory_name"] == "Chicago North"
+    # the swatch beside it is the picked colour (an SVG square as an image URL)
+    assert table.loc["T02", "color"].startswith("data:image/svg+xml,")
+    assert 'fill="#112233"' in unquote(table.loc["T02", "color"])
 
     _button(app, "Undo").click().run()
     assert not app.exception
@@ -184,3 +190,11 @@ def test_every_tool_and_drag_size_opens_the_map(app, tool, size):
     km = brush_radius(size)
     assert km == (None if size.endswith("moves the map") else
                   0.0 if size.endswith("1 unit") else float(size.split()[-2]))
+
+
+def test_a_swatch_draws_only_a_colour():
+    """A colour that is not #rrggbb (say, from a hand-edited plan file) draws grey."""
+    assert 'fill="#AABBCC"' in unquote(color_swatch("#AABBCC"))
+    hostile = unquote(color_swatch('red"/><script>alert(1)</script>'))
+    assert "script" not in hostile
+    assert 'fill="#E6E6E6"' in hostile
