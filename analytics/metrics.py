@@ -244,8 +244,13 @@ def territory_metrics(
     *,
     shapes_cache: dict | None = None,
     baseline: pd.DataFrame | None = None,
+    unions: dict | None = None,
 ) -> tuple[pd.DataFrame, dict]:
-    """(one row per territory with TERRITORY_COLUMNS, the whole-plan dict)."""
+    """(one row per territory with TERRITORY_COLUMNS, the whole-plan dict).
+
+    `unions`: a dict that receives each territory's union (its units as a sorted tuple ->
+    shape) as compactness computes it, for a caller that draws them next (the exports);
+    the long-lived `shapes_cache` keeps only numbers."""
     s = cube.settings
     days = cube.period.days
     elapsed = cube.period.elapsed(cube.as_of)
@@ -345,8 +350,8 @@ def territory_metrics(
     comps = _components(cube.unit, groups, ids, shapes_cache)
     out["components"] = np.array([comps[t] for t in ids], dtype="int64")
     out["contiguous"] = out["components"] == 1
-    out["polsby_popper"] = np.array(_polsby_popper(cube.unit, groups, ids, shapes_cache),
-                                    dtype=float)
+    out["polsby_popper"] = np.array(_polsby_popper(cube.unit, groups, ids, shapes_cache,
+                                                   unions), dtype=float)
     for m in BALANCE_METRICS:
         out[f"deviation_{m}"] = catalog.deviation(out[m], has_rep)
     out = pd.DataFrame(out)
@@ -431,7 +436,7 @@ def _components(unit: UnitType, groups: dict[str, tuple[str, ...]], ids: list[st
 
 
 def _polsby_popper(unit: UnitType, groups: dict[str, tuple[str, ...]], ids: list[str],
-                   cache: dict | None) -> list[float]:
+                   cache: dict | None, unions: dict | None = None) -> list[float]:
     """4 pi area / perimeter^2 of each territory's union, geodesic on WGS84 (pyproj.Geod)."""
     from pyproj import Geod
 
@@ -448,6 +453,8 @@ def _polsby_popper(unit: UnitType, groups: dict[str, tuple[str, ...]], ids: list
         key = (str(unit), cells)
         if key not in cache:
             geom = territory_shape(unit, list(cells))
+            if unions is not None:
+                unions[cells] = geom
             if geom is None or geom.is_empty:
                 cache[key] = np.nan
             else:

@@ -76,6 +76,7 @@ class PlanPack:
         """`metrics.summary` of the plan (and of the baseline), sharing one cube and one
         shapes cache: the same calls `summary` makes, so the same numbers."""
         cur, cache = self.cur, {}
+        self._unions: dict = {}  # territory unions as compactness computed them
         reps = set(self.terr["rep_id"].dropna())
         cube = metrics.MetricCube.build(cur, self.plan.unit, self.period, self.as_of,
                                         self.settings, None, reps)
@@ -83,7 +84,7 @@ class PlanPack:
         frame = (metrics.disruption_frame(cur, self.plan, self.baseline)
                  if self.baseline is not None else None)
         rows, plan_row = metrics.territory_metrics(cube, plan_in, shapes_cache=cache,
-                                                   baseline=frame)
+                                                   baseline=frame, unions=self._unions)
         if self.baseline is None:
             return rows, plan_row, None, None
         b_reps = set(plans.territories(cur, self.baseline)["rep_id"].dropna())
@@ -146,14 +147,20 @@ class PlanPack:
 
     @cached_property
     def shapes(self) -> dict[str, object]:
-        """territory -> the union of its units (None without units), exact."""
+        """territory -> the union of its units (None without units), exact: the one
+        compactness computed (`metrics.territory_shape`) when the metrics ran first."""
+        unions = getattr(self, "_unions", {})
+        by_territory = self.assign.groupby("territory_id")["unit_id"].agg(
+            lambda u: tuple(sorted(u)))
         out = {}
         for t, geoms in self.unit_geoms.items():
+            cells = by_territory.get(t, ())
             if not len(geoms):
                 out[t] = None
+            elif cells in unions and self.plan.unit.kind in ("h3", *POLYGON_KINDS):
+                out[t] = unions[cells]
             elif self.plan.unit.kind == "h3":
-                cells = self.assign.loc[self.assign["territory_id"] == t, "unit_id"].tolist()
-                out[t] = metrics.territory_shape(self.plan.unit, cells)
+                out[t] = metrics.territory_shape(self.plan.unit, list(cells))
             else:
                 out[t] = shapely.union_all(geoms)
         return out

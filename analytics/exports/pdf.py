@@ -117,10 +117,31 @@ def write_pdf(pack: PlanPack, out: Path) -> Path:
         canvas.drawRightString(page_w - margin, 14, f"page {document.page}")
         canvas.restoreState()
 
-    use_a85 = rl_config.useA85
+    from reportlab.pdfbase import pdfdoc
+
+    use_a85, deflate = rl_config.useA85, pdfdoc.zlib
     rl_config.useA85 = 0  # binary image streams: reportlab's ASCII85 is pure Python and slow
+    pdfdoc.zlib = FastDeflate  # zlib level 3: maps deflate ~2.3x quicker
     try:
         doc.build(story, onFirstPage=footer, onLaterPages=footer)
     finally:
-        rl_config.useA85 = use_a85
+        rl_config.useA85, pdfdoc.zlib = use_a85, deflate
     return out
+
+
+class FastDeflate:
+    """What reportlab's pdfdoc uses of `zlib`, compressing at level 3: reportlab deflates
+    each map's raw RGB at the default level 6, most of a PDF's writing time (0.35 s of the
+    default deck's 41 maps; 0.15 s at level 3, the images a quarter bigger)."""
+
+    @staticmethod
+    def compress(data: bytes, level: int = 3) -> bytes:
+        import zlib
+
+        return zlib.compress(data, min(level, 3))
+
+    @staticmethod
+    def decompress(data: bytes) -> bytes:
+        import zlib
+
+        return zlib.decompress(data)
