@@ -7,7 +7,7 @@ PY      = $(VENV)/bin/python
 PORT   ?= 8501
 ADDRESS ?= 127.0.0.1
 
-.PHONY: run test lint e2e bench bench-map bench-explorer bench-balance bench-team chromium clean
+.PHONY: run test lint e2e bench bench-map bench-explorer bench-balance bench-team bench-exports chromium clean
 
 $(VENV)/.app: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -57,6 +57,10 @@ bench-explorer: $(VENV)/.dev
 ## bench-team: 10 managers painting and undoing at once in Chromium (a few minutes)
 bench-team: $(VENV)/.dev chromium
 	$(PY) benchmarks/bench_team.py
+
+## bench-exports: the PowerPoint and PDF meeting packs of the default data (a minute)
+bench-exports: $(VENV)/.dev
+	$(PY) benchmarks/bench_exports.py
 
 ## bench-balance: automatic balancing against GerryChain and k-means (default data; minutes)
 bench-balance: $(VENV)/.dev

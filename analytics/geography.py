@@ -64,6 +64,12 @@ def unit_polygons(kind: str) -> tuple[list[str], list[str], list[object]]:
 
 
 @cache
+def polygon_positions(kind: str) -> dict[str, int]:
+    """unit id -> its position in `unit_polygons(kind)` (looked up per stroke)."""
+    return {u: i for i, u in enumerate(unit_polygons(kind)[0])}
+
+
+@cache
 def _tree(kind: str) -> tuple[shapely.STRtree, np.ndarray]:
     ids, _, geoms = _features(kind)
     shapely.prepare(geoms)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import os
 from dataclasses import dataclass, field
 
 import duckdb
@@ -444,6 +445,14 @@ def _polsby_popper(unit: UnitType, groups: dict[str, tuple[str, ...]], ids: list
         return [np.nan] * len(ids)
     geod = Geod(ellps="WGS84")
     cache = {} if cache is None else cache
+    missing = [c for c in (groups.get(t, ()) for t in ids) if c and (str(unit), c) not in cache]
+    shapes = {}
+    if len(missing) > 4:  # a first load or an export: unions in threads (GEOS frees the GIL)
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(min(4, os.cpu_count() or 1)) as pool:
+            shapes = dict(zip(missing, pool.map(
+                lambda c: territory_shape(unit, list(c)), missing), strict=True))
     out = []
     for t in ids:
         cells = groups.get(t, ())
@@ -452,7 +461,7 @@ def _polsby_popper(unit: UnitType, groups: dict[str, tuple[str, ...]], ids: list
             continue
         key = (str(unit), cells)
         if key not in cache:
-            geom = territory_shape(unit, list(cells))
+            geom = shapes[cells] if cells in shapes else territory_shape(unit, list(cells))
             if unions is not None:
                 unions[cells] = geom
             if geom is None or geom.is_empty:
@@ -473,6 +482,13 @@ def territory_shape(unit: UnitType, unit_ids: list[str]):
     if unit.kind == "h3":
         shape = h3.cells_to_h3shape(unit_ids)
         return shapely.geometry.shape(shape.__geo_interface__)
+    if unit.kind in POLYGON_KINDS:  # the shipped polygons, straight from their index
+        from analytics import geography
+
+        pos = geography.polygon_positions(unit.kind)
+        geoms = geography.unit_polygons(unit.kind)[2]
+        picked = [geoms[pos[u]] for u in dict.fromkeys(map(str, unit_ids)) if u in pos]
+        return shapely.union_all(np.asarray(picked, dtype=object)) if picked else None
     shapes = unit_shapes(unit, unit_ids)
     if not len(shapes):
         return None
