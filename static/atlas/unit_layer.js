@@ -188,6 +188,24 @@
     }
   }
 
+  function sendNow() {
+    // streamlit-folium reports a click or a drawing 250 ms later (a debounce for pans and
+    // zooms); a stroke the map has answered goes to the server at once: the same value
+    // its debounced report would send, which then finds nothing new and sends nothing
+    var g = window.__GLOBAL_DATA__, S = window.Streamlit;
+    var sent = {last_clicked: "lat_lng_clicked", last_active_drawing: "last_active_drawing"};
+    if (!g || !S || !g.returned_objects) { return; }
+    if (!g.returned_objects.every(function (k) { return k in sent; })) { return; }
+    var data = {};
+    ["last_clicked", "last_active_drawing"].forEach(function (k) {  // its key order
+      if (g.returned_objects.indexOf(k) >= 0) { data[k] = g[sent[k]]; }
+    });
+    if (JSON.stringify(g.previous_data) !== JSON.stringify(data)) {
+      g.previous_data = data;
+      S.setComponentValue(data);
+    }
+  }
+
   function onUnitClick(e) {
     // The map answers first: a click in Paint or Erase mode recolours its unit at once;
     // the click still goes on to the server (streamlit-folium's last_clicked), which saves
@@ -197,6 +215,7 @@
     if (target === null || brushActive(spec)) { return; }
     if (!takeUnit(spec, e.target._atlasIndex, target, from)) { return; }
     beginStroke(spec, target, from, {lat: e.latlng.lat, lng: e.latlng.lng});
+    setTimeout(sendNow, 0);  // after the map's own click handler has noted the click
   }
 
   // -- the drag brush: every unit the pointer passes over, one stroke -------------------
@@ -316,6 +335,7 @@
     var line = L.polyline(path);
     line.feature = {type: "Feature", properties: {atlas_stroke: nonce, units: ids}};
     state.map.fire("draw:created", {layer: line, layerType: "atlas_stroke"});
+    sendNow();
   }
 
   function insideRing(lng, lat, ring) {  // ring: [[lng, lat], ...], closed
@@ -353,6 +373,7 @@
     if (Object.keys(from).length) {
       beginStroke(spec, target, from, {shape: ring[0]});
     }
+    sendNow();
   }
 
   function brushHooks(map) {
