@@ -298,27 +298,34 @@
     b.last = p;
   }
 
-  function onBrushDown(e) {
-    var spec = state.spec;
-    if (!brushActive(spec) || e.originalEvent.button !== 0) { return; }
-    var map = state.map;
+  function startBrush(latlng, layerPoint) {
+    var spec = state.spec, map = state.map;
     state.brushing = {
       spec: spec, target: strokeTarget(spec), from: {}, seen: {}, last: null,
-      grid: brushGrid(map), path: [e.latlng],
-      radius: spec.drag > 0 ? spec.drag / kmPerPixel(map, e.latlng.lat) : 0,
+      grid: brushGrid(map), path: [latlng],
+      radius: spec.drag > 0 ? spec.drag / kmPerPixel(map, latlng.lat) : 0,
     };
+    brushTo(layerPoint);
+  }
+
+  function moveBrush(latlng, layerPoint) {
+    var b = state.brushing;
+    if (!b) { return; }
+    brushTo(layerPoint);
+    var tail = b.path[b.path.length - 1];
+    if (state.map.latLngToLayerPoint(tail).distanceTo(layerPoint) > 6) {
+      b.path.push(latlng);
+    }
+  }
+
+  function onBrushDown(e) {  // the mouse, through Leaflet's map events
+    if (!brushActive(state.spec) || e.originalEvent.button !== 0) { return; }
     L.DomEvent.preventDefault(e.originalEvent);  // no text selection while painting
-    brushTo(e.layerPoint);
+    startBrush(e.latlng, e.layerPoint);
   }
 
   function onBrushMove(e) {
-    var b = state.brushing;
-    if (!b) { return; }
-    brushTo(e.layerPoint);
-    var tail = b.path[b.path.length - 1];
-    if (state.map.latLngToLayerPoint(tail).distanceTo(e.layerPoint) > 6) {
-      b.path.push(e.latlng);
-    }
+    moveBrush(e.latlng, e.layerPoint);
   }
 
   function onBrushUp() {
@@ -389,6 +396,23 @@
         e.stopPropagation();
       }
     }, true);
+    // a finger or a pen: Leaflet sends no mouse events for a touch drag, pointer events do
+    var box = map.getContainer();
+    box.addEventListener("pointerdown", function (e) {
+      if (e.pointerType === "mouse" || !e.isPrimary || !brushActive(state.spec)) { return; }
+      e.preventDefault();
+      box.setPointerCapture(e.pointerId);
+      startBrush(map.mouseEventToLatLng(e), map.mouseEventToLayerPoint(e));
+    });
+    box.addEventListener("pointermove", function (e) {
+      if (e.pointerType === "mouse" || !state.brushing) { return; }
+      moveBrush(map.mouseEventToLatLng(e), map.mouseEventToLayerPoint(e));
+    });
+    ["pointerup", "pointercancel"].forEach(function (type) {
+      box.addEventListener(type, function (e) {
+        if (e.pointerType !== "mouse") { onBrushUp(); }
+      });
+    });
     map.on("draw:drawstart", function () { state.drawing = true; setDragging(map); });
     map.on("draw:drawstop", function () { state.drawing = false; setDragging(map); });
   }
@@ -406,6 +430,7 @@
       state.dragOff = false;
     }
     map.getContainer().style.cursor = on ? "crosshair" : "";
+    map.getContainer().style.touchAction = on ? "none" : "";  // a finger paints, not scrolls
   }
 
   // -- keyboard: Ctrl+Z / Ctrl+Shift+Z reach the page's Undo and Redo from the map ------

@@ -390,14 +390,30 @@ def brushed_counties(counties: pd.DataFrame, lat: float, lon0: float, lon1: floa
     return set(ids[must]), set(ids[may])
 
 
-@pytest.mark.parametrize(("size", "radius_km"), [("Drag paints, 1 unit", 0.0),
-                                            ("Drag paints, 25 km", 25.0)])
-def test_a_drag_of_the_brush_paints_one_stroke_and_ctrl_z_takes_it_back(
-        atlas, counties, demo_db, size, radius_km):
-    """Hold the button and drag across a few counties: every county the pointer passes
+def mouse_drag(atlas: AtlasMap, lat: float, lon0: float, lon1: float) -> None:
+    atlas.page.mouse.move(*atlas.pixel(lat, lon0))
+    atlas.page.mouse.down()
+    atlas.page.mouse.move(*atlas.pixel(lat, lon1), steps=30)
+    atlas.page.mouse.up()
+
+
+def finger_drag(atlas: AtlasMap, lat: float, lon0: float, lon1: float) -> None:
+    """A finger on a touch screen (Chromium's own touch events, through DevTools)."""
+    cdp = atlas.page.context.new_cdp_session(atlas.page)
+    (x0, y), (x1, _) = atlas.pixel(lat, lon0), atlas.pixel(lat, lon1)
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchStart",
+                                          "touchPoints": [{"x": x0, "y": y}]})
+    for k in range(1, 31):
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [
+            {"x": x0 + (x1 - x0) * k / 30, "y": y}]})
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+
+
+def paint_by_dragging(atlas: AtlasMap, counties, demo_db, size: str, radius_km: float,
+                      drag) -> tuple[np.ndarray, list[str]]:
+    """Drag across a few counties with the brush `size`: every county the pointer passes
     over (or within the brush size) is painted at once, the server saves them as one edit
-    whose numbers are the counties' own, one Ctrl+Z (the map focused) takes the whole
-    stroke back, Ctrl+Shift+Z (from the page) redoes it."""
+    whose numbers are the counties' own. Returns (codes before, units painted)."""
     won = won_by_county(demo_db, atlas.start.period)
     atlas.choose("Brush (territory)", BRUSH)
     atlas.choose("Drag", size)
@@ -411,14 +427,13 @@ def test_a_drag_of_the_brush_paints_one_stroke_and_ctrl_z_takes_it_back(
 
     before = atlas.version()
     atlas.edited = True
-    atlas.page.mouse.move(*atlas.pixel(lat, lon0))
-    atlas.page.mouse.down()
-    atlas.page.mouse.move(*atlas.pixel(lat, lon1), steps=30)
-    atlas.page.mouse.up()
+    drag(atlas, lat, lon0, lon1)
     # the map's answer, before the server's
+    atlas.frame.wait_for_function(
+        "() => (document.getElementById('atlas-stroke') || {dataset: {}})"
+        ".dataset.status === 'estimate' || window.atlasUnits.state.version > "
+        + str(before), timeout=10_000)
     painted = atlas.changed_units(codes0, atlas.codes())
-    status = atlas.frame.locator("#atlas-stroke")
-    assert status.get_attribute("data-status") == "estimate"
     assert int(atlas.frame.get_attribute("#atlas-status", "data-answered-under")) == before
     expected = {u for u in must if owner[u] != BRUSH}
     assert expected <= set(painted) <= may, (sorted(expected - set(painted)),
@@ -429,20 +444,27 @@ def test_a_drag_of_the_brush_paints_one_stroke_and_ctrl_z_takes_it_back(
     atlas.alert(f"Assign {len(painted)} units (brush) to {BRUSH}: {len(painted)} changed")
     atlas.frame.wait_for_function(
         "() => document.getElementById('atlas-stroke').dataset.status === 'saved'")
-    codes1 = atlas.codes()
-    assert atlas.changed_units(codes0, codes1) == painted  # the server agrees
+    assert atlas.changed_units(codes0, atlas.codes()) == painted  # the server agrees
     after = atlas.summary()
     assert_numbers(after, expected_after(atlas.start, {u: (owner[u], BRUSH) for u in painted},
                                          counties, won))
+    return codes0, painted
 
-    # one Ctrl+Z with the map focused takes back the whole stroke
+
+@pytest.mark.parametrize(("size", "radius_km"), [("Drag paints, 1 unit", 0.0),
+                                                 ("Drag paints, 25 km", 25.0)])
+def test_a_drag_of_the_brush_paints_one_stroke_and_ctrl_z_takes_it_back(
+        atlas, counties, demo_db, size, radius_km):
+    """One mouse drag, one stroke; one Ctrl+Z (the map focused) takes the whole stroke
+    back, Ctrl+Shift+Z (from the page) redoes it."""
+    codes0, painted = paint_by_dragging(atlas, counties, demo_db, size, radius_km,
+                                        mouse_drag)
     atlas.frame.locator(".leaflet-container").focus()
     before = atlas.version()
     atlas.page.keyboard.press("Control+z")
     atlas.after_rerun(before)
     atlas.alert(f"Assign {len(painted)} units (brush) to {BRUSH}")
     assert (atlas.codes() == codes0).all()
-    # Ctrl+Shift+Z from the page redoes it
     atlas.page.get_by_role("heading", name="Territory map").click()
     before = atlas.version()
     atlas.page.keyboard.press("Control+Shift+z")
@@ -451,3 +473,26 @@ def test_a_drag_of_the_brush_paints_one_stroke_and_ctrl_z_takes_it_back(
     atlas.undo()
     atlas.choose("Drag", "Drag moves the map")
     atlas.assert_restored()
+
+
+@pytest.fixture
+def touch_atlas(browser, app_url, tmp_path):
+    """The map page on a touch screen (a tablet in a meeting)."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000},
+                                  accept_downloads=True, has_touch=True)
+    atlas = AtlasMap(context.new_page(), app_url, tmp_path)
+    atlas.start = atlas.summary()
+    yield atlas
+    try:
+        atlas.restore()
+    except Exception as err:  # noqa: BLE001 - reported, the test's own error matters more
+        warnings.warn(f"could not undo the test's edits: {err}", stacklevel=1)
+    context.close()
+
+
+def test_a_finger_drag_paints_too(touch_atlas, counties, demo_db):
+    codes0, _ = paint_by_dragging(touch_atlas, counties, demo_db, "Drag paints, 1 unit", 0.0,
+                                  finger_drag)
+    touch_atlas.undo()
+    assert (touch_atlas.codes() == codes0).all()
+    touch_atlas.assert_restored()
