@@ -15,6 +15,7 @@ import pytest
 from analytics import edits, plans
 from analytics.store import Store
 from ui.map_editor import BRUSH_SIZES, MODES, brush_radius
+from ui.territory_tools import rep_labels
 from ui.text import shown
 from ui.widgets import color_swatch
 
@@ -198,3 +199,8 @@ def test_a_swatch_draws_only_a_colour():
     hostile = unquote(color_swatch('red"/><script>alert(1)</script>'))
     assert "script" not in hostile
     assert 'fill="#E6E6E6"' in hostile
+
+
+def test_rep_picker_labels_name_each_rep_once():
+    reps = pd.DataFrame({"rep_id": ["R1", "R2"], "name": ["Ann Lee", None]})
+    assert rep_labels(reps) == {"": "(no rep)", "R1": "Ann Lee (R1)", "R2": "R2"}
