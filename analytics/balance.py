@@ -47,7 +47,7 @@ import pandas as pd
 
 from analytics import catalog, metrics, partition, plans
 from analytics.errors import InputError
-from analytics.metrics import MetricCube, PlanInputs, haversine_km
+from analytics.metrics import TRAVEL, MetricCube, PlanInputs, haversine_km
 from analytics.period import Period
 from analytics.plans import Plan
 from analytics.resolution import resolved_cte
@@ -202,11 +202,10 @@ def _setup(cur, plan: Plan, cube: MetricCube, graph: UnitGraph, terr: pd.DataFra
         if not isinstance(rep, str) or not terr["has_home"].iloc[k]:
             continue
         cube.add_reps(cur, {rep})
-        sub = cube.travel[cube.travel["rep_id"] == rep]
-        pos = idx.get_indexer(sub["unit_id"].astype(object))
+        pos = cube.unit_index().get_indexer(idx)  # each graph unit's row in the cube
         vt = np.zeros(n)
         ok = pos >= 0
-        vt[pos[ok]] = sub["visits_travel"].to_numpy(float)[ok]
+        vt[ok] = cube.rep_travel(rep)[pos[ok], TRAVEL.index("visits_travel")]
         W[:, k] += catalog.travel_hours(vt, settings)
     if len(pins):  # pinned accounts leave their unit: their travel too
         for k, rep in enumerate(terr["rep_id"]):

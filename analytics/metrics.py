@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import os
+import threading
 from dataclasses import dataclass, field
 
 import duckdb
@@ -80,8 +81,10 @@ class MetricCube:
     settings: Settings
     flt: AccountFilter
     units: pd.DataFrame  # unit_id (None = accounts with no unit) + BASE
-    travel: pd.DataFrame  # unit_id, rep_id + TRAVEL
-    reps: set[str] = field(default_factory=set)
+    reps: set[str] = field(default_factory=set)  # reps whose travel covers every unit
+    # rep -> (units x TRAVEL) travel sums to the rep's home; NaN rows: not computed yet
+    rep_arrays: dict = field(default_factory=dict, repr=False)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @classmethod
     def build(
@@ -95,9 +98,8 @@ class MetricCube:
         reps: set[str] | None = None,
     ) -> MetricCube:
         flt = flt or AccountFilter()
-        cube = cls(unit, period, as_of, settings, flt, pd.DataFrame(), pd.DataFrame())
+        cube = cls(unit, period, as_of, settings, flt, pd.DataFrame())
         cube.units = unit_measures(cur, unit, period, as_of, settings, flt)
-        cube.travel = pd.DataFrame(columns=["unit_id", "rep_id", *TRAVEL])
         cube.add_reps(cur, reps or set())
         return cube
 
@@ -105,28 +107,53 @@ class MetricCube:
         return accounts_cte(self.unit, self.settings, self.flt)
 
     def add_reps(self, cur, reps: set[str]) -> None:
-        """Travel sums to these reps' homes (only reps not already in the cube).
+        """Travel sums of every unit to these reps' homes (reps not complete already).
 
         Per (unit, rep): the sum of great-circle km from each account to the rep's home,
         the sum of visits x km, the accounts within `max_travel_km`, the accounts. Summed
         in numpy over the accounts read once (a SQL cross join grouped by unit and rep
-        took 13 s for 1M accounts and 45 reps; this, about a tenth of that)."""
+        took 5-13 s for 1M accounts and 45 reps)."""
         new = sorted({r for r in reps if r} - self.reps)
-        if not new:
-            return
-        homes = cur.execute(
-            "SELECT rep_id, home_lat, home_lon FROM reps "
-            "WHERE rep_id IN (SELECT unnest(?::VARCHAR[])) "
-            "AND home_lat IS NOT NULL AND home_lon IS NOT NULL ORDER BY rep_id", [new]
-        ).fetchall()
-        frames = [self.travel] if len(self.travel) else []
-        if homes:
-            frames.append(_travel_to_homes(self._travel_accounts(cur), homes,
-                                           self.settings.max_travel_km))
-        if frames:
-            self.travel = pd.concat(frames, ignore_index=True)
-        self.reps |= set(new)
-        self._rep_travel = {}
+        if new:
+            self._fill_travel(cur, dict.fromkeys(new))
+            self.reps |= set(new)
+
+    def ensure_travel(self, cur, wanted: dict[str, np.ndarray]) -> None:
+        """Travel sums of these units (positions in `units`) to these reps' homes, computed
+        where missing: what a plan's territories need, each unit to its own territory's
+        rep (a first load at 1M accounts: 1M distances instead of 45M; a stroke then adds
+        the moved units to their new rep)."""
+        todo = {r: p for r, p in wanted.items() if r and r not in self.reps}
+        if todo:
+            self._fill_travel(cur, todo)
+
+    def _fill_travel(self, cur, todo: dict[str, np.ndarray | None]) -> None:
+        """Fill `rep_arrays` for these reps at these unit positions (None: every unit)."""
+        with self.lock:  # a cube is shared by the sessions on the same data
+            acc = self._travel_accounts(cur)
+            homes = {r: (lat, lon) for r, lat, lon in cur.execute(
+                "SELECT rep_id, home_lat, home_lon FROM reps "
+                "WHERE rep_id IN (SELECT unnest(?::VARCHAR[])) "
+                "AND home_lat IS NOT NULL AND home_lon IS NOT NULL", [sorted(todo)]
+            ).fetchall()}
+            n, jobs = len(self.units), []
+            for rep, positions in todo.items():
+                arr = self.rep_arrays.get(rep)
+                if arr is None:
+                    arr = self.rep_arrays[rep] = np.full((n, len(TRAVEL)), np.nan)
+                need = np.ones(n, dtype=bool)
+                if positions is not None:
+                    need[:] = False
+                    need[positions[(positions >= 0) & (positions < n)]] = True
+                need &= np.isnan(arr[:, 0])
+                if not need.any():
+                    continue
+                if rep not in homes:  # no home: no travel (as before: no rows)
+                    arr[need] = 0.0
+                    continue
+                jobs.append((arr, need, homes[rep]))
+            if jobs:
+                _travel_to_homes(acc, jobs, self.settings.max_travel_km)
 
     def _travel_accounts(self, cur) -> dict:
         """The cube's accounts as arrays for the travel sums (read once per cube)."""
@@ -140,11 +167,11 @@ class MetricCube:
             codes, uniques = pd.factorize(unit_ids, use_na_sentinel=False)
             lat = np.radians(np.asarray(got["lat"], dtype=float))
             visits = np.ma.filled(np.ma.asarray(got["visits"], dtype=float), np.nan)
-            self._accounts_for_travel = {
-                "codes": codes, "units": np.asarray(uniques, dtype=object),
+            pos = self.unit_index().get_indexer(np.asarray(uniques, dtype=object))[codes]
+            self._accounts_for_travel = {  # pos: each account's unit's row in `units`
+                "pos": np.where(pos >= 0, pos, len(self.units)),
                 "lat": lat, "cos_lat": np.cos(lat),
                 "lon": np.radians(np.asarray(got["lon"], dtype=float)), "visits": visits,
-                "accounts": np.bincount(codes, minlength=len(uniques)),
             }
         return self._accounts_for_travel
 
@@ -162,55 +189,39 @@ class MetricCube:
         return self._base_arr
 
     def rep_travel(self, rep_id: str) -> np.ndarray:
-        """(units x TRAVEL) travel sums of every unit to this rep's home (zeros: no home)."""
-        cache = self.__dict__.setdefault("_rep_travel", {})
-        if rep_id not in cache:
-            if not cache:  # the travel rows by rep and unit position, once per add_reps
-                reps = self.travel["rep_id"].to_numpy(dtype=object)
-                self._travel_rows = pd.Series(np.arange(len(reps))).groupby(reps).indices
-                self._travel_pos = self.unit_index().get_indexer(
-                    self.travel["unit_id"].to_numpy(dtype=object))
-                self._travel_values = self.travel[TRAVEL].to_numpy(float)
-            arr = np.zeros((len(self.units), len(TRAVEL)))
-            rows = self._travel_rows.get(rep_id)
-            if rows is not None and len(rows):
-                pos = self._travel_pos[rows]
-                ok = pos >= 0
-                arr[pos[ok]] = self._travel_values[rows][ok]
-            cache[rep_id] = arr
-        return cache[rep_id]
+        """(units x TRAVEL) travel sums of every unit to this rep's home (zeros: no home or
+        a rep never asked for; NaN: a unit `ensure_travel` was not asked for)."""
+        arr = self.rep_arrays.get(rep_id)
+        return arr if arr is not None else np.zeros((len(self.units), len(TRAVEL)))
 
 
-def _travel_to_homes(acc: dict, homes: list[tuple], max_km: float) -> pd.DataFrame:
-    """Rows of `MetricCube.travel` for these reps (rep_id, home_lat, home_lon): per unit,
-    the sums over its accounts of the great-circle km to the rep's home (`haversine_km`),
-    visits x km, accounts within `max_km`, accounts. One rep per task in threads (numpy
-    frees the GIL: the distances are most of a first load at 1M accounts)."""
+def _travel_to_homes(acc: dict, jobs: list[tuple], max_km: float) -> None:
+    """Fill each job's (array, units needed, (home lat, home lon)): per unit needed, the
+    sums over its accounts of the great-circle km to the home (`haversine_km`), visits x
+    km, accounts within `max_km`, accounts. One rep per task in threads (numpy frees the
+    GIL: the distances are most of a first load at 1M accounts)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    n, codes, visits = len(acc["units"]), acc["codes"], acc["visits"]
-    has_visits = ~np.isnan(visits)
-    codes_v, visits_v = codes[has_visits], visits[has_visits]
-
-    def one(home) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        p2 = math.radians(home[1])
-        km = haversine_radians(acc["lat"], acc["lon"], acc["cos_lat"], p2,
-                               math.radians(home[2]), math.cos(p2))
-        vt = (np.bincount(codes_v, weights=visits_v * km[has_visits], minlength=n)
-              if has_visits.any() else np.full(n, np.nan))
-        return (np.bincount(codes, weights=km, minlength=n), vt,
-                np.bincount(codes, weights=km <= max_km, minlength=n))
+    def one(job) -> None:
+        arr, need, (home_lat, home_lon) = job
+        n = len(need)
+        sel = np.append(need, False)[acc["pos"]]  # the accounts of the units needed
+        pos, visits = acc["pos"][sel], acc["visits"][sel]
+        p2 = math.radians(home_lat)
+        km = haversine_radians(acc["lat"][sel], acc["lon"][sel], acc["cos_lat"][sel], p2,
+                               math.radians(home_lon), math.cos(p2))
+        has_visits = ~np.isnan(visits)
+        out = np.column_stack([
+            np.bincount(pos, weights=km, minlength=n + 1)[:n],
+            np.bincount(pos[has_visits], weights=visits[has_visits] * km[has_visits],
+                        minlength=n + 1)[:n],
+            np.bincount(pos, weights=km <= max_km, minlength=n + 1)[:n],
+            np.bincount(pos, minlength=n + 1)[:n].astype(float),
+        ])
+        arr[need] = out[need]
 
     with ThreadPoolExecutor(min(4, os.cpu_count() or 1)) as pool:
-        sums = list(pool.map(one, homes))
-    return pd.DataFrame({
-        "unit_id": np.tile(acc["units"], len(homes)),
-        "rep_id": np.repeat(np.asarray([h[0] for h in homes], dtype=object), n),
-        "travel_sum": np.concatenate([x[0] for x in sums]),
-        "visits_travel": np.concatenate([x[1] for x in sums]),
-        "reach": np.concatenate([x[2] for x in sums]).astype("int64"),
-        "travelled": np.tile(acc["accounts"], len(homes)).astype("int64"),
-    })
+        list(pool.map(one, jobs))
 
 
 @dataclass
@@ -231,6 +242,7 @@ class PlanInputs:
             "LEFT JOIN reps r ON r.rep_id = t.rep_id WHERE t.plan_id = ?", [plan.plan_id]
         ).df()
         terr = terr.merge(caps, on="territory_id", how="left")
+        ensure_plan_travel(cur, cube, assign, terr)
         # pins change rarely: their per-account measures are kept in the cube, keyed by
         # the plan's current pins, so a paint stroke does not query the accounts again
         current = tuple(cur.execute(
@@ -242,6 +254,19 @@ class PlanInputs:
             kept.clear()
             kept[key] = _pins(cur, plan, cube)
         return cls(assign, terr, kept[key])
+
+
+def ensure_plan_travel(cur, cube: MetricCube, assign: pd.DataFrame,
+                       terr: pd.DataFrame) -> None:
+    """Have the cube hold the travel of every assigned unit to its territory's rep."""
+    rep_of = terr.dropna(subset=["rep_id"]).set_index("territory_id")["rep_id"]
+    reps = assign["territory_id"].map(rep_of)
+    pos = cube.unit_index().get_indexer(assign["unit_id"].to_numpy(dtype=object))
+    wanted = {}
+    for rep, rows in pd.Series(np.arange(len(assign))).groupby(reps.to_numpy()).indices.items():
+        if isinstance(rep, str):
+            wanted[rep] = pos[rows]
+    cube.ensure_travel(cur, wanted)
 
 
 def _pins(cur, plan: Plan, cube: MetricCube) -> pd.DataFrame:
@@ -342,7 +367,11 @@ def territory_metrics(
             continue
         mask = tix == k
         if mask.any():
-            tvl_arr[k] = cube.rep_travel(rep)[mask].sum(axis=0)
+            own = cube.rep_travel(rep)[mask]
+            if np.isnan(own).any():  # a caller that built its own PlanInputs forgot
+                raise RuntimeError(f"travel sums of territory {t} to rep {rep} missing: "
+                                   "call MetricCube.ensure_travel (PlanInputs.load does)")
+            tvl_arr[k] = own.sum(axis=0)
     tvl = pd.DataFrame(tvl_arr, index=pd.Index(ids, name="territory_id"), columns=TRAVEL)
 
     # 3. pinned accounts: out of the territory their unit gives, into the pinned one

@@ -1161,3 +1161,31 @@ def test_demo_h3_plan_and_disruption_equal_pandas(capsys, demo_copy, tmp_path):
     _compare(got_rows, got_plan, exp_rows, exp_plan, pp_rel=PP_REL)
     assert any(not r["contiguous"] for r in got_rows)
     assert got_plan["unassigned_accounts"] > 0
+
+
+def test_the_apps_lazy_travel_after_strokes_equals_pandas(demo_copy):
+    """The app's cube starts with no travel sums and adds each unit's travel to its own
+    territory's rep as plans need it (`PlanInputs.load`), also for units a stroke moved to
+    another rep: the numbers equal the independent pandas computation of the edited plan."""
+    from analytics import edits
+    from analytics.exports.cells import csv_text
+
+    with Store(demo_copy) as store:
+        cur = store.cursor()
+        plan = plans.get_plan(cur)
+        period, as_of = Period(dt.date(2026, 1, 1), dt.date(2026, 12, 31)), dt.date(2026, 9, 30)
+        settings = load_settings(store)
+        cube = metrics.MetricCube.build(cur, plan.unit, period, as_of, settings, None, set())
+        metrics.territory_metrics(cube, metrics.PlanInputs.load(cur, plan, cube))
+        assign = plans.assignment(cur, plan)
+        t01 = assign.loc[assign["territory_id"] == "T01", "unit_id"].head(5).tolist()
+        t03 = assign.loc[assign["territory_id"] == "T03", "unit_id"].head(3).tolist()
+        edits.assign(store, plan, t01 + t03, "T02", label="to T02")  # T01, T03 -> T02's rep
+        edits.assign(store, plan, t01[:2], None, label="unassign two")
+        base = metrics.disruption_frame(cur, plan, plan)  # as the CLI: against the active
+        rows, whole = metrics.territory_metrics(cube, metrics.PlanInputs.load(cur, plan, cube),
+                                                baseline=base)
+        assert cube.reps == set()  # never every unit to every rep
+    exp_rows, exp_plan = oracle(demo_copy, None, period.start, period.end, as_of)
+    got_rows, got_plan = _csv_records(csv_text(metrics.summary_frame(rows, whole)))
+    _compare(got_rows, got_plan, exp_rows, exp_plan, pp_rel=1e-9)

@@ -20,18 +20,20 @@ def _shapes_cache(db_path: str) -> dict:
 
 @st.cache_resource(show_spinner=False, max_entries=32)
 def _cube(db_path: str, unit: str, period: str, as_of: str, settings: str, version: str,
-          reps: tuple[str, ...], _ctx: Context) -> metrics.MetricCube:
+          _ctx: Context) -> metrics.MetricCube:
+    """The per-unit cube; travel sums are added as the plans shown need them
+    (`PlanInputs.load`: each unit to its own territory's rep), so a first load does not
+    measure every account against every rep's home, and a new rep needs no new cube."""
     return metrics.MetricCube.build(
-        _ctx.cur, _ctx.plan.unit, _ctx.period, _ctx.as_of, _ctx.settings, None, set(reps)
+        _ctx.cur, _ctx.plan.unit, _ctx.period, _ctx.as_of, _ctx.settings, None, set()
     )
 
 
 def plan_metrics(ctx: Context, baseline: plans.Plan | None = None):
     """(territory rows, plan dict, the cube) for the context's plan."""
     plan = ctx.plan
-    reps = tuple(sorted(plans.territories(ctx.cur, plan)["rep_id"].dropna()))
     cube = _cube(ctx.db_key, str(plan.unit), str(ctx.period), ctx.as_of.isoformat(),
-                 ctx.settings.to_json(), ctx.data_version, reps, ctx)
+                 ctx.settings.to_json(), ctx.data_version, ctx)
     plan_in = metrics.PlanInputs.load(ctx.cur, plan, cube)
     base = (metrics.disruption_frame(ctx.cur, plan, baseline)
             if baseline is not None else None)
