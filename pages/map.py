@@ -58,7 +58,7 @@ def live_editor(ctx, plan, index, colors, can_edit: bool) -> None:
 
 
 def _toolbar(ctx, plan, terr, ids) -> None:
-    bar = st.columns([2.2, 2.4, 2.2, 1, 1, 2.2], vertical_alignment="bottom")
+    bar = st.columns([2.4, 2.6, 2.3, 2.3], vertical_alignment="bottom")
     bar[0].segmented_control("Tool", MODES, key="edit_mode", default=MODES[0],
                                     help="Paint: a click, a drag or a drawn shape puts units "
                                          "in the brush territory. Erase: takes them out of "
@@ -81,15 +81,17 @@ def _toolbar(ctx, plan, terr, ids) -> None:
                           "is that close), saved and undone as one stroke. Choose 'Drag moves "
                           "the map' to move the map by dragging; the mouse wheel zooms either "
                           "way.")
+    bar[3].selectbox("Colour units by", list(LAYERS), key="map_layer")
     undo_label, redo_label = edits.next_labels(ctx.cur, plan)
-    # the tooltips name the edit ("Create territory <name>"): Markdown, so shown literally
-    bar[3].button("Undo", disabled=undo_label is None, shortcut="Ctrl+Z",
+    # a row of their own: the buttons show their key caps beside the label
+    with st.container(horizontal=True):
+        # the tooltips name the edit ("Create territory <name>"): Markdown, shown literally
+        st.button("Undo", disabled=undo_label is None, shortcut="Ctrl+Z",
                   help=literal(undo_label) if undo_label else "Nothing to undo",
-                  width="stretch", on_click=_undo_redo, args=(edits.undo, ctx, plan))
-    bar[4].button("Redo", disabled=redo_label is None, shortcut="Ctrl+Shift+Z",
+                  on_click=_undo_redo, args=(edits.undo, ctx, plan))
+        st.button("Redo", disabled=redo_label is None, shortcut="Ctrl+Shift+Z",
                   help=literal(redo_label) if redo_label else "Nothing to redo",
-                  width="stretch", on_click=_undo_redo, args=(edits.redo, ctx, plan))
-    bar[5].selectbox("Colour units by", list(LAYERS), key="map_layer")
+                  on_click=_undo_redo, args=(edits.redo, ctx, plan))
 
 
 def _live_numbers(ctx, plan, index, colors, terr, can_edit: bool) -> None:
