@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from analytics import catalog
+from analytics import catalog, edits
 
 STATUS_BADGE = {  # symbols every font has (no emoji font needed)
     "under-served": "▲ under-served",
@@ -71,11 +71,11 @@ def kpi_row(items: list[tuple[str, str, str | None]]) -> None:
 
 
 def color_swatch(color: str) -> str:
-    """A small square of `color` as an image URL (a table cell shows it as the swatch)."""
-    import re
+    """A small square of `color` as an image URL (a table cell shows it as the swatch);
+    grey for anything the engine would not store as a colour (`edits.COLOR`)."""
     from urllib.parse import quote
 
-    if not re.fullmatch(r"#[0-9A-Fa-f]{6}", str(color)):
+    if not edits.COLOR.fullmatch(str(color)):
         color = "#E6E6E6"
     svg = (f'<svg xmlns="http://www.w3.org/2000/svg" width="16" height="16">'
            f'<rect width="16" height="16" rx="3" fill="{color}"/></svg>')
