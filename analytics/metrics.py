@@ -128,32 +128,37 @@ class MetricCube:
             self._fill_travel(cur, todo)
 
     def _fill_travel(self, cur, todo: dict[str, np.ndarray | None]) -> None:
-        """Fill `rep_arrays` for these reps at these unit positions (None: every unit)."""
+        """Fill `rep_arrays` for these reps at these unit positions (None: every unit).
+        A stroke usually finds nothing missing: then no query and no work."""
         with self.lock:  # a cube is shared by the sessions on the same data
-            acc = self._travel_accounts(cur)
-            homes = {r: (lat, lon) for r, lat, lon in cur.execute(
-                "SELECT rep_id, home_lat, home_lon FROM reps "
-                "WHERE rep_id IN (SELECT unnest(?::VARCHAR[])) "
-                "AND home_lat IS NOT NULL AND home_lon IS NOT NULL", [sorted(todo)]
-            ).fetchall()}
-            n, jobs = len(self.units), []
+            n, needs = len(self.units), {}
             for rep, positions in todo.items():
                 arr = self.rep_arrays.get(rep)
                 if arr is None:
                     arr = self.rep_arrays[rep] = np.full((n, len(TRAVEL)), np.nan)
-                need = np.ones(n, dtype=bool)
+                need = np.isnan(arr[:, 0])
                 if positions is not None:
-                    need[:] = False
-                    need[positions[(positions >= 0) & (positions < n)]] = True
-                need &= np.isnan(arr[:, 0])
-                if not need.any():
-                    continue
-                if rep not in homes:  # no home: no travel (as before: no rows)
-                    arr[need] = 0.0
-                    continue
-                jobs.append((arr, need, homes[rep]))
+                    wanted = np.zeros(n, dtype=bool)
+                    wanted[positions[(positions >= 0) & (positions < n)]] = True
+                    need &= wanted
+                if need.any():
+                    needs[rep] = need
+            if not needs:
+                return
+            homes = {r: (lat, lon) for r, lat, lon in cur.execute(
+                "SELECT rep_id, home_lat, home_lon FROM reps "
+                "WHERE rep_id IN (SELECT unnest(?::VARCHAR[])) "
+                "AND home_lat IS NOT NULL AND home_lon IS NOT NULL", [sorted(needs)]
+            ).fetchall()}
+            jobs = []
+            for rep, need in needs.items():
+                if rep in homes:
+                    jobs.append((self.rep_arrays[rep], need, homes[rep]))
+                else:  # no home: no travel (as before: no rows)
+                    self.rep_arrays[rep][need] = 0.0
             if jobs:
-                _travel_to_homes(acc, jobs, self.settings.max_travel_km)
+                _travel_to_homes(self._travel_accounts(cur), jobs,
+                                 self.settings.max_travel_km)
 
     def _travel_accounts(self, cur) -> dict:
         """The cube's accounts as arrays for the travel sums (read once per cube)."""
