@@ -225,7 +225,7 @@ class Maps:
         return self._territory_pngs
 
     def _draw_territory_maps(self, size: tuple[float, float] = TERRITORY_MAP_SIZE,
-                             dpi: int = 110, only: list[str] | None = None,
+                             dpi: int = 110, only: set[str] | None = None,
                              ) -> Iterator[tuple[str, bytes]]:
         """One figure reused: only the highlight, the view and the territory's own layer
         change from one territory to the next (`only`: these territories)."""

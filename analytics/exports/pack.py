@@ -49,6 +49,7 @@ class PlanPack:
         self.settings = settings
         self.baseline = baseline
         self.created = dt.datetime.now().replace(microsecond=0)
+        self._unions: dict = {}  # territory unions (units as a sorted tuple) from compactness
 
     # -- plan content --------------------------------------------------------------------
     @cached_property
@@ -76,7 +77,6 @@ class PlanPack:
         """`metrics.summary` of the plan (and of the baseline), sharing one cube and one
         shapes cache: the same calls `summary` makes, so the same numbers."""
         cur, cache = self.cur, {}
-        self._unions: dict = {}  # territory unions as compactness computed them
         reps = set(self.terr["rep_id"].dropna())
         cube = metrics.MetricCube.build(cur, self.plan.unit, self.period, self.as_of,
                                         self.settings, None, reps)
@@ -149,7 +149,6 @@ class PlanPack:
     def shapes(self) -> dict[str, object]:
         """territory -> the union of its units (None without units), exact: the one
         compactness computed (`metrics.territory_shape`) when the metrics ran first."""
-        unions = getattr(self, "_unions", {})
         by_territory = self.assign.groupby("territory_id")["unit_id"].agg(
             lambda u: tuple(sorted(u)))
         out = {}
@@ -157,8 +156,8 @@ class PlanPack:
             cells = by_territory.get(t, ())
             if not len(geoms):
                 out[t] = None
-            elif cells in unions and self.plan.unit.kind in ("h3", *POLYGON_KINDS):
-                out[t] = unions[cells]
+            elif cells in self._unions:
+                out[t] = self._unions[cells]
             elif self.plan.unit.kind == "h3":
                 out[t] = metrics.territory_shape(self.plan.unit, list(cells))
             else:
