@@ -38,17 +38,22 @@ BRUSH = "T02"
 HUMAN_PAUSE = 600  # ms between two clicks of a person drawing a polygon
 
 
-@pytest.fixture
-def atlas(page, app_url, tmp_path):
-    """The map page, opened, with the plan's numbers before the test (`atlas.start`)."""
+def opened_map(page, app_url, tmp_path):
+    """The map page, opened, with the plan's numbers before the test (`atlas.start`);
+    after the test, whatever a test that failed half-way left in the shared database is
+    undone."""
     atlas = AtlasMap(page, app_url, tmp_path)
     atlas.start = atlas.summary()
     yield atlas
-    # a test that failed half-way may have left edits in the shared database
     try:
         atlas.restore()
     except Exception as err:  # noqa: BLE001 - reported, the test's own error matters more
         warnings.warn(f"could not undo the test's edits: {err}", stacklevel=1)
+
+
+@pytest.fixture
+def atlas(page, app_url, tmp_path):
+    yield from opened_map(page, app_url, tmp_path)
 
 
 ADDED = ["accounts", "potential", "won", "units"]
@@ -480,13 +485,7 @@ def touch_atlas(browser, app_url, tmp_path):
     """The map page on a touch screen (a tablet in a meeting)."""
     context = browser.new_context(viewport={"width": 1400, "height": 1000},
                                   accept_downloads=True, has_touch=True)
-    atlas = AtlasMap(context.new_page(), app_url, tmp_path)
-    atlas.start = atlas.summary()
-    yield atlas
-    try:
-        atlas.restore()
-    except Exception as err:  # noqa: BLE001 - reported, the test's own error matters more
-        warnings.warn(f"could not undo the test's edits: {err}", stacklevel=1)
+    yield from opened_map(context.new_page(), app_url, tmp_path)
     context.close()
 
 
