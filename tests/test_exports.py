@@ -580,36 +580,3 @@ def test_polygons_import_back_as_the_same_plan(fmt, files, demo, oracle, demo_co
         rows.reset_index(drop=True)[["territory_id", "territory_name", "rep_id"]].values.tolist()
     pd.testing.assert_frame_equal(new_rows, rows.reset_index(drop=True))
     assert all(_same(new_plan[k], plan_row[k]) for k in plan_row)
-
-
-# --------------------------------------------------------------------------------------
-# the territory maps drawn by forked processes
-# --------------------------------------------------------------------------------------
-def test_maps_drawn_in_processes_are_the_maps_drawn_here(demo, monkeypatch):
-    """The processes draw each territory's map exactly as this process would (same bytes),
-    every territory once, in the plan's order; when a process fails, the maps are drawn
-    here instead."""
-    from analytics.exports import maps as maps_module
-
-    _, cur, plan, period, as_of, settings = demo
-
-    def fresh():
-        return exports.PlanPack(cur, plan, period=period, as_of=as_of,
-                                settings=settings).maps
-
-    monkeypatch.setenv("ATLAS_DRAWING_PROCESSES", "1")
-    here = fresh()._territory_maps()
-    monkeypatch.setenv("ATLAS_DRAWING_PROCESSES", "2")
-    maps = fresh()
-    ids = maps.pack.terr["territory_id"].tolist()
-    forked = maps_module.draw_in_processes(maps, ids)
-    assert forked is not None
-    assert list(forked) == ids == list(here)
-    assert all(forked[t] == here[t] for t in ids)
-
-    def broken(_ids):
-        raise RuntimeError("a drawing process failed")
-
-    monkeypatch.setattr(maps_module, "_draw_share", broken)
-    assert maps_module.draw_in_processes(fresh(), ids) is None
-    assert fresh()._territory_maps() == here  # drawn here instead

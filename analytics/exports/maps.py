@@ -219,16 +219,13 @@ class Maps:
 
     def _territory_maps(self) -> dict[str, bytes]:
         if self._territory_pngs is None:
-            ids = self.pack.terr["territory_id"].tolist()
-            pngs = draw_in_processes(self, ids) if drawing_processes(len(ids)) > 1 else None
-            self._territory_pngs = pngs or dict(self._draw_territory_maps())
+            self._territory_pngs = dict(self._draw_territory_maps())
         return self._territory_pngs
 
     def _draw_territory_maps(self, size: tuple[float, float] = TERRITORY_MAP_SIZE,
-                             dpi: int = 110, only: set[str] | None = None,
-                             ) -> Iterator[tuple[str, bytes]]:
+                             dpi: int = 110) -> Iterator[tuple[str, bytes]]:
         """One figure reused: only the highlight, the view and the territory's own layer
-        change from one territory to the next (`only`: these territories)."""
+        change from one territory to the next."""
         from matplotlib.collections import LineCollection, PathCollection
         from matplotlib.colors import to_rgba
         from matplotlib.figure import Figure
@@ -241,8 +238,6 @@ class Maps:
         homes = self.pack.terr.set_index("territory_id")[["home_lat", "home_lon"]]
         index = {t: k for k, t in enumerate(self.ids)}
         for t in self.pack.terr["territory_id"]:
-            if only is not None and t not in only:
-                continue
             faces = grey.copy()
             extras = []
             if t in index:
@@ -271,57 +266,6 @@ class Maps:
             yield t, _png(fig)
             for artist in extras:
                 artist.remove()
-
-
-MAX_DRAWING_PROCESSES = 4
-_FORKED_MAPS: Maps | None = None  # the maps a forked drawing process draws from
-
-
-def drawing_processes(territories: int) -> int:
-    """How many processes draw the territory maps: one per core (at most 4) when there are
-    enough maps to pay for starting them (~40 ms a map, ~50 ms a process), and where
-    processes can be forked (they inherit the computed shapes instead of pickling them).
-    $ATLAS_DRAWING_PROCESSES overrides (1: draw in this process)."""
-    import multiprocessing
-    import os
-
-    wanted = os.environ.get("ATLAS_DRAWING_PROCESSES")
-    if wanted is not None:
-        return max(1, int(wanted)) if wanted.isdigit() else 1
-    if territories < 8 or "fork" not in multiprocessing.get_all_start_methods():
-        return 1
-    return max(1, min(MAX_DRAWING_PROCESSES, os.cpu_count() or 1, territories // 4))
-
-
-def _draw_share(ids: list[str]) -> dict[str, bytes]:
-    return dict(_FORKED_MAPS._draw_territory_maps(only=set(ids)))
-
-
-def draw_in_processes(maps: Maps, ids: list[str], timeout: float = 120.0
-                      ) -> dict[str, bytes] | None:
-    """The territory maps drawn by forked processes, each a share of them (matplotlib is
-    not thread-safe; processes are, and Agg drawing is CPU-bound). None when that fails or
-    takes too long (a lock another thread held at the fork, say): the caller draws them
-    itself, so a failure costs time, never the export."""
-    import multiprocessing
-
-    global _FORKED_MAPS
-    n = drawing_processes(len(ids))
-    # everything the drawing reads, computed here once, inherited by the processes
-    _ = (maps.paths, maps.extent, maps.pack.colors, maps.pack.unit_geoms, maps.pack.terr)
-    shares = [ids[k::n] for k in range(n)]
-    _FORKED_MAPS = maps
-    try:
-        with multiprocessing.get_context("fork").Pool(n) as pool:
-            parts = pool.map_async(_draw_share, shares).get(timeout)
-    except Exception:  # noqa: BLE001 - any failure: draw in this process instead
-        return None
-    finally:
-        _FORKED_MAPS = None
-    out = {}
-    for part in parts:
-        out.update(part)
-    return {t: out[t] for t in ids if t in out} if len(out) == len(ids) else None
 
 
 def _widen(extent) -> tuple[float, float, float, float]:
