@@ -55,11 +55,11 @@
 
   function money(v) {
     if (v === null || v === undefined || isNaN(v)) { return "–"; }
-    var a = Math.abs(v);
-    if (a >= 1e9) { return "$" + (v / 1e9).toFixed(1) + "B"; }
-    if (a >= 1e6) { return "$" + (v / 1e6).toFixed(1) + "M"; }
-    if (a >= 1e3) { return "$" + (v / 1e3).toFixed(0) + "k"; }
-    return "$" + v.toFixed(0);
+    var a = Math.abs(v), sign = v < 0 ? "-$" : "$";  // -$451k, not $-451k
+    if (a >= 1e9) { return sign + (a / 1e9).toFixed(1) + "B"; }
+    if (a >= 1e6) { return sign + (a / 1e6).toFixed(1) + "M"; }
+    if (a >= 1e3) { return sign + (a / 1e3).toFixed(0) + "k"; }
+    return sign + a.toFixed(0);
   }
   function pct(v) {
     return (v === null || v === undefined || isNaN(v)) ? "–" : (100 * v).toFixed(0) + "%";

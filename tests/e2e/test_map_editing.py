@@ -314,6 +314,8 @@ def test_the_map_answers_a_click_before_the_server(atlas, counties, tool):
     assert set(rows) == ({old, BRUSH} if tool == "Paint" else {old})
     n = int(county["accounts"])
     assert rows[old]["accounts"] == terr0[old]["accounts"] - n
+    if county["potential"] >= 1000:  # what the territory lost, written as money is
+        assert "(-$" in panel.inner_text()
     if tool == "Paint":
         assert rows[BRUSH]["accounts"] == terr0[BRUSH]["accounts"] + n
     atlas.after_rerun(before)  # the server's answer
