@@ -299,6 +299,18 @@ def test_the_map_answers_a_click_before_the_server(atlas, counties, tool):
     terr0 = {t["id"]: t for t in atlas.frame.evaluate(
         "() => window.atlasUnits.state.spec.territories")}
     old = owner[unit]
+    # the panel's first estimate, kept as drawn (the server's answer soon replaces it)
+    atlas.frame.evaluate("""() => {
+        window.__estimate = null;
+        new MutationObserver(() => {
+            const el = document.getElementById('atlas-stroke');
+            if (!window.__estimate && el && el.dataset.status === 'estimate') {
+                window.__estimate = {status: el.dataset.status, rows: el.dataset.rows,
+                                     text: el.innerText};
+            }
+        }).observe(document.body, {attributes: true, subtree: true,
+                                   attributeFilter: ['data-status']});
+    }""")
     atlas.edited = True
     atlas.page.mouse.click(*atlas.pixel(county["lat"], county["lon"]))
     atlas.frame.wait_for_function(
@@ -308,14 +320,14 @@ def test_the_map_answers_a_click_before_the_server(atlas, counties, tool):
     assert status.get_attribute("data-answered-first") == unit
     assert int(status.get_attribute("data-answered-under")) == before  # before the server
     # the stroke panel: the touched territories' numbers moved by the county's own, at once
-    panel = atlas.frame.locator("#atlas-stroke")
-    assert panel.get_attribute("data-status") == "estimate"
-    rows = {r["id"]: r for r in json.loads(panel.get_attribute("data-rows"))}
+    shown = atlas.frame.evaluate("() => window.__estimate")
+    assert shown is not None, "the map drew no estimate"
+    rows = {r["id"]: r for r in json.loads(shown["rows"])}
     assert set(rows) == ({old, BRUSH} if tool == "Paint" else {old})
     n = int(county["accounts"])
     assert rows[old]["accounts"] == terr0[old]["accounts"] - n
     if county["potential"] >= 1000:  # what the territory lost, written as money is
-        assert "(-$" in panel.inner_text()
+        assert "(-$" in shown["text"]
     if tool == "Paint":
         assert rows[BRUSH]["accounts"] == terr0[BRUSH]["accounts"] + n
     atlas.after_rerun(before)  # the server's answer
@@ -325,7 +337,8 @@ def test_the_map_answers_a_click_before_the_server(atlas, counties, tool):
     # the panel now shows the server's numbers, and they are what the estimate said
     atlas.frame.wait_for_function(
         "() => document.getElementById('atlas-stroke').dataset.status === 'saved'")
-    saved = {r["id"]: r for r in json.loads(panel.get_attribute("data-rows"))}
+    saved = {r["id"]: r for r in json.loads(
+        atlas.frame.get_attribute("#atlas-stroke", "data-rows"))}
     terr1 = {t["id"]: t for t in atlas.frame.evaluate(
         "() => window.atlasUnits.state.spec.territories")}
     for tid, r in saved.items():
