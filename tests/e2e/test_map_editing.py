@@ -372,16 +372,24 @@ def test_a_rerun_that_began_before_the_click_does_not_undo_the_maps_answer(atlas
     before = atlas.version()
     target = atlas.territory_ids().index(BRUSH)
     atlas.edited = True
-    atlas.page.mouse.click(*atlas.pixel(county["lat"], county["lon"]))
-    atlas.frame.evaluate("""() => {
+    # the stale spec lands in the click's own dispatch (the map's click listener runs after
+    # the unit's, which answered it), before the stroke is even sent: the server's answer
+    # cannot overtake it, as it did when the test sent it a moment after the click
+    atlas.frame.evaluate("""i => {
         const s = window.atlasUnits.state;
-        window.atlasUnits.update(s.map, {...s.spec, version: s.spec.version + 1000});
-    }""")
-    atlas.frame.wait_for_function(
-        "v => window.atlasUnits.state.version === v", arg=before + 1000, timeout=10_000)
-    assert atlas.codes()[atlas.position[unit]] == target  # still the map's answer
-    panel = atlas.frame.locator("#atlas-stroke")
-    assert panel.get_attribute("data-status") == "estimate"
+        s.map.once("click", () => {
+            window.atlasUnits.update(s.map, {...s.spec, version: s.spec.version + 1000});
+            window.__atlasStale = {
+                version: s.version, code: s.codes[i],
+                status: document.getElementById("atlas-stroke").dataset.status};
+        });
+    }""", atlas.position[unit])
+    atlas.page.mouse.click(*atlas.pixel(county["lat"], county["lon"]))
+    stale = atlas.frame.wait_for_function(
+        "() => window.__atlasStale", timeout=10_000).json_value()
+    assert stale["version"] == before + 1000
+    assert stale["code"] == target  # still the map's answer
+    assert stale["status"] == "estimate"
     atlas.frame.wait_for_function(
         "() => document.getElementById('atlas-stroke').dataset.status === 'saved'",
         timeout=WAIT)
