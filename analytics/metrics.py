@@ -287,22 +287,27 @@ def pin_rows(cur, cube: MetricCube, pairs: pd.DataFrame) -> pd.DataFrame:
     acc_cte, acc_params = cube.accounts_cte()
     sale_where, sale_params = cube.flt.sales_sql()
     touch_from = catalog.touch_from(cube.as_of, cube.settings.touch_days)
+    # the deals of the pinned accounts only (a correlated sum per account made DuckDB sum
+    # every account's deals: 0.5 s at 10M deals, pins or not)
     sql = f"""
-        WITH {acc_cte}
-        SELECT o.territory_id, a.account_id, a.unit_id, a.lat, a.lon, 1 AS accounts,
-               a.potential, a.visits,
-               coalesce((SELECT sum(amount) FROM sales s WHERE s.account_id = a.account_id
-                    AND s.stage = 'won' AND s.close_date BETWEEN ? AND ? AND {sale_where}), 0)
-                 AS won,
-               coalesce((SELECT sum(amount) FROM sales s WHERE s.account_id = a.account_id
-                    AND s.stage = 'open' AND s.close_date BETWEEN ? AND ? AND {sale_where}), 0)
-                 AS open_pipeline,
-               CASE WHEN a.last_activity_date BETWEEN ? AND ? THEN 1 ELSE 0 END AS touched,
-               CASE WHEN a.last_activity_date IS NOT NULL THEN 1 ELSE 0 END AS has_activity
-        FROM pin_pairs o JOIN a ON a.account_id = o.account_id
-        ORDER BY a.account_id"""
+        WITH {acc_cte},
+        p AS (SELECT o.territory_id, a.* FROM pin_pairs o JOIN a ON a.account_id = o.account_id),
+        d AS (SELECT s.account_id,
+                     sum(s.amount) FILTER (WHERE s.stage = 'won') AS won,
+                     sum(s.amount) FILTER (WHERE s.stage = 'open') AS open_pipeline
+              FROM sales s
+              WHERE s.account_id IN (SELECT account_id FROM p)
+                AND s.close_date BETWEEN ? AND ? AND {sale_where}
+              GROUP BY s.account_id)
+        SELECT p.territory_id, p.account_id, p.unit_id, p.lat, p.lon, 1 AS accounts,
+               p.potential, p.visits, coalesce(d.won, 0) AS won,
+               coalesce(d.open_pipeline, 0) AS open_pipeline,
+               CASE WHEN p.last_activity_date BETWEEN ? AND ? THEN 1 ELSE 0 END AS touched,
+               CASE WHEN p.last_activity_date IS NOT NULL THEN 1 ELSE 0 END AS has_activity
+        FROM p LEFT JOIN d ON d.account_id = p.account_id
+        ORDER BY p.account_id"""
     params = [*acc_params, cube.period.start, cube.period.end, *sale_params,
-              cube.period.start, cube.period.end, *sale_params, touch_from, cube.as_of]
+              touch_from, cube.as_of]
     cur.register("pin_pairs", pairs[["account_id", "territory_id"]].astype(str))
     try:
         return cur.execute(sql, params).df()

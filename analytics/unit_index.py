@@ -50,9 +50,9 @@ class UnitIndex:
             names = [names[i] for i in order]
             geoms = np.asarray(geoms, dtype=object)[order]
         else:
-            held = cur.execute(
-                f"SELECT DISTINCT {unit.unit_id_sql('a')} FROM accounts a "
-                f"WHERE {unit.unit_id_sql('a')} IS NOT NULL"
+            held = cur.execute(  # distinct stored values first: one format per unit
+                f"SELECT {unit.unit_id_sql('a')} FROM (SELECT DISTINCT {unit.column} "
+                f"FROM accounts WHERE {unit.column} IS NOT NULL) a"
             ).fetchall()
             planned = cur.execute("SELECT unit_id FROM plan_units WHERE plan_id = ?",
                                   [plan_id]).fetchall() if plan_id is not None else []

@@ -140,12 +140,14 @@ def unit_shapes(unit: UnitType, unit_ids: list[str]):
 
     ids = list(dict.fromkeys(str(u) for u in unit_ids))
     if unit.kind == "h3":
-        geoms, names = [], []
-        for cell in ids:
-            ring = [(lng, lat) for lat, lng in h3.cell_to_boundary(cell)]
-            geoms.append(shapely.Polygon(ring))
-            names.append(cell)
-        return gpd.GeoDataFrame({"unit_id": ids, "name": names}, geometry=geoms, crs=4326)
+        # one shapely call for every hexagon (a Polygon built per cell took 0.6 s at 17k)
+        bounds = [h3.cell_to_boundary(cell) for cell in ids]
+        sizes = np.fromiter((len(b) for b in bounds), dtype=np.int64, count=len(bounds))
+        latlng = np.array([p for b in bounds for p in b], dtype=float).reshape(-1, 2)
+        rings = shapely.linearrings(latlng[:, ::-1], indices=np.repeat(np.arange(len(ids)),
+                                                                      sizes))
+        geoms = shapely.polygons(rings) if len(ids) else []
+        return gpd.GeoDataFrame({"unit_id": ids, "name": list(ids)}, geometry=geoms, crs=4326)
     if unit.kind in POLYGON_KINDS:
         all_ids, all_names, all_geoms = geography.unit_polygons(unit.kind)
         index = {u: i for i, u in enumerate(all_ids)}

@@ -705,6 +705,12 @@
       state.homeRenderer = L.svg({padding: 0.3, pane: "atlasHomes"});
       state.geomUrl = null;
     }
+    // every file this spec needs is asked for at once (the numbers need not wait for the
+    // shapes to be fetched and built); fetchJSON keeps each promise, so the awaits below
+    // take the same requests
+    [spec.basemap, spec.geometry, spec.numbers].forEach(function (url) {
+      if (url) { fetchJSON(url).catch(function () {}); }
+    });
     if (spec.basemap && spec.basemap !== state.basemapUrl) {
       state.basemapUrl = spec.basemap;
       drawBasemap(map, await fetchJSON(spec.basemap));
