@@ -53,7 +53,8 @@ def accounts_cte(unit: UnitType, settings: Settings, flt: AccountFilter) -> tupl
     sql = f"""a AS (
         SELECT a.account_id, a.account_key, a.lat, a.lon, a.potential,
                a.last_activity_date,
-               {unit.unit_id_sql('a')} AS unit_id, {visits} AS visits
+               {unit.unit_id_sql('a')} AS unit_id, a.{unit.column} AS unit_stored,
+               {visits} AS visits
         FROM accounts a WHERE {acc_where})"""
     return sql, [*visit_params, *acc_params]
 
