@@ -3,6 +3,7 @@ from the metric catalogue, `analytics.catalog`)."""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -107,26 +108,80 @@ def territory_table(table: pd.DataFrame, colors: dict[str, str], key: str,
     return st.dataframe(shown, key=key, hide_index=True, column_config=config)
 
 
+BALANCE_SERIES = (("deviation_potential", "Potential", "#4477AA"),
+                  ("deviation_workload_hours", "Workload", "#EE6677"),
+                  ("deviation_accounts", "Accounts", "#228833"))
+"""The balance chart's bars: column, legend name, colour (Paul Tol's bright scheme)."""
+
+
+def balance_svg(rows: pd.DataFrame, tolerance: float) -> str:
+    """The balance chart as an SVG: per territory with a rep, its deviation from the mean
+    of potential, workload and accounts as grouped bars, the tolerance band in grey, and
+    each bar's value as its tooltip where the SVG is shown inline. Drawn here, not by
+    Plotly: the map page's first load waited about a second for Plotly's script, and
+    every stroke redrew the chart."""
+    from html import escape
+
+    data = rows.dropna(subset=["deviation_workload_hours"])
+    w, h, left, top, bottom = 380.0, 250.0, 40.0, 36.0, 20.0
+    plot_h = h - top - bottom
+    values = data[[c for c, _, _ in BALANCE_SERIES]].to_numpy(float) * 100
+    finite = values[np.isfinite(values)]
+    hi = max([tolerance * 100, *finite], default=tolerance * 100)
+    lo = min([-tolerance * 100, *finite], default=-tolerance * 100)
+    step = next(s for s in (1, 2, 5, 10, 20, 25, 50, 100, 200, 500, 1000, 2000, 5000, 1e9)
+                if (hi - lo) / s <= 6)
+    hi, lo = step * max(np.ceil(hi / step), 1), step * min(np.floor(lo / step), -1)
+
+    def y(v: float) -> float:
+        return top + (hi - v) / (hi - lo) * plot_h
+
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w:.0f} {h:.0f}" '
+           f'width="{w:.0f}" height="{h:.0f}" role="img" data-chart="balance" '
+           'style="font-family:sans-serif;font-size:11px">',
+           '<title>Balance: deviation from the mean (%)</title>',
+           '<text x="0" y="13" font-size="13" font-weight="600">Balance: deviation from '
+           'the mean (%)</text>']
+    for k, (_, name, color) in enumerate(BALANCE_SERIES):
+        x = left + k * 90
+        out.append(f'<rect x="{x}" y="19" width="10" height="10" fill="{color}"/>'
+                   f'<text x="{x + 14}" y="28">{name}</text>')
+    tol = tolerance * 100
+    out.append(f'<rect x="{left}" y="{y(tol):.1f}" width="{w - left:.0f}" '
+               f'height="{y(-tol) - y(tol):.1f}" fill="#BBBBBB" fill-opacity="0.3">'
+               f'<title>±{tolerance:.0%} band</title></rect>')
+    for v in np.arange(lo, hi + step / 2, step):
+        out.append(f'<line x1="{left}" x2="{w}" y1="{y(v):.1f}" y2="{y(v):.1f}" '
+                   f'stroke="{"#888" if v == 0 else "#E5E5E5"}" stroke-width="1"/>'
+                   f'<text x="{left - 4}" y="{y(v) + 4:.1f}" text-anchor="end">'
+                   f'{v:+.0f}%</text>')
+    n = len(data)
+    slot = (w - left) / max(n, 1)
+    bar = slot * 0.8 / len(BALANCE_SERIES)
+    every = max(1, int(np.ceil(n * 36 / (w - left))))  # labels at least 36 px apart
+    for i, tid in enumerate(data["territory_id"].astype(str)):
+        x0 = left + i * slot + slot * 0.1
+        for k, (_, name, color) in enumerate(BALANCE_SERIES):
+            v = values[i, k]
+            if not np.isfinite(v):
+                continue
+            y0, y1 = sorted((y(0), y(float(np.clip(v, lo, hi)))))
+            out.append(f'<rect x="{x0 + k * bar:.1f}" y="{y0:.1f}" width="{bar:.1f}" '
+                       f'height="{max(y1 - y0, 0.5):.1f}" fill="{color}" '
+                       f'data-territory="{escape(tid)}" data-series="{name}" '
+                       f'data-value="{v:.4f}"><title>{escape(tid)} · {name}: {v:+.1f}% vs '
+                       f'mean</title></rect>')
+        if i % every == 0:
+            out.append(f'<text x="{x0 + slot * 0.4:.1f}" y="{h - bottom + 13}" '
+                       f'text-anchor="middle">{escape(tid[:8])}</text>')
+    out.append("</svg>")
+    return "".join(out)
+
+
 def balance_chart(rows: pd.DataFrame, tolerance: float, colors: dict[str, str]) -> None:
     """Each territory's deviation from the mean (potential, workload, accounts) and the
     tolerance band, for territories with a rep (those the balance metrics are over)."""
-    import plotly.graph_objects as go
-
-    data = rows.dropna(subset=["deviation_workload_hours"])
-    fig = go.Figure()
-    for col, name, color in (("deviation_potential", "Potential", "#4477AA"),
-                             ("deviation_workload_hours", "Workload", "#EE6677"),
-                             ("deviation_accounts", "Accounts", "#228833")):
-        fig.add_bar(x=data["territory_id"], y=data[col] * 100, name=name,
-                    marker_color=color,
-                    hovertemplate="%{x}: %{y:+.1f}% vs mean<extra>" + name + "</extra>")
-    fig.add_hrect(y0=-tolerance * 100, y1=tolerance * 100, fillcolor="#BBBBBB",
-                  opacity=0.25, line_width=0,
-                  annotation_text=f"±{tolerance:.0%} band", annotation_position="top left")
-    fig.update_layout(
-        barmode="group", height=260, margin={"l": 10, "r": 10, "t": 30, "b": 10},
-        title={"text": "Balance: deviation from the mean (%)", "font": {"size": 13}},
-        legend={"orientation": "h", "y": -0.25}, yaxis={"ticksuffix": "%"},
-    )
-    st.plotly_chart(fig, width="stretch", config={"displayModeBar": False},
-                    key="balance_chart")
+    # an image: Streamlit's HTML element keeps only HTML (its sanitiser drops SVG); the
+    # exact deviations are columns of the territory table below
+    with st.container(key="balance_chart"):
+        st.image(balance_svg(rows, tolerance), width="stretch")

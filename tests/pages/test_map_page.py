@@ -6,7 +6,9 @@ is driven here, and every change is checked in the database the app writes to.
 
 from __future__ import annotations
 
+import base64
 from urllib.parse import unquote
+from xml.etree import ElementTree
 
 import duckdb
 import pandas as pd
@@ -17,7 +19,9 @@ from analytics.store import Store
 from ui.map_editor import BRUSH_SIZES, MODES, brush_radius
 from ui.territory_tools import rep_labels
 from ui.text import shown
-from ui.widgets import color_swatch
+from ui.widgets import balance_svg, color_swatch
+
+SVG = "{http://www.w3.org/2000/svg}"
 
 
 def _query(db, sql, params=None):
@@ -204,3 +208,59 @@ def test_a_swatch_draws_only_a_colour():
 def test_rep_picker_labels_name_each_rep_once():
     reps = pd.DataFrame({"rep_id": ["R1", "R2"], "name": ["Ann Lee", None]})
     assert rep_labels(reps) == {"": "(no rep)", "R1": "Ann Lee (R1)", "R2": "R2"}
+
+
+def _bars(svg: str) -> list[dict]:
+    root = ElementTree.fromstring(svg)  # well-formed XML, whatever the names hold
+    return [{**r.attrib, "title": r.find(f"{SVG}title").text}
+            for r in root.iter(f"{SVG}rect") if "data-series" in r.attrib]
+
+
+def test_balance_chart_bars_by_hand():
+    """Three territories, tolerance 10%: T1 +10% / -20% / 0%, T2 -50% / +40% / +5%, and
+    a territory with no rep (no workload deviation) left out. Bars hang from the zero line,
+    up for a gain, their heights in the ratio of the deviations."""
+    rows = pd.DataFrame({
+        "territory_id": ["T1", "T2", "<b>&T3"],
+        "deviation_potential": [0.10, -0.50, 0.30],
+        "deviation_workload_hours": [-0.20, 0.40, None],
+        "deviation_accounts": [0.0, 0.05, 0.1],
+    })
+    bars = _bars(balance_svg(rows, 0.10))
+    got = {(b["data-territory"], b["data-series"]): b for b in bars}
+    assert {t for t, _ in got} == {"T1", "T2"}
+    assert len(bars) == 6
+    expect = {("T1", "Potential"): 10, ("T1", "Workload"): -20, ("T1", "Accounts"): 0,
+              ("T2", "Potential"): -50, ("T2", "Workload"): 40, ("T2", "Accounts"): 5}
+    for key, pct in expect.items():
+        assert float(got[key]["data-value"]) == pytest.approx(pct)
+    assert got[("T2", "Workload")]["title"] == "T2 · Workload: +40.0% vs mean"
+    zero = float(got[("T1", "Potential")]["y"]) + float(got[("T1", "Potential")]["height"])
+    assert float(got[("T1", "Workload")]["y"]) == pytest.approx(zero, abs=0.11)  # hangs down
+    h = {k: float(got[k]["height"]) for k in expect if expect[k]}
+    assert h[("T2", "Potential")] / h[("T1", "Potential")] == pytest.approx(5, rel=0.02)
+    assert h[("T2", "Workload")] / h[("T1", "Workload")] == pytest.approx(2, rel=0.02)
+
+
+def test_balance_chart_escapes_names():
+    rows = pd.DataFrame({"territory_id": ['<script>"x"&'], "deviation_potential": [0.1],
+                         "deviation_workload_hours": [0.1], "deviation_accounts": [0.1]})
+    svg = balance_svg(rows, 0.1)
+    assert "<script>" not in svg
+    assert {b["data-territory"] for b in _bars(svg)} == {'<script>"x"&'}
+
+
+def test_map_page_balance_chart_shows_the_tables_deviations(app):
+    app.run()
+    assert not app.exception
+    image = app.get("image")[0].proto.imgs[0]
+    assert image.url.startswith("data:image/svg+xml;base64,")
+    bars = _bars(base64.b64decode(image.url.split(",", 1)[1]).decode("utf-8"))
+    table = _table(app).set_index("territory_id")  # shown in percent
+    with_rep = table.dropna(subset=["deviation_workload_hours"])
+    assert {b["data-territory"] for b in bars} == set(with_rep.index)
+    column = {"Potential": "deviation_potential", "Workload": "deviation_workload_hours",
+              "Accounts": "deviation_accounts"}
+    for b in bars:
+        assert float(b["data-value"]) == pytest.approx(
+            with_rep.loc[b["data-territory"], column[b["data-series"]]], abs=1e-3)
