@@ -909,3 +909,48 @@ def test_unreadable_csv_names_the_users_file_not_a_temporary_copy(store, tmp_pat
         ingest.load(store, accounts=path)
     assert "atlas-utf8" not in str(err.value)
     assert str(path) in str(err.value)
+
+
+def test_deal_file_checks_in_one_scan_report_every_rejection(store, make_csv):
+    """The deal file (a view, checked in one scan) reports exactly what the account file's
+    checks report: repeated ids on every row that holds them, bad values, unknown
+    accounts, unknown stages and missing IsClosed, each once, by file, row and column."""
+    acc = make_csv("a.csv", [ACCOUNT_HEADER, ["A1", "x", "42.36", "-71.06", "", "US", "1"]])
+    deals = make_csv("d.csv", [
+        ["Id", "AccountId", "Amount", "CloseDate", "StageName", "IsWon", "IsClosed"],
+        ["O1", "A1", "10", "2026-01-10", "x", "true", "true"],      # row 2
+        ["O2", "A1", "20", "2026-01-11", "x", "false", "false"],    # row 3: O2 x3
+        ["O2", "A1", "30", "2026-01-12", "x", "false", "true"],     # row 4
+        ["O3", "GHOST", "40", "2026-01-13", "x", "true", "true"],   # row 5: no account
+        ["O2", "A1", "five", "2026-01-14", "x", "true", "true"],    # row 6: also bad amount
+        ["O4", "A1", "50", "2026-01-15", "x", "false", ""],         # row 7: no IsClosed
+        ["O5", "A1", "60", "2026-01-16", "x", "true", "true"],      # row 8
+        ["O5", "A1", "70", "2026-01-17", "x", "true", "true"],      # row 9: O5 x2
+    ])
+    report = ingest.load(store, accounts=acc, sales=deals)
+    d = str(deals)
+    got = sorted((r.row, r.column, r.value, r.reason) for r in report.tables[1].rejected)
+    o2 = "duplicate opportunity_id: the same id is on rows 3, 4, 6 (fix the file so each id " \
+         "appears once)"
+    o5 = "duplicate opportunity_id: the same id is on rows 8, 9 (fix the file so each id " \
+         "appears once)"
+    assert got == sorted([
+        (3, "Id", "O2", o2), (4, "Id", "O2", o2), (6, "Id", "O2", o2),
+        (5, "AccountId", "GHOST",
+         "account GHOST does not exist: import it in the accounts file first"),
+        (6, "Amount", "five", "not a number"),
+        (7, "IsClosed", None, "missing IsClosed/IsWon value"),
+        (8, "Id", "O5", o5), (9, "Id", "O5", o5),
+    ]), got
+    assert {r.file for r in report.tables[1].rejected} == {d}
+    assert ids(store, "sales", "opportunity_id") == ["O1"]
+
+
+def test_a_clean_deal_file_has_no_rejection(store, make_csv):
+    acc = make_csv("a.csv", [ACCOUNT_HEADER, ["A1", "x", "42.36", "-71.06", "", "US", "1"]])
+    deals = make_csv("d.csv", [["opportunity_id", "account_id", "amount", "close_date",
+                                "stage"]]
+                     + [[f"O{i}", "A1", str(i), "2026-01-10", "won"] for i in range(500)])
+    report = ingest.load(store, accounts=acc, sales=deals)
+    assert report.clean, report.rejections
+    assert len(ids(store, "sales", "opportunity_id")) == 500
