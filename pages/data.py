@@ -100,7 +100,7 @@ if report is not None:
         st.dataframe(frame, hide_index=True, key="rejections")
         st.download_button(
             "Download the rejection report (CSV)", csv_text(frame).encode("utf-8"),
-            file_name="rejected-rows.csv", mime="text/csv",
+            file_name="rejected-rows.csv", mime="text/csv", on_click="ignore",
         )
 
 st.divider()

@@ -169,7 +169,7 @@ def _live_numbers(ctx, plan, index, colors, terr, can_edit: bool) -> None:
         "Download the summary (CSV, with the whole-plan row)",
         csv_text(metrics.summary_frame(rows, whole)).encode("utf-8"),
         file_name=f"summary-{plan.name}-{ctx.period.start:%Y%m%d}-{ctx.period.end:%Y%m%d}.csv",
-        mime="text/csv",
+        mime="text/csv", on_click="ignore",  # no rerun racing the download
     )
     if can_edit:
         territory_tools.inspector(ctx, plan, index, terr)

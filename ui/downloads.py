@@ -63,14 +63,17 @@ def excel_bytes(frame: pd.DataFrame, filters: dict[str, str], sheet: str = "tabl
 
 def table_downloads(frame: pd.DataFrame, name: str, ctx: Context, scope: Scope,
                     extra: dict[str, str] | None = None, *, key: str) -> None:
-    """Two buttons: the table as CSV and as Excel, filters included."""
+    """Two buttons: the table as CSV and as Excel, filters included. Downloads do not
+    rerun the page (Streamlit starts a download and the rerun together, and a rerun that
+    wins drops the file the click asked for: seen in CI as a click with no download)."""
     filters = filter_lines(ctx, scope, extra)
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
     c1, c2 = st.columns(2)
     c1.download_button("CSV", lambda: csv_bytes(frame, filters), file_name=f"{safe}.csv",
-                       mime="text/csv", key=f"{key}_csv", width="stretch")
+                       mime="text/csv", key=f"{key}_csv", width="stretch",
+                       on_click="ignore")
     # the workbook is built only when asked for (on a thread, after the click)
     c2.download_button("Excel", lambda: excel_bytes(frame, filters),
                        file_name=f"{safe}.xlsx",
                        mime="application/vnd.openxmlformats-officedocument.spreadsheetml"
-                       ".sheet", key=f"{key}_xlsx", width="stretch")
+                       ".sheet", key=f"{key}_xlsx", width="stretch", on_click="ignore")

@@ -189,7 +189,7 @@ def export_panel(ctx: Context, plan: plans.Plan) -> None:
     if built and built["key"] == key:
         st.download_button(f"Download {literal(built['filename'])}", built["data"],
                            file_name=built["filename"], mime=built["mime"],
-                           key="export_download", type="primary")
+                           key="export_download", type="primary", on_click="ignore")
     st.caption("The same from the command line: `python -m analytics export --plan NAME "
                f"--format {fmt} --out FILE` (docs/cli.md), NAME being "
                f"{literal(repr(plan.name))}.")

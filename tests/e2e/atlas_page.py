@@ -317,16 +317,15 @@ class AtlasMap:
         return card.locator('[data-testid="stMetricValue"]').inner_text().strip()
 
     def summary(self) -> Summary:
-        """Download the summary CSV as the manager would. The download button reruns the
-        page (st.download_button's default): wait for that run, so that the next action's
-        wait is not fooled by it."""
+        """Download the summary CSV as the manager would (the download does not rerun the
+        page)."""
+        wait_for_app(self.page)
         before = self.version()
         with self.page.expect_download(timeout=WAIT) as info:
             self.page.get_by_role("button", name=DOWNLOAD).click()
         download = info.value
         path = self.downloads / f"summary-{before}.csv"
         download.save_as(path)
-        self.after_rerun(before)
         frame = pd.read_csv(path, dtype={"territory_id": str, "rep_id": str})
         start, end = re.findall(r"(\d{8})", download.suggested_filename)[-2:]
         period = (dt.datetime.strptime(start, "%Y%m%d").date(),

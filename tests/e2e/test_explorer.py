@@ -171,13 +171,12 @@ class Explorer:
         self.after_rerun(before)
 
     def ranking_csv(self, path: Path) -> bytes:
-        """The CSV button right under the ranked table. A download reruns the page
-        (st.download_button's default): wait for that run too."""
-        before = self.version()
+        """The CSV button right under the ranked table (a download does not rerun the
+        page)."""
+        wait_for_app(self.page)
         with self.page.expect_download(timeout=WAIT) as info:
             self.page.locator(".st-key-ranking_csv").get_by_role("button", name="CSV").click()
         info.value.save_as(path)
-        self.after_rerun(before)
         return path.read_bytes()
 
     def table_areas(self) -> list[str]:
