@@ -543,12 +543,7 @@ def _stage(
         "reason VARCHAR)"
     )
     if materialize:
-        value_checks(cur, table, spec, chosen, checked)
-        cur.execute(  # duplicate ids: find the few duplicated keys first, then their rows
-            f"CREATE OR REPLACE TEMP TABLE dup_keys AS SELECT {spec.key} FROM {table} "
-            f"WHERE {spec.key} IS NOT NULL GROUP BY {spec.key} HAVING count(*) > 1"
-        )
-        duplicate_rows(cur, table, spec, chosen)
+        scan_checks(cur, table, spec, chosen, checked, {})
     return table, checked
 
 
@@ -572,8 +567,9 @@ def value_checks(cur, table: str, spec: TableSpec, chosen: dict[str, str],
 
 def scan_checks(cur, table: str, spec: TableSpec, chosen: dict[str, str],
                 checked: list[str], rules: dict[str, str]) -> set[str]:
-    """One pass over a staged view: which rows have a bad value, which ids may repeat (by
-    hash) and which rows break each of `rules` (name -> SQL condition on the row `s`).
+    """One pass over a staged table or view: which rows have a bad value, which ids may
+    repeat (by hash) and which rows break each of `rules` (name -> SQL condition on the
+    row `s`).
     The detailed reports then read only what this found, so a clean 10M-row file is read
     once here instead of once per check. Returns the names of the rules some row breaks."""
     key = spec.key
@@ -602,7 +598,7 @@ def scan_checks(cur, table: str, spec: TableSpec, chosen: dict[str, str],
     if len(repeated):
         cur.execute("INSERT INTO dup_hashes SELECT unnest(?::UBIGINT[])",
                     [repeated.tolist()])
-    cur.execute(  # the same ids as `_stage` finds, looked for only among equal hashes
+    cur.execute(  # the repeated ids, looked for only among equal hashes
         f"CREATE OR REPLACE TEMP TABLE dup_keys AS SELECT {key} FROM {table} "
         f"WHERE {key} IS NOT NULL AND hash({key}) IN (SELECT key_hash FROM dup_hashes) "
         f"GROUP BY {key} HAVING count(*) > 1"
