@@ -132,7 +132,7 @@ def _live_numbers(ctx, plan, index, colors, terr, can_edit: bool) -> None:
               "Coefficient of variation of potential over territories with a rep")],
         ):
             kpi_row(pair)
-        balance_chart(rows, ctx.settings.overload_tolerance, colors)
+        balance_chart(rows, ctx.settings.overload_tolerance)
         pieces = rows[(rows["units"] > 0) & (rows["components"] > 1)]
         if len(pieces):
             st.warning(f"{len(pieces)} territories are in more than one piece: "

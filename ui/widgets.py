@@ -178,7 +178,7 @@ def balance_svg(rows: pd.DataFrame, tolerance: float) -> str:
     return "".join(out)
 
 
-def balance_chart(rows: pd.DataFrame, tolerance: float, colors: dict[str, str]) -> None:
+def balance_chart(rows: pd.DataFrame, tolerance: float) -> None:
     """Each territory's deviation from the mean (potential, workload, accounts) and the
     tolerance band, for territories with a rep (those the balance metrics are over)."""
     # an image: Streamlit's HTML element keeps only HTML (its sanitiser drops SVG); the

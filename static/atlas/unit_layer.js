@@ -175,11 +175,7 @@
     state.stroke = {target: target, indices: indices, version: state.version, waited: 0,
                     key: key, prior: JSON.stringify(spec.answered || null)};
     strokeEstimate(spec, from, target);
-    // the territory outlines walk every unit edge (tens of ms at 15k units): after the
-    // recoloured units have reached the screen
-    requestAnimationFrame(function () {
-      setTimeout(function () { drawOutlines(state.map); }, 0);
-    });
+    drawOutlinesSoon(state.map);
     var el = document.getElementById("atlas-status");
     if (el) {
       el.setAttribute("data-answered-first",
@@ -626,6 +622,14 @@
     return Object.keys(edges).map(function (k) { return edges[k]; });
   }
 
+  function drawOutlinesSoon(map) {
+    // the territory outlines walk every unit edge (tens of ms at 15k units, ~0.25 s to
+    // index them on a new map): drawn once the units have reached the screen
+    requestAnimationFrame(function () {
+      setTimeout(function () { drawOutlines(map); }, 0);
+    });
+  }
+
   function drawOutlines(map) {
     if (state.geom.kind === "point") { return; }
     if (!state.edges) { state.edges = edgeIndex(state.geom); }
@@ -740,11 +744,7 @@
     var changed = restyle(spec);
     setDragging(map);
     if (codesChanged && built) {
-      // a new map: the units first; the territory outlines (every unit edge indexed,
-      // ~0.25 s at 17k units) once the units have reached the screen
-      requestAnimationFrame(function () {
-        setTimeout(function () { drawOutlines(map); }, 0);
-      });
+      drawOutlinesSoon(map);  // a new map: the units first
     } else if (codesChanged) {
       drawOutlines(map);
     }
