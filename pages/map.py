@@ -13,7 +13,7 @@ from ui.map import territory_map, view_of
 from ui.map_editor import BRUSH_SIZES, MODES, on_map_change
 from ui.map_spec import LAYERS, map_spec, territory_palette, unit_index
 from ui.page_entry import run_through_app
-from ui.plan_metrics import plan_metrics
+from ui.plan_metrics import metrics_ready, plan_metrics
 from ui.text import literal
 from ui.widgets import balance_chart, kpi_row, metric_card, percent, territory_table
 
@@ -103,15 +103,18 @@ def _live_numbers(ctx, plan, index, colors, terr, can_edit: bool) -> None:
             getattr(st, message[0])(literal(message[1]))
 
     # -- numbers (after the callback applied the stroke) -------------------------------
-    rows, whole, cube = plan_metrics(ctx)
-    table = rows.merge(terr[["territory_id", "rep_name"]], on="territory_id", how="left")
-    table.insert(3, "rep_name", table.pop("rep_name"))
-    table.insert(4, "status", table.pop("status"))
+    # a first load (nothing computed yet for this plan and period): the map first, in its
+    # territories' colours, so it can be used while the numbers are computed; the page
+    # runs once more at its end to give the map its numbers
+    layer = st.session_state.get("map_layer", "Territory")
+    map_first = layer == "Territory" and not metrics_ready(ctx)
+    rows = whole = cube = None
+    if not map_first:
+        rows, whole, cube = plan_metrics(ctx)
 
     left, right = st.columns([5, 3])
     with left:
-        spec = map_spec(ctx, plan, index, terr, rows, colors, cube,
-                        layer=st.session_state.get("map_layer", "Territory"),
+        spec = map_spec(ctx, plan, index, terr, rows, colors, cube, layer=layer,
                         editing=can_edit)
         territory_map(
             spec, view_of(index), tiles=st.session_state.get("map_tiles", False),
@@ -121,6 +124,13 @@ def _live_numbers(ctx, plan, index, colors, terr, can_edit: bool) -> None:
         )
         st.toggle("Online basemap tiles", key="map_tiles",
                   help="Needs internet. Without it the map draws state outlines.")
+    if map_first:
+        with right, st.spinner("Computing the plan's numbers..."):
+            rows, whole, cube = plan_metrics(ctx)
+        st.session_state["_map_numbers_pending"] = True
+    table = rows.merge(terr[["territory_id", "rep_name"]], on="territory_id", how="left")
+    table.insert(3, "rep_name", table.pop("rep_name"))
+    table.insert(4, "status", table.pop("status"))
     with right:
         for pair in (
             [("Unassigned", f"{whole['unassigned_accounts']:,}", "Accounts in no territory"),
@@ -181,3 +191,5 @@ if can_edit:
     territory_tools.manage(ctx, plan, terr, colors)
     territory_tools.unit_switch(ctx, plan)
     balance_panel(ctx, plan, index, colors)
+if st.session_state.pop("_map_numbers_pending", False):
+    st.rerun()  # the map was drawn before the numbers: this run gives them to it

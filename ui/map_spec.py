@@ -114,14 +114,22 @@ def _clean(v):
 
 
 def map_spec(ctx: Context, plan: plans.Plan, index: UnitIndex, terr: pd.DataFrame,
-             rows: pd.DataFrame, colors: dict[str, str], cube: MetricCube,
+             rows: pd.DataFrame | None, colors: dict[str, str], cube: MetricCube | None,
              *, layer: str = "Territory", editing: bool = False) -> dict:
     """What the map draws this run. With `editing` (the Map page, for a person who may
-    edit) it carries the edit tool, so the map answers a stroke before the server does."""
+    edit) it carries the edit tool, so the map answers a stroke before the server does.
+
+    Without `rows` and `cube` (a first load, before the metrics are computed) the map
+    gets the units in their territories' colours and no numbers; the numbers follow with
+    the next run. Only the Territory layer can be drawn so.
+    """
     index_key = f"{ctx.db_key}|{plan.plan_id}|{plan.unit}|{ctx.data_version}"
     cube_key = f"{index_key}|{ctx.period}|{ctx.as_of}|{ctx.settings.to_json()}"
     assign = plans.assignment(ctx.cur, plan)
     order = terr["territory_id"].tolist()
+    if rows is None:
+        layer = "Territory"
+        rows = pd.DataFrame({"territory_id": pd.Series([], dtype=object)})
     metrics_by = rows.set_index("territory_id")
     territories = []
     for t in terr.itertuples(index=False):
@@ -146,7 +154,7 @@ def map_spec(ctx: Context, plan: plans.Plan, index: UnitIndex, terr: pd.DataFram
         "version": int(st.session_state.get("_map_version", 0)) + 1,
         "geometry": geometry_url(index_key, index),
         "numbers": _numbers_url(index_key, cube_key, str(ctx.store.path), ctx.data_version,
-                                index, cube),
+                                index, cube) if cube is not None else None,
         "basemap": basemap_url(),
         "codes": unit_codes(index, assign, order),
         "territories": territories,
@@ -157,7 +165,7 @@ def map_spec(ctx: Context, plan: plans.Plan, index: UnitIndex, terr: pd.DataFram
         "drag": brush_radius(st.session_state.get("brush_size")) if editing else None,
         "answered": st.session_state.get("map_answered"),  # the last stroke the server saw
         "layer": _layer(layer, values, rows),
-        "fit": _fit(index, assign, rows),
+        "fit": _fit(index, assign, rows) if len(rows) else None,
     }
     st.session_state["_map_version"] = spec["version"]
     return spec

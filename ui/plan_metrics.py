@@ -29,15 +29,32 @@ def _cube(db_path: str, unit: str, period: str, as_of: str, settings: str, versi
     )
 
 
+_COMPUTED: set[tuple] = set()
+"""Keys of (cube, plan) whose metrics this server has computed: the next call is cheap."""
+
+
+def _key(ctx: Context) -> tuple:
+    plan = ctx.plan
+    return (ctx.db_key, str(plan.unit), str(ctx.period), ctx.as_of.isoformat(),
+            ctx.settings.to_json(), ctx.data_version, plan.plan_id)
+
+
+def metrics_ready(ctx: Context) -> bool:
+    """Whether `plan_metrics` for this context was computed before (its cube built, its
+    reps' travel summed), so a page may wait for it; otherwise the map page draws the map
+    first and the numbers after. A cube evicted since only makes one load slower."""
+    return _key(ctx) in _COMPUTED
+
+
 def plan_metrics(ctx: Context, baseline: plans.Plan | None = None):
     """(territory rows, plan dict, the cube) for the context's plan."""
     plan = ctx.plan
-    cube = _cube(ctx.db_key, str(plan.unit), str(ctx.period), ctx.as_of.isoformat(),
-                 ctx.settings.to_json(), ctx.data_version, ctx)
+    cube = _cube(*_key(ctx)[:-1], ctx)
     plan_in = metrics.PlanInputs.load(ctx.cur, plan, cube)
     base = (metrics.disruption_frame(ctx.cur, plan, baseline)
             if baseline is not None else None)
     rows, plan_row = metrics.territory_metrics(
         cube, plan_in, shapes_cache=_shapes_cache(str(ctx.store.path)), baseline=base
     )
+    _COMPUTED.add(_key(ctx))
     return rows, plan_row, cube

@@ -264,3 +264,43 @@ def test_map_page_balance_chart_shows_the_tables_deviations(app):
     for b in bars:
         assert float(b["data-value"]) == pytest.approx(
             with_rep.loc[b["data-territory"], column[b["data-series"]]], abs=1e-3)
+
+
+def test_a_first_load_draws_the_map_before_the_numbers(app, monkeypatch):
+    """Nothing computed yet for the plan: the map goes out first, in its territories'
+    colours and without numbers, the metrics are computed after it, and the page runs once
+    more by itself so that the map gets the numbers; once computed, one run does all."""
+    import ui.map
+    import ui.plan_metrics
+
+    events = []
+    real_map, real_metrics = ui.map.territory_map, ui.plan_metrics.plan_metrics
+
+    def spy_map(spec, *a, **kw):
+        events.append(("map", spec))
+        return real_map(spec, *a, **kw)
+
+    def spy_metrics(ctx, *a, **kw):
+        events.append(("metrics", None))
+        return real_metrics(ctx, *a, **kw)
+
+    monkeypatch.setattr(ui.map, "territory_map", spy_map)
+    monkeypatch.setattr(ui.plan_metrics, "plan_metrics", spy_metrics)
+    app.run()
+    assert not app.exception
+    kinds = [k for k, _ in events]
+    assert kinds[:4] == ["map", "metrics", "metrics", "map"], kinds
+    first, second = events[0][1], events[3][1]
+    assert first["numbers"] is None
+    assert second["numbers"]
+    assert all(t["attainment"] is None for t in first["territories"])
+    assert any(t["attainment"] is not None for t in second["territories"])
+    assert first["codes"] == second["codes"]  # the same colours, before and after
+    assert first["geometry"] == second["geometry"]
+    cards = {m.label: m.value for m in app.metric}
+
+    events.clear()  # computed now: one run, the numbers before the map
+    app.run()
+    assert [k for k, _ in events][:2] == ["metrics", "map"]
+    assert events[1][1]["numbers"] == second["numbers"]
+    assert {m.label: m.value for m in app.metric} == cards
