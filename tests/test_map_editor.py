@@ -295,3 +295,25 @@ def test_county_shapes_keep_shared_borders_and_numbers_follow_the_cube(demo):
     assert nums["penetration"][j] is None  # potential 0: no penetration
     assert nums["whitespace"][j] == 0  # max(0 - 10, 0)
     assert sum(nums["accounts"]) == 4  # the accounts without a unit are not on the map
+
+
+def test_shapes_from_one_array_equal_the_shapes_one_by_one():
+    """The hexagon path (every coordinate in one array) writes the same rings as reading
+    each shape alone: polygons, a polygon with a hole, multipolygons, and H3 cells."""
+    import h3
+    import shapely
+    from shapely.geometry import MultiPolygon, Polygon
+
+    hexes = [Polygon([(lng, lat) for lat, lng in h3.cell_to_boundary(c)])
+             for c in h3.grid_disk(h3.latlng_to_cell(41.88, -87.63, 5), 2)]
+    holed = Polygon([(0, 0), (4, 0), (4, 4), (0, 4)], [[(1, 1), (2, 1), (2, 2), (1, 2)]])
+    multi = MultiPolygon([Polygon([(10, 10), (11, 10), (11, 11.123456)]),
+                          Polygon([(12, 12), (13, 12), (13, 13)])])
+    for geoms in (hexes, [*hexes, holed], [holed, multi, hexes[0]]):
+        arr = np.asarray(geoms, dtype=object)
+        assert ui_map._shapes(arr, 4) == [ui_map._rings(g, 4) for g in arr]
+    # the third corner of the first polygon, lat first, rounded to 4 digits
+    assert ui_map._shapes(np.asarray([multi], dtype=object), 4)[0][0][0][4:6] == \
+        [11.1235, 11.0]
+    assert shapely.to_ragged_array(np.asarray(hexes, dtype=object))[0] == \
+        shapely.GeometryType.POLYGON
