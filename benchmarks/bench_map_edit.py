@@ -966,13 +966,20 @@ def _frame(page):
 def _drive(page, wire, url, index, assign, brush, args, prof_path, zoom) -> dict:
     res: dict = {}
     # -- first load ------------------------------------------------------------------------
-    t = time.perf_counter()
+    t, t_epoch = time.perf_counter(), time.time()
     page.goto(url)  # the default page is the Territory map (app.py runs st.navigation)
     el, frame = _frame(page)
     frame.wait_for_selector("#atlas-status", state="attached", timeout=300_000)
-    res["first_map_seconds"] = time.perf_counter() - t
+    # seen by Playwright: its polling runs on the page's main thread, which the page's
+    # other elements keep busy, so it can see the map up to a second after it was drawn
+    res["first_map_seen_seconds"] = time.perf_counter() - t
     page.wait_for_selector(IDLE, timeout=300_000)
     res["first_idle_seconds"] = time.perf_counter() - t
+    # on screen: two frames after the map drew its first spec, by the page's own clock
+    # (the same machine's clock as time.time())
+    painted = frame.wait_for_selector("#atlas-status[data-first-painted]", state="attached",
+                                      timeout=60_000).get_attribute("data-first-painted")
+    res["first_map_seconds"] = float(painted) / 1000 - t_epoch
     time.sleep(1.0)
     page.wait_for_selector(IDLE, timeout=300_000)
     # the hooks: an init script does not reach the component's document (its iframe swaps
@@ -1373,7 +1380,10 @@ def report(res: dict) -> str:
         lines.append(rule)
         lines.append(head)
         lines.append(rule)
-        row("first load: page open -> map drawn", _ms(br["first_map_seconds"]))
+        row("first load: page open -> map drawn (on screen)", _ms(br["first_map_seconds"]))
+        if br.get("first_map_seen_seconds") is not None:
+            row("first load: page open -> map seen by Playwright",
+                _ms(br["first_map_seen_seconds"]))
         row("first load: page open -> page idle", _ms(br["first_idle_seconds"]))
         fl = br["first_load"]
         row("first load: websocket + HTTP bytes",
