@@ -207,10 +207,13 @@
     // the click still goes on to the server (streamlit-folium's last_clicked), which saves
     // it and stays the authority: its next spec replaces these codes, so a refused stroke
     // is put back as soon as the server answers. Locked territories wait for the server.
+    // A click the map does not recolour (Inspect, a unit already in the brush territory,
+    // a locked one) goes to the server at once as well: its answer or message comes sooner.
     var spec = state.spec, target = strokeTarget(spec), from = {};
-    if (target === null || brushActive(spec)) { return; }
-    if (!takeUnit(spec, e.target._atlasIndex, target, from)) { return; }
-    beginStroke(spec, target, from, {lat: e.latlng.lat, lng: e.latlng.lng});
+    if (!spec || !spec.mode || brushActive(spec)) { return; }
+    if (target !== null && takeUnit(spec, e.target._atlasIndex, target, from)) {
+      beginStroke(spec, target, from, {lat: e.latlng.lat, lng: e.latlng.lng});
+    }
     setTimeout(sendNow, 0);  // after the map's own click handler has noted the click
   }
 
