@@ -1033,6 +1033,15 @@ def _drive(page, wire, url, index, assign, brush, args, prof_path, zoom) -> dict
         terr = np.array([assign.get(u) for u in index.ids], dtype=object)
         inside = ((pts[:, 0] > safe_x[0]) & (pts[:, 0] < safe_x[1])
                   & (pts[:, 1] > safe_y[0]) & (pts[:, 1] < safe_y[1]))
+        # not under a panel (the stroke panel, a legend: a click there is not a map click)
+        for x0, y0, x1, y1 in frame.evaluate(
+                """() => { const m = window.map.getContainer().getBoundingClientRect();
+                   return Array.from(document.querySelectorAll('.leaflet-control')).map(
+                     c => { const r = c.getBoundingClientRect();
+                            return [r.left - m.left - 8, r.top - m.top - 8,
+                                    r.right - m.left + 8, r.bottom - m.top + 8]; }); }"""):
+            inside &= ~((pts[:, 0] > x0) & (pts[:, 0] < x1)
+                        & (pts[:, 1] > y0) & (pts[:, 1] < y1))
         return inside, terr != brush
 
     # -- clicks in Paint mode --------------------------------------------------------------

@@ -529,6 +529,9 @@
         div.id = "atlas-stroke";
         div.style.cssText = "background:#fff;padding:6px 8px;border-radius:4px;" +
           "box-shadow:0 1px 4px rgba(0,0,0,.3);font:12px sans-serif;max-width:300px";
+        // a click, a drag or the wheel on the panel is not one on the unit beneath it
+        L.DomEvent.disableClickPropagation(div);
+        L.DomEvent.disableScrollPropagation(div);
         return div;
       };
       state.strokePanel.addTo(map);
@@ -656,6 +659,19 @@
     lines.addTo(map);
   }
 
+  function clickUnder(map, latlng) {
+    // a home marker lies above the units: a click on it is a click on the unit below
+    // (the map answers it at once, as any unit click)
+    var p = map.latLngToLayerPoint(latlng);
+    for (var i = 0; i < state.layers.length; i++) {
+      var l = state.layers[i];
+      if (l._containsPoint && l._containsPoint(p)) {
+        onUnitClick({target: l, latlng: latlng});
+        return;
+      }
+    }
+  }
+
   function drawHomes(map, homes) {
     var key = JSON.stringify(homes || []);
     if (key === state.homesKey) { return; }
@@ -665,7 +681,8 @@
       return L.circleMarker([h[0], h[1]], {
         radius: 5, color: "#000000", weight: 2, fillColor: "#ffffff", fillOpacity: 1,
         renderer: state.homeRenderer,
-      }).bindTooltip("<b>" + esc(h[2]) + "</b> (home base)<br>" + esc(h[3]));
+      }).bindTooltip("<b>" + esc(h[2]) + "</b> (home base)<br>" + esc(h[3]))
+        .on("click", function (e) { clickUnder(map, e.latlng); });
     }));
     state.homes.addTo(map);
   }
@@ -679,6 +696,8 @@
       var div = L.DomUtil.create("div", "atlas-legend");
       div.style.cssText = "background:#fff;padding:6px 8px;border-radius:4px;" +
         "box-shadow:0 0 4px rgba(0,0,0,.3);font:12px sans-serif;line-height:18px";
+      L.DomEvent.disableClickPropagation(div);
+      L.DomEvent.disableScrollPropagation(div);
       var html = "<b>" + esc(layer.label) + "</b><br>";
       for (var k = 0; k < layer.colors.length; k++) {
         var lo = k === 0 ? null : layer.breaks[k - 1];

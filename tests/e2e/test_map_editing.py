@@ -350,6 +350,63 @@ def test_the_map_answers_a_click_before_the_server(atlas, counties, tool):
     atlas.assert_restored()
 
 
+def test_a_click_on_the_stroke_panel_is_not_a_click_on_the_map(atlas, counties):
+    """The stroke panel sits over units: a click on it (to read or copy its numbers) must
+    not paint the unit beneath it (the map's own click handler never hears of it)."""
+    atlas.choose("Brush (territory)", BRUSH)
+    codes0 = atlas.codes()
+    county = pick_county(counties, atlas.territory_of(codes0), avoid={BRUSH, None})
+    atlas.set_view(county["lat"], county["lon"], 8)
+    atlas.click_unit(county["lat"], county["lon"])  # the panel appears
+    panel = atlas.frame.locator("#atlas-stroke")
+    panel.wait_for(timeout=WAIT)
+    codes1 = atlas.codes()
+    clicked = atlas.frame.evaluate("() => JSON.stringify(window.__GLOBAL_DATA__"
+                                   ".lat_lng_clicked)")
+    box = panel.bounding_box()
+    atlas.page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    # the map's click handler records a click as it happens: none was recorded
+    assert atlas.frame.evaluate("() => JSON.stringify(window.__GLOBAL_DATA__"
+                                ".lat_lng_clicked)") == clicked
+    assert (atlas.codes() == codes1).all()
+    atlas.undo()
+    assert (atlas.codes() == codes0).all()
+    atlas.assert_restored()
+
+
+def test_a_click_on_a_rep_home_paints_the_unit_beneath_at_once(atlas, counties):
+    """A rep's home marker lies above the units: a click on it is a click on the unit
+    under it, answered by the map before the server like any other."""
+    atlas.choose("Brush (territory)", BRUSH)
+    codes0 = atlas.codes()
+    owner = atlas.territory_of(codes0)
+    homes = atlas.frame.evaluate("() => window.atlasUnits.state.spec.homes")
+    home, unit = next((h, u) for h in homes
+                      if (u := county_at(counties, h[0], h[1])) in atlas.position
+                      and owner[u] not in {BRUSH, None})
+    atlas.set_view(home[0], home[1], 8)
+    assert atlas.frame.evaluate(  # what the mouse will hit there: the marker's SVG path
+        """([lat, lng]) => {
+             const p = window.map.latLngToContainerPoint([lat, lng]);
+             const r = window.map.getContainer().getBoundingClientRect();
+             return document.elementFromPoint(r.left + p.x, r.top + p.y).tagName;
+           }""", [home[0], home[1]]) == "path"
+    before = atlas.version()
+    atlas.edited = True
+    atlas.page.mouse.click(*atlas.pixel(home[0], home[1]))
+    target = atlas.territory_ids().index(BRUSH)
+    atlas.frame.wait_for_function("([i, t]) => window.atlasUnits.state.codes[i] === t",
+                                  arg=[atlas.position[unit], target], timeout=10_000)
+    status = atlas.frame.locator("#atlas-status")
+    assert status.get_attribute("data-answered-first") == unit
+    assert int(status.get_attribute("data-answered-under")) == before  # before the server
+    atlas.after_rerun(before)
+    assert atlas.changed_units(codes0, atlas.codes()) == [unit]  # the server agrees
+    atlas.undo()
+    assert (atlas.codes() == codes0).all()
+    atlas.assert_restored()
+
+
 def test_inspect_clicks_do_not_recolour(atlas, counties):
     atlas.tool("Inspect")
     codes0 = atlas.codes()
