@@ -22,7 +22,7 @@ $(VENV)/.dev: $(VENV)/.app requirements-dev.txt
 ## run: install, then serve the app on http://localhost:$(PORT) (demo data on first start),
 ## to this machine only (ADDRESS=0.0.0.0 serves the network: README, "Serving a team")
 run: $(VENV)/.app
-	$(PY) -m streamlit run app.py --server.port $(PORT) --server.address $(ADDRESS)
+	$(PY) -m ui.serve --server.port $(PORT) --server.address $(ADDRESS)
 
 ## chromium: Debian's Chromium for the browser tests (Playwright cannot download one here)
 chromium:

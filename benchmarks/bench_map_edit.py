@@ -605,7 +605,8 @@ PROFILE_TARGETS = [
 
 
 def _serve(log_path: str, port: int, profile: bool) -> None:
-    """Child: `streamlit run app.py`, with PROFILE_TARGETS timed into a JSON-lines file."""
+    """Child: `streamlit run app.py` with `make run`'s warm-up (ui/serve.py), and
+    PROFILE_TARGETS timed into a JSON-lines file."""
     os.chdir(ROOT)
     if profile:
         import functools
@@ -671,6 +672,9 @@ def _serve(log_path: str, port: int, profile: bool) -> None:
             script_runner.ScriptRunner._run_script = first_installs
         except Exception as exc:  # noqa: BLE001 - Streamlit internals moved: not timed
             log(f"(not timed: ScriptRunner._run_script: {exc})", time.time(), 0.0)
+    from ui import serve  # as `make run`: the libraries imported while the server waits
+
+    threading.Thread(target=serve.import_when_ready, daemon=True).start()
     sys.argv = ["streamlit", "run", "app.py", "--server.port", str(port),
                 "--server.address", "127.0.0.1", "--server.headless", "true",
                 "--server.fileWatcherType", "none", "--server.runOnSave", "false",

@@ -3,10 +3,10 @@
     python benchmarks/bench_team.py                 # 10 sessions for 60 s (after 1 for 20 s)
     python benchmarks/bench_team.py --sessions 4 --seconds 20
 
-What it does: `streamlit run app.py` on a copy of the demo database (county plan) with an
-admin and one manager user per session; one headless Chromium (Debian's) with a separate
-browser context per session, each signed in through the real sign-in form as its own
-manager, on the Territory map zoomed to its own part of the country. Each session then
+What it does: `python -m ui.serve` (as `make run`) on a copy of the demo database (county
+plan) with an admin and one manager user per session; one headless Chromium (Debian's)
+with a separate browser context per session, each signed in through the real sign-in form
+as its own manager, on the Territory map zoomed to its own part of the country. Each session then
 loops for the given time: a click that paints a county of its part into the brush
 territory, and one time in three Undo instead. A stroke's time is from the click to the map
 showing the server's answer and the script run having ended (as a manager sees it).
@@ -85,8 +85,8 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = open(log, "w")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port",
-             str(self.port), "--server.address", "127.0.0.1", "--server.headless", "true",
+            [sys.executable, "-m", "ui.serve", "--server.port", str(self.port),
+             "--server.address", "127.0.0.1", "--server.headless", "true",
              "--server.fileWatcherType", "none"],
             cwd=ROOT, env={**os.environ, "TERRITORY_ATLAS_DB": str(db)},
             stdout=self.log, stderr=subprocess.STDOUT)

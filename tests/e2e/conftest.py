@@ -29,13 +29,14 @@ def free_port() -> int:
 
 @contextmanager
 def serving(db: Path, *, port: int | None = None, extra: tuple[str, ...] = ()):
-    """`streamlit run app.py` on `db` on a free local port (or `port`), with `extra`
-    command line options; its URL while the block runs."""
+    """The app as `make run` serves it (`python -m ui.serve`: `streamlit run app.py` and
+    the warm-up) on `db` on a free local port (or `port`), with `extra` command line
+    options; its URL while the block runs."""
     port = port or free_port()
     env = {**os.environ, "TERRITORY_ATLAS_DB": str(db)}
     log = open(db.parent / "streamlit.log", "w")  # noqa: SIM115 - closed at teardown
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+        [sys.executable, "-m", "ui.serve", "--server.port", str(port),
          "--server.address", "127.0.0.1", "--server.headless", "true", *extra],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )

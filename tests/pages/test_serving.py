@@ -62,3 +62,25 @@ def test_a_crash_shows_no_traceback_to_the_user():
 
     root = Path(__file__).resolve().parents[2]
     assert 'showErrorDetails = "none"' in (root / ".streamlit" / "config.toml").read_text()
+
+
+def test_the_warm_up_imports_no_streamlit_component():
+    """`make run`'s warm-up (ui/serve.py) imports libraries and the engine before the first
+    page; a component module among them would be declared outside a page run, never
+    registered, and the map would stay blank. A fresh interpreter tells."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    code = ("import importlib, sys\n"
+            "from ui import serve\n"
+            "for name in serve.APP_MODULES:\n"
+            "    importlib.import_module(name)\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('streamlit_folium', 'ui', 'pages', 'plotly')))\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True,
+                         text=True, check=True).stdout.strip()
+    assert out == "['ui', 'ui.serve']"
+    make = (root / "Makefile").read_text()
+    assert "$(PY) -m ui.serve --server.port" in make  # what `make run` starts
