@@ -672,9 +672,12 @@ def _serve(log_path: str, port: int, profile: bool) -> None:
             script_runner.ScriptRunner._run_script = first_installs
         except Exception as exc:  # noqa: BLE001 - Streamlit internals moved: not timed
             log(f"(not timed: ScriptRunner._run_script: {exc})", time.time(), 0.0)
-    from ui import serve  # as `make run`: the libraries imported while the server waits
-
-    threading.Thread(target=serve.import_when_ready, daemon=True).start()
+    try:  # as `make run`: the libraries imported while the server waits
+        from ui import serve
+    except ImportError:  # an engine from before ui/serve.py (a before/after comparison)
+        serve = None
+    if serve is not None:
+        threading.Thread(target=serve.import_when_ready, daemon=True).start()
     sys.argv = ["streamlit", "run", "app.py", "--server.port", str(port),
                 "--server.address", "127.0.0.1", "--server.headless", "true",
                 "--server.fileWatcherType", "none", "--server.runOnSave", "false",
