@@ -54,7 +54,8 @@ def live_editor(ctx, plan, index, colors, can_edit: bool) -> None:
                        + (" and sees only their own territories of the active plan."
                           if who.role == "rep" else "."))
         bar[1].selectbox("Colour units by", list(LAYERS), key="map_layer")
-    _live_numbers(ctx, plan, index, colors, terr, can_edit)
+    if _live_numbers(ctx, plan, index, colors, terr, can_edit):
+        st.rerun()  # the map was drawn before the numbers: the next run gives them to it
 
 
 def _toolbar(ctx, plan, terr, ids) -> None:
@@ -94,7 +95,9 @@ def _toolbar(ctx, plan, terr, ids) -> None:
                   on_click=_undo_redo, args=(edits.redo, ctx, plan))
 
 
-def _live_numbers(ctx, plan, index, colors, terr, can_edit: bool) -> None:
+def _live_numbers(ctx, plan, index, colors, terr, can_edit: bool) -> bool:
+    """The map and the numbers around it; True when the map went out before its numbers
+    (a first load), so the page must run once more to give them to it."""
     # always one element here, message or not: the map below must keep its place in the page,
     # or the browser would rebuild it (and lose the view)
     message = st.session_state.get("edit_message")
@@ -105,7 +108,7 @@ def _live_numbers(ctx, plan, index, colors, terr, can_edit: bool) -> None:
     # -- numbers (after the callback applied the stroke) -------------------------------
     # a first load (nothing computed yet for this plan and period): the map first, in its
     # territories' colours, so it can be used while the numbers are computed; the page
-    # runs once more at its end to give the map its numbers
+    # then runs once more (cached now) to give the map its numbers
     layer = st.session_state.get("map_layer", "Territory")
     map_first = layer == "Territory" and not metrics_ready(ctx)
     rows = whole = cube = None
@@ -127,7 +130,6 @@ def _live_numbers(ctx, plan, index, colors, terr, can_edit: bool) -> None:
     if map_first:
         with right, st.spinner("Computing the plan's numbers..."):
             rows, whole, cube = plan_metrics(ctx)
-        st.session_state["_map_numbers_pending"] = True
     table = rows.merge(terr[["territory_id", "rep_name"]], on="territory_id", how="left")
     table.insert(3, "rep_name", table.pop("rep_name"))
     table.insert(4, "status", table.pop("status"))
@@ -184,6 +186,7 @@ def _live_numbers(ctx, plan, index, colors, terr, can_edit: bool) -> None:
     if can_edit:
         territory_tools.inspector(ctx, plan, index, terr)
         territory_tools.edit_history(ctx, plan)
+    return map_first
 
 
 live_editor(ctx, plan, index, colors, can_edit)
@@ -191,5 +194,3 @@ if can_edit:
     territory_tools.manage(ctx, plan, terr, colors)
     territory_tools.unit_switch(ctx, plan)
     balance_panel(ctx, plan, index, colors)
-if st.session_state.pop("_map_numbers_pending", False):
-    st.rerun()  # the map was drawn before the numbers: this run gives them to it
