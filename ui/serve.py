@@ -28,24 +28,21 @@ APP_MODULES = (  # what app.py and the map page import, but Streamlit and the ui
 )
 
 
-def import_when_ready(timeout: float = 60.0) -> list[str]:
-    """Wait for Streamlit's runtime, then import APP_MODULES; the names imported."""
+def import_when_ready(timeout: float = 60.0) -> None:
+    """Wait for Streamlit's runtime, then import APP_MODULES."""
     from streamlit.runtime import Runtime
 
     deadline = time.monotonic() + timeout
     while not Runtime.exists():
         if time.monotonic() > deadline:
-            return []
+            return
         time.sleep(0.01)
-    done = []
     for name in APP_MODULES:
         try:
             importlib.import_module(name)
         except Exception:  # the page imports it again and shows the error
             logging.getLogger(__name__).exception("warm-up: importing %s failed", name)
             break
-        done.append(name)
-    return done
 
 
 def main(argv: list[str]) -> int:

@@ -255,16 +255,17 @@
     return 40075.016686 * Math.cos(lat * Math.PI / 180) / (256 * Math.pow(2, map.getZoom()));
   }
 
+  function under(layer, p) {  // whether the unit's shape holds layer point `p`
+    return !!layer._pxBounds && layer._pxBounds.contains(p) && layer._containsPoint(p);
+  }
+
   function brushAt(p) {
     // the units under layer point `p`, and with a brush size, those whose centre lies
     // within that many km of it
     var b = state.brushing, hits = [];
     var cell = b.grid.shapes[Math.floor(p.x / CELL) + "," + Math.floor(p.y / CELL)] || [];
     cell.forEach(function (i) {
-      var layer = state.layers[i];
-      if (layer._pxBounds && layer._pxBounds.contains(p) && layer._containsPoint(p)) {
-        hits.push(i);
-      }
+      if (under(state.layers[i], p)) { hits.push(i); }
     });
     if (b.radius > 0) {
       var r = b.radius, r2 = r * r;
@@ -663,13 +664,8 @@
     // a home marker lies above the units: a click on it is a click on the unit below
     // (the map answers it at once, as any unit click)
     var p = map.latLngToLayerPoint(latlng);
-    for (var i = 0; i < state.layers.length; i++) {
-      var l = state.layers[i];
-      if (l._containsPoint && l._containsPoint(p)) {
-        onUnitClick({target: l, latlng: latlng});
-        return;
-      }
-    }
+    var hit = state.layers.find(function (l) { return under(l, p); });
+    if (hit) { onUnitClick({target: hit, latlng: latlng}); }
   }
 
   function drawHomes(map, homes) {
