@@ -252,3 +252,26 @@ def test_cube_period_boundaries(small):
     assert _records(year)["IL"] == (1, 300.0, 0.0, 70.0)  # S6 on July 1st now counts
     last_year = cube.unit_cube(small.cursor(), unit, Period.year(2025))
     assert _records(last_year)["MA"] == (3, 130.0, 60.0, 0.0)
+
+
+def test_h3_neighbours_are_the_cells_sharing_an_edge():
+    """A hand-checkable case: a cell, its ring of six and one cell two steps away, with
+    one ring cell missing; pairs are checked by shared boundary vertices (two shared
+    vertices = a shared edge), not with the grid functions the code uses."""
+    from analytics import adjacency
+
+    centre = h3.latlng_to_cell(40.0, -100.0, 5)
+    ring = sorted(h3.grid_ring(centre, 1))
+    far = sorted(h3.grid_ring(centre, 2))[0]
+    ids = [centre, *ring[1:], far]  # ring[0] left out
+
+    def vertices(cell):
+        return {(round(a, 9), round(b, 9)) for a, b in h3.cell_to_boundary(cell)}
+
+    expected = sorted((min(a, b), max(a, b)) for i, a in enumerate(ids) for b in ids[i + 1:]
+                      if len(vertices(a) & vertices(b)) >= 2)
+    got = adjacency.unit_neighbours(UnitType("h3", 5), ids)
+    assert got == expected
+    # the centre touches the five ring cells present; each ring cell its two ring neighbours
+    assert sum(centre in p for p in got) == 5
+    assert all(a < b for a, b in got)
