@@ -17,13 +17,16 @@
   var UNASSIGNED = "#E6E6E6";  // ui/palette.py UNASSIGNED
   var cache = {};
   var state = {
-    map: null, renderer: null, geomUrl: null, geom: null, layers: [], colors: [],
+    map: null, renderer: null, geomUrl: null, geom: null, units: null, colors: [],
     numbersUrl: null, numbers: null, basemapUrl: null, basemap: null, codes: null,
-    outline: null, homes: null, homesKey: null, legend: null, fitNonce: null,
-    spec: null, edges: null, busy: false, pending: null, hoverTip: null, version: 0,
+    homes: null, homesKey: null, legend: null, fitNonce: null,
+    spec: null, busy: false, pending: null, hoverTip: null, version: 0,
   };
 
   function fetchJSON(url) {
+    if (!cache[url] && window.atlasPrefetch && window.atlasPrefetch[url]) {
+      cache[url] = window.atlasPrefetch[url];  // asked for by prefetch.js, before Leaflet
+    }
     if (!cache[url]) {
       cache[url] = fetch(url).then(function (r) {
         if (!r.ok) { throw new Error(url + ": " + r.status); }
@@ -40,17 +43,6 @@
       out[i] = c === ".." ? -1 : parseInt(c, 36);
     }
     return out;
-  }
-
-  function latlngs(shape) {
-    // shape: [polygon, ...], polygon: [ring, ...], ring: [lat, lng, lat, lng, ...]
-    return shape.map(function (poly) {
-      return poly.map(function (ring) {
-        var pts = [];
-        for (var i = 0; i < ring.length; i += 2) { pts.push([ring[i], ring[i + 1]]); }
-        return pts;
-      });
-    });
   }
 
   function money(v) {
@@ -102,38 +94,295 @@
     return html;
   }
 
-  function build(map, geom) {
-    state.layers.forEach(function (l) { map.removeLayer(l); });
-    state.layers = [];
-    state.colors = [];
-    state.edges = null;
-    var renderer = state.renderer;
-    var points = geom.kind === "point";
-    for (var i = 0; i < geom.ids.length; i++) {
-      var layer;
-      if (points) {
-        layer = L.circleMarker([geom.points[2 * i], geom.points[2 * i + 1]], {
-          renderer: renderer, radius: 5, weight: 1, color: "#333333",
-          fillColor: UNASSIGNED, fillOpacity: 0.85, bubblingMouseEvents: true,
-        });
-      } else {
-        layer = L.polygon(latlngs(geom.shapes[i]), {
-          renderer: renderer, weight: 0.4, color: "#ffffff", fillColor: UNASSIGNED,
-          fillOpacity: 0.7, smoothFactor: 0.5, bubblingMouseEvents: true,
-        });
-      }
-      layer._atlasIndex = i;
-      layer.on("mouseover mousemove", onHover);
-      layer.on("mouseout", onOut);
-      layer.on("click", onUnitClick);
-      layer.addTo(map);
-      state.layers.push(layer);
-      state.colors.push(null);
+  // -- the units: one canvas layer draws every unit and finds the unit under a point -----
+  // (17k Leaflet polygons took 0.3-0.4 s to build and 0.3 s to paint on a first load; one
+  // layer that fills the units of each colour as one path takes a tenth of that)
+  var CELL = 64;  // px: the grid that finds the units under a point
+  var POINT_RADIUS = 5;
+
+  function worldPoint(crs, lat, lng) {
+    // the point at zoom 0 (Web Mercator inline: 120k vertices on a first load)
+    if (crs === L.CRS.EPSG3857) {
+      var max = 85.0511287798, s = Math.sin(Math.max(-max, Math.min(max, lat)) * Math.PI / 180);
+      return [256 * (lng / 360 + 0.5), 256 * (0.5 - Math.log((1 + s) / (1 - s)) / (4 * Math.PI))];
     }
+    var p = crs.latLngToPoint(L.latLng(lat, lng), 0);
+    return [p.x, p.y];
+  }
+
+  function pairTable(capacity) {
+    // ids 0, 1, 2, ... for pairs of integers, in the order first seen (open addressing)
+    var size = 1;
+    while (size < 2 * capacity) { size *= 2; }
+    var slots = new Int32Array(size).fill(-1), xs = new Int32Array(capacity);
+    var ys = new Int32Array(capacity), count = 0;
+    return {
+      id: function (x, y) {
+        var h = (Math.imul(x, 73856093) ^ Math.imul(y, 19349663)) & (size - 1);
+        while (slots[h] >= 0) {
+          var k = slots[h];
+          if (xs[k] === x && ys[k] === y) { return k; }
+          h = (h + 1) & (size - 1);
+        }
+        slots[h] = count;
+        xs[count] = x;
+        ys[count] = y;
+        return count++;
+      },
+    };
+  }
+
+  var UnitsLayer = L.Path.extend({
+    // one L.Path to the canvas renderer: it positions, clears and zooms the canvas (and its
+    // zoom animation) as for any path, and calls _project, _update and _updatePath
+    initialize: function (geom, crs, options) {
+      L.setOptions(this, L.extend({interactive: false, weight: 1}, options));
+      var n = geom.ids.length, points = geom.kind === "point";
+      var ringStart = [0], unitRing = [0], xs = [], ys = [], lats = [], lngs = [];
+      for (var i = 0; i < n; i++) {
+        if (points) {
+          var w = worldPoint(crs, geom.points[2 * i], geom.points[2 * i + 1]);
+          xs.push(w[0]); ys.push(w[1]);
+          ringStart.push(xs.length);
+        } else {
+          geom.shapes[i].forEach(function (poly) {
+            poly.forEach(function (ring) {
+              for (var j = 0; j < ring.length; j += 2) {
+                var q = worldPoint(crs, ring[j], ring[j + 1]);
+                xs.push(q[0]); ys.push(q[1]); lats.push(ring[j]); lngs.push(ring[j + 1]);
+              }
+              ringStart.push(xs.length);
+            });
+          });
+        }
+        unitRing.push(ringStart.length - 1);
+      }
+      this.points = points;
+      this.count = n;
+      this.wx = Float64Array.from(xs);
+      this.wy = Float64Array.from(ys);
+      this.ringStart = Int32Array.from(ringStart);
+      this.unitRing = Int32Array.from(unitRing);
+      this.px = new Float64Array(xs.length);
+      this.py = new Float64Array(xs.length);
+      this.box = new Float64Array(4 * n);  // layer px: min x, min y, max x, max y
+      this.fill = new Array(n).fill(UNASSIGNED);
+      this.alpha = new Float32Array(n).fill(0.7);
+      this.lat = lats;
+      this.lng = lngs;
+      this.grid = null;
+      this.edges = null;  // outlineIndex
+      this.codes = null;  // the territory code of each unit, for the outlines
+    },
+
+    outlineIndex: function () {
+      // every unit edge once, with the unit on each side (-1: none): the territory
+      // outlines are the edges whose two sides are in different territories. Shared
+      // borders are sent with the same rounded points, so a vertex is its lat, lng to
+      // 1e-4 degree; vertices and edges are found in two integer-pair hash tables (17k
+      // hexagons: ~20 ms; string keys took 0.2 s)
+      if (this.edges || this.points) { return; }
+      var n = this.wx.length, vid = new Int32Array(n), vertices = pairTable(n);
+      for (var v = 0; v < n; v++) {
+        vid[v] = vertices.id(Math.round(this.lat[v] * 1e4), Math.round(this.lng[v] * 1e4));
+      }
+      var edges = pairTable(n), ea = [], eb = [], eu = [], ew = [];
+      function add(i, a, b) {
+        var x = vid[a], y = vid[b];
+        if (x === y) { return; }
+        var e = x < y ? edges.id(x, y) : edges.id(y, x);
+        if (e === ea.length) {
+          ea.push(a); eb.push(b); eu.push(i); ew.push(-1);
+        } else { ew[e] = i; }
+      }
+      for (var i = 0; i < this.count; i++) {
+        for (var r = this.unitRing[i]; r < this.unitRing[i + 1]; r++) {
+          var lo = this.ringStart[r], hi = this.ringStart[r + 1];
+          for (var w = lo; w < hi - 1; w++) { add(i, w, w + 1); }
+          if (hi - lo > 2) { add(i, hi - 1, lo); }  // nothing if the ring ends where it began
+        }
+      }
+      this.edges = {a: Int32Array.from(ea), b: Int32Array.from(eb), u: Int32Array.from(eu),
+                    w: Int32Array.from(ew)};
+    },
+
+    _project: function () {
+      var map = this._map, s = map.options.crs.scale(map.getZoom()) / map.options.crs.scale(0);
+      var o = map.getPixelOrigin(), px = this.px, py = this.py, wx = this.wx, wy = this.wy;
+      for (var k = 0; k < wx.length; k++) {
+        px[k] = wx[k] * s - o.x;
+        py[k] = wy[k] * s - o.y;
+      }
+      var box = this.box, r = this.points ? POINT_RADIUS + 1 : 0;
+      var all = [Infinity, Infinity, -Infinity, -Infinity];
+      for (var i = 0; i < this.count; i++) {
+        var lo = this.ringStart[this.unitRing[i]], hi = this.ringStart[this.unitRing[i + 1]];
+        var b = [Infinity, Infinity, -Infinity, -Infinity];
+        for (var v = lo; v < hi; v++) {
+          if (px[v] < b[0]) { b[0] = px[v]; }
+          if (py[v] < b[1]) { b[1] = py[v]; }
+          if (px[v] > b[2]) { b[2] = px[v]; }
+          if (py[v] > b[3]) { b[3] = py[v]; }
+        }
+        box[4 * i] = b[0] - r; box[4 * i + 1] = b[1] - r;
+        box[4 * i + 2] = b[2] + r; box[4 * i + 3] = b[3] + r;
+        for (var c = 0; c < 2; c++) {
+          all[c] = Math.min(all[c], box[4 * i + c]);
+          all[c + 2] = Math.max(all[c + 2], box[4 * i + c + 2]);
+        }
+      }
+      this._pxBounds = this.count ? L.bounds([all[0], all[1]], [all[2], all[3]]) : null;
+      this.grid = null;  // the pixels moved: the grid is built again when next asked for
+    },
+
+    _update: function () {},  // a pan moves the canvas, not the units' layer points
+
+    _containsPoint: function () { return false; },  // the renderer's own hit test: not ours
+
+    _trace: function (ctx, i) {
+      var px = this.px, py = this.py;
+      for (var r = this.unitRing[i]; r < this.unitRing[i + 1]; r++) {
+        var lo = this.ringStart[r], hi = this.ringStart[r + 1];
+        if (this.points) {
+          ctx.moveTo(px[lo] + POINT_RADIUS, py[lo]);
+          ctx.arc(px[lo], py[lo], POINT_RADIUS, 0, 2 * Math.PI);
+          continue;
+        }
+        // no closePath: Chromium's takes time in the number of subpaths before it (2 s for
+        // 17k units in one path); a ring ends on its first point, as the shapes are sent
+        ctx.moveTo(px[lo], py[lo]);
+        for (var v = lo + 1; v < hi; v++) { ctx.lineTo(px[v], py[v]); }
+        if (px[hi - 1] !== px[lo] || py[hi - 1] !== py[lo]) { ctx.lineTo(px[lo], py[lo]); }
+      }
+    },
+
+    _updatePath: function () {
+      // the units of one colour and opacity filled as one path, then every edge stroked
+      // once; units off the canvas are skipped
+      var r = this._renderer, ctx = r._ctx, b = r._redrawBounds || r._bounds, box = this.box;
+      var groups = new Map(), shown = [], seen = new Uint8Array(this.count);
+      for (var i = 0; i < this.count; i++) {
+        if (box[4 * i + 2] < b.min.x || box[4 * i] > b.max.x ||
+            box[4 * i + 3] < b.min.y || box[4 * i + 1] > b.max.y) { continue; }
+        seen[i] = 1;
+        var key = this.fill[i] + "|" + this.alpha[i];
+        var g = groups.get(key);
+        if (!g) { groups.set(key, g = [this.fill[i], this.alpha[i], []]); }
+        g[2].push(i);
+        shown.push(i);
+      }
+      var self = this;
+      groups.forEach(function (g) {
+        ctx.beginPath();
+        g[2].forEach(function (j) { self._trace(ctx, j); });
+        ctx.globalAlpha = g[1];
+        ctx.fillStyle = g[0];
+        ctx.fill("evenodd");
+      });
+      ctx.globalAlpha = 1;
+      ctx.beginPath();
+      shown.forEach(function (j) { self._trace(ctx, j); });
+      ctx.lineWidth = this.points ? 1 : 0.4;
+      ctx.strokeStyle = this.points ? "#333333" : "#ffffff";
+      ctx.lineJoin = ctx.lineCap = "round";
+      ctx.stroke();
+      // the territory outlines, above
+      var E = this.edges, codes = this.codes, px = this.px, py = this.py;
+      if (!E || !codes) { return; }
+      ctx.beginPath();
+      for (var e = 0; e < E.a.length; e++) {
+        if (!seen[E.u[e]]) { continue; }
+        var one = codes[E.u[e]], two = E.w[e] >= 0 ? codes[E.w[e]] : -2;
+        if (one === two || (one < 0 && two < 0)) { continue; }
+        ctx.moveTo(px[E.a[e]], py[E.a[e]]);
+        ctx.lineTo(px[E.b[e]], py[E.b[e]]);
+      }
+      ctx.lineWidth = 1.6;
+      ctx.strokeStyle = "#202020";
+      ctx.stroke();
+    },
+
+    redrawAll: function () {
+      if (this._renderer) { this._renderer._requestRedraw(this); }
+    },
+
+    setUnitStyle: function (i, color, opacity) {
+      // the unit's box (and its outline's width) is drawn again at the next frame
+      this.fill[i] = color;
+      this.alpha[i] = opacity;
+      var r = this._renderer, box = this.box;
+      if (!r || !r._map) { return; }
+      r._redrawBounds = r._redrawBounds || new L.Bounds();
+      r._redrawBounds.extend(L.point(box[4 * i] - 2, box[4 * i + 1] - 2));
+      r._redrawBounds.extend(L.point(box[4 * i + 2] + 2, box[4 * i + 3] + 2));
+      r._redrawRequest = r._redrawRequest || L.Util.requestAnimFrame(r._redraw, r);
+    },
+
+    contains: function (i, p) {
+      // whether unit i holds layer point p (a point unit: within its circle)
+      var box = this.box;
+      if (p.x < box[4 * i] || p.x > box[4 * i + 2] || p.y < box[4 * i + 1] ||
+          p.y > box[4 * i + 3]) { return false; }
+      var px = this.px, py = this.py, inside = false;
+      for (var r = this.unitRing[i]; r < this.unitRing[i + 1]; r++) {
+        var lo = this.ringStart[r], hi = this.ringStart[r + 1];
+        if (this.points) {
+          var dx = px[lo] - p.x, dy = py[lo] - p.y, t = POINT_RADIUS + 2;
+          return dx * dx + dy * dy <= t * t;
+        }
+        for (var a = lo, c = hi - 1; a < hi; c = a++) {  // even-odd over every ring
+          if ((py[a] > p.y) !== (py[c] > p.y) &&
+              p.x < (px[c] - px[a]) * (p.y - py[a]) / (py[c] - py[a]) + px[a]) {
+            inside = !inside;
+          }
+        }
+      }
+      return inside;
+    },
+
+    cellUnits: function (cx, cy) {
+      // the units whose pixel box covers grid cell (cx, cy), built once per projection
+      if (!this.grid) {
+        var grid = new Map(), box = this.box;
+        for (var i = 0; i < this.count; i++) {
+          for (var x = Math.floor(box[4 * i] / CELL); x <= Math.floor(box[4 * i + 2] / CELL); x++) {
+            for (var y = Math.floor(box[4 * i + 1] / CELL);
+              y <= Math.floor(box[4 * i + 3] / CELL); y++) {
+              var key = x + "," + y, list = grid.get(key);
+              if (list) { list.push(i); } else { grid.set(key, [i]); }
+            }
+          }
+        }
+        this.grid = grid;
+      }
+      return this.grid.get(cx + "," + cy) || [];
+    },
+
+    unitsAt: function (p) {  // every unit holding layer point p
+      var self = this;
+      return this.cellUnits(Math.floor(p.x / CELL), Math.floor(p.y / CELL))
+        .filter(function (i) { return self.contains(i, p); });
+    },
+  });
+
+  function build(map, geom) {
+    if (state.units) { map.removeLayer(state.units); }
+    state.colors = new Array(geom.ids.length).fill(null);
+    state.units = new UnitsLayer(geom, map.options.crs, {renderer: state.renderer});
+    state.units.addTo(map);
+  }
+
+  function unitAt(e) {  // the unit under a map mouse event's point, or -1
+    var hits = state.units ? state.units.unitsAt(e.layerPoint) : [];
+    return hits.length ? hits[hits.length - 1] : -1;
   }
 
   function onHover(e) {
-    var i = e.target._atlasIndex;
+    // a rep's home has its own tooltip: the unit's waits until the pointer leaves it
+    var target = e.originalEvent && e.originalEvent.target;
+    var i = state.brushing || (target && target.closest && target.closest(".leaflet-atlasHomes-pane"))
+      ? -1 : unitAt(e);
+    if (i < 0) { onOut(); return; }
     if (!state.hoverTip) {
       state.hoverTip = L.tooltip({sticky: true, direction: "top", offset: [0, -8],
                                   className: "atlas-tip"});
@@ -145,6 +394,13 @@
     if (state.hoverTip && state.map.hasLayer(state.hoverTip)) {
       state.map.removeLayer(state.hoverTip);
     }
+  }
+
+  function onMapClick(e) {
+    // a click anywhere on the map, a rep's home included (it lies above the units): a
+    // click on the unit under it
+    var i = unitAt(e);
+    if (i >= 0) { onUnitClick(i, e.latlng); }
   }
 
   function strokeTarget(spec) {
@@ -175,7 +431,7 @@
     state.stroke = {target: target, indices: indices, version: state.version, waited: 0,
                     key: key, prior: JSON.stringify(spec.answered || null)};
     strokeEstimate(spec, from, target);
-    drawOutlinesSoon(state.map);
+    drawOutlinesSoon();
     var el = document.getElementById("atlas-status");
     if (el) {
       el.setAttribute("data-answered-first",
@@ -202,7 +458,7 @@
     }
   }
 
-  function onUnitClick(e) {
+  function onUnitClick(i, latlng) {
     // The map answers first: a click in Paint or Erase mode recolours its unit at once;
     // the click still goes on to the server (streamlit-folium's last_clicked), which saves
     // it and stays the authority: its next spec replaces these codes, so a refused stroke
@@ -211,14 +467,13 @@
     // a locked one) goes to the server at once as well: its answer or message comes sooner.
     var spec = state.spec, target = strokeTarget(spec), from = {};
     if (!spec || !spec.mode || brushActive(spec)) { return; }
-    if (target !== null && takeUnit(spec, e.target._atlasIndex, target, from)) {
-      beginStroke(spec, target, from, {lat: e.latlng.lat, lng: e.latlng.lng});
+    if (target !== null && takeUnit(spec, i, target, from)) {
+      beginStroke(spec, target, from, {lat: latlng.lat, lng: latlng.lng});
     }
     setTimeout(sendNow, 0);  // after the map's own click handler has noted the click
   }
 
   // -- the drag brush: every unit the pointer passes over, one stroke -------------------
-  var CELL = 64;  // px: the grid that finds the units under a point while brushing
 
   function brushActive(spec) {
     return !!spec && spec.drag !== null && spec.drag !== undefined &&
@@ -232,41 +487,25 @@
   }
 
   function brushGrid(map) {
-    // units by the 64 px cells their pixel bounds cover, and their centres' cells (the
-    // view does not move while the button is held)
-    var shapes = {}, centres = {};
-    state.layers.forEach(function (layer, i) {
-      var b = layer._pxBounds;
-      if (b) {
-        for (var x = Math.floor(b.min.x / CELL); x <= Math.floor(b.max.x / CELL); x++) {
-          for (var y = Math.floor(b.min.y / CELL); y <= Math.floor(b.max.y / CELL); y++) {
-            (shapes[x + "," + y] = shapes[x + "," + y] || []).push(i);
-          }
-        }
-      }
+    // the units' centres by the 64 px cells they lie in (the view does not move while the
+    // button is held)
+    var centres = {};
+    for (var i = 0; i < state.geom.ids.length; i++) {
       var c = map.latLngToLayerPoint(centre(i));
       var key = Math.floor(c.x / CELL) + "," + Math.floor(c.y / CELL);
       (centres[key] = centres[key] || []).push([i, c]);
-    });
-    return {shapes: shapes, centres: centres};
+    }
+    return {centres: centres};
   }
 
   function kmPerPixel(map, lat) {
     return 40075.016686 * Math.cos(lat * Math.PI / 180) / (256 * Math.pow(2, map.getZoom()));
   }
 
-  function under(layer, p) {  // whether the unit's shape holds layer point `p`
-    return !!layer._pxBounds && layer._pxBounds.contains(p) && layer._containsPoint(p);
-  }
-
   function brushAt(p) {
     // the units under layer point `p`, and with a brush size, those whose centre lies
     // within that many km of it
-    var b = state.brushing, hits = [];
-    var cell = b.grid.shapes[Math.floor(p.x / CELL) + "," + Math.floor(p.y / CELL)] || [];
-    cell.forEach(function (i) {
-      if (under(state.layers[i], p)) { hits.push(i); }
-    });
+    var b = state.brushing, hits = state.units.unitsAt(p);
     if (b.radius > 0) {
       var r = b.radius, r2 = r * r;
       for (var x = Math.floor((p.x - r) / CELL); x <= Math.floor((p.x + r) / CELL); x++) {
@@ -370,7 +609,7 @@
       lo = [Math.min(lo[0], p[0]), Math.min(lo[1], p[1])];
       hi = [Math.max(hi[0], p[0]), Math.max(hi[1], p[1])];
     });
-    for (var i = 0; i < state.layers.length; i++) {
+    for (var i = 0; i < state.geom.ids.length; i++) {
       var c = centre(i);  // [lat, lng]
       if (c[1] >= lo[0] && c[1] <= hi[0] && c[0] >= lo[1] && c[0] <= hi[1] &&
           insideRing(c[1], c[0], ring)) {
@@ -384,6 +623,9 @@
   }
 
   function brushHooks(map) {
+    map.on("mousemove", onHover);
+    map.on("mouseout", onOut);
+    map.on("click", onMapClick);
     map.on("draw:created", onDrawn);
     map.on("mousedown", onBrushDown);
     map.on("mousemove", onBrushMove);
@@ -593,63 +835,28 @@
     // highlighted areas stand out, others dim; the brush territory stands out, a locked
     // one fades
     var opacity = faded ? 0.08 : t && t.locked ? 0.4 : (t && t.id === spec.brush ? 0.92 : 0.68);
-    state.layers[i].setStyle({fillColor: color, fillOpacity: opacity});
+    state.units.setUnitStyle(i, color, opacity);
     state.colors[i] = key;
     return 1;
   }
 
   function restyle(spec) {
     var changed = 0;
-    for (var i = 0; i < state.layers.length; i++) { changed += styleUnit(spec, i); }
+    for (var i = 0; i < state.geom.ids.length; i++) { changed += styleUnit(spec, i); }
     return changed;
   }
 
-  function edgeIndex(geom) {
-    // every unit edge keyed by its rounded end points; an edge shared by two units is an
-    // inner edge, drawn only when the two units are in different territories
-    var edges = {};
-    geom.shapes.forEach(function (shape, i) {
-      shape.forEach(function (poly) {
-        poly.forEach(function (ring) {
-          var m = ring.length;
-          for (var j = 0; j < m; j += 2) {
-            var a = ring[j].toFixed(4) + "," + ring[j + 1].toFixed(4);
-            var k = (j + 2) % m;
-            var b = ring[k].toFixed(4) + "," + ring[k + 1].toFixed(4);
-            if (a === b) { continue; }
-            var key = a < b ? a + "|" + b : b + "|" + a;
-            var e = edges[key];
-            if (e) { e.push(i); } else {
-              edges[key] = [[ring[j], ring[j + 1]], [ring[k], ring[k + 1]], i];
-            }
-          }
-        });
-      });
-    });
-    return Object.keys(edges).map(function (k) { return edges[k]; });
+  function drawOutlinesSoon() {
+    // a new map's edges are indexed once its units have reached the screen
+    requestAnimationFrame(function () { setTimeout(drawOutlines, 0); });
   }
 
-  function drawOutlinesSoon(map) {
-    // the territory outlines walk every unit edge (tens of ms at 15k units, ~0.25 s to
-    // index them on a new map): drawn once the units have reached the screen
-    requestAnimationFrame(function () {
-      setTimeout(function () { drawOutlines(map); }, 0);
-    });
-  }
-
-  function drawOutlines(map) {
+  function drawOutlines() {
+    // the outlines are drawn with the units, from the codes the map shows now
     if (state.geom.kind === "point") { return; }
-    if (!state.edges) { state.edges = edgeIndex(state.geom); }
-    var codes = state.codes, segs = [];
-    for (var e = 0; e < state.edges.length; e++) {
-      var edge = state.edges[e];
-      var a = codes[edge[2]], b = edge.length > 3 ? codes[edge[3]] : -2;
-      if (a !== b && (a >= 0 || b >= 0)) { segs.push([edge[0], edge[1]]); }
-    }
-    if (state.outline) { map.removeLayer(state.outline); }
-    state.outline = L.polyline(segs, {renderer: state.lineRenderer, color: "#202020",
-                                      weight: 1.6, interactive: false});
-    state.outline.addTo(map);
+    state.units.outlineIndex();
+    state.units.codes = state.codes;
+    state.units.redrawAll();
   }
 
   function drawBasemap(map, data) {
@@ -658,14 +865,6 @@
       interactive: false, renderer: state.lineRenderer,
     });
     lines.addTo(map);
-  }
-
-  function clickUnder(map, latlng) {
-    // a home marker lies above the units: a click on it is a click on the unit below
-    // (the map answers it at once, as any unit click)
-    var p = map.latLngToLayerPoint(latlng);
-    var hit = state.layers.find(function (l) { return under(l, p); });
-    if (hit) { onUnitClick({target: hit, latlng: latlng}); }
   }
 
   function drawHomes(map, homes) {
@@ -677,8 +876,7 @@
       return L.circleMarker([h[0], h[1]], {
         radius: 5, color: "#000000", weight: 2, fillColor: "#ffffff", fillOpacity: 1,
         renderer: state.homeRenderer,
-      }).bindTooltip("<b>" + esc(h[2]) + "</b> (home base)<br>" + esc(h[3]))
-        .on("click", function (e) { clickUnder(map, e.latlng); });
+      }).bindTooltip("<b>" + esc(h[2]) + "</b> (home base)<br>" + esc(h[3]));
     }));
     state.homes.addTo(map);
   }
@@ -753,6 +951,7 @@
     var codesChanged = !state.codes || spec.codes !== state.codesText || !!state.stroke;
     state.codes = decodeCodes(spec.codes);
     state.codesText = spec.codes;
+    state.units.codes = state.units.edges ? state.codes : null;
     keepPendingStroke(spec);
     if (state.brushing) {  // a spec arriving mid-drag keeps what the drag painted so far
       Object.keys(state.brushing.from).forEach(function (i) {
@@ -762,9 +961,9 @@
     var changed = restyle(spec);
     setDragging(map);
     if (codesChanged && built) {
-      drawOutlinesSoon(map);  // a new map: the units first
+      drawOutlinesSoon();  // a new map: the units first
     } else if (codesChanged) {
-      drawOutlines(map);
+      drawOutlines();
     }
     strokeAnswered(spec);
     drawHomes(map, spec.homes);

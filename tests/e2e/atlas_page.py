@@ -98,6 +98,39 @@ class Summary:
     period: tuple[dt.date, dt.date]
 
 
+def inside_unit(frame: Frame, i: int) -> tuple[float, float, float]:
+    """(lat, lng, radius in degrees): the centre of the widest circle inside unit `i` as
+    the map draws it (its largest part), worked out with shapely from the shapes the map
+    was sent."""
+    shape = frame.evaluate("i => window.atlasUnits.state.geom.shapes[i]", i)
+
+    def ring(flat):  # [lat, lng, lat, lng, ...] -> [(lng, lat), ...]
+        return [(flat[j + 1], flat[j]) for j in range(0, len(flat), 2)]
+
+    polygons = [shapely.Polygon(ring(poly[0]), [ring(h) for h in poly[1:]])
+                for poly in shape]
+    part = max(polygons, key=lambda p: p.area)
+    circle = shapely.maximum_inscribed_circle(part, 1e-4)
+    centre = shapely.get_point(circle, 0)
+    return centre.y, centre.x, float(circle.length)
+
+
+def unit_pixels(frame: Frame, points: list[tuple[float, float]]) -> list[list[int]]:
+    """[r, g, b, a] of the units' canvas at each (lat, lng), once the map has drawn its
+    last change (two animation frames later)."""
+    return frame.evaluate("""async (points) => {
+        await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
+        const map = window.map, renderer = window.atlasUnits.state.renderer;
+        const canvas = renderer._container, ctx = canvas.getContext('2d');
+        const k = canvas.width / renderer._bounds.getSize().x;  // device pixels a px
+        return points.map(([lat, lng]) => {
+            const p = map.latLngToLayerPoint([lat, lng]).subtract(renderer._bounds.min);
+            return Array.from(ctx.getImageData(Math.round(p.x * k), Math.round(p.y * k),
+                                               1, 1).data);
+        });
+    }""", [[float(a), float(b)] for a, b in points])
+
+
 def same_summary(a: Summary, b: Summary) -> bool:
     try:
         assert_same_summary(a, b)

@@ -24,10 +24,10 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
-import shapely
 from playwright.sync_api import Frame, Page, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
+from tests.e2e.atlas_page import inside_unit
 from tests.e2e.conftest import wait_for_app
 
 pytestmark = pytest.mark.e2e
@@ -215,16 +215,7 @@ class Explorer:
 
     def inside_unit(self, i: int) -> tuple[float, float]:
         """A point well inside unit `i` as the map draws it (its largest part)."""
-        shape = self.frame.evaluate("i => window.atlasUnits.state.geom.shapes[i]", i)
-
-        def ring(flat):  # [lat, lng, lat, lng, ...] -> [(lng, lat), ...]
-            return [(flat[j + 1], flat[j]) for j in range(0, len(flat), 2)]
-
-        polygons = [shapely.Polygon(ring(poly[0]), [ring(h) for h in poly[1:]])
-                    for poly in shape]
-        part = max(polygons, key=lambda p: p.area)
-        centre = part.point_on_surface()
-        return centre.y, centre.x
+        return inside_unit(self.frame, i)[:2]
 
     def click_map(self, lat: float, lng: float, zoom: int = 7) -> None:
         """Centre the map on (lat, lng) at `zoom`, then click there as a hand would."""

@@ -26,8 +26,10 @@ from tests.e2e.atlas_page import (
     AtlasMap,
     Summary,
     county_at,
+    inside_unit,
     lower_48,
     pick_county,
+    unit_pixels,
     won_by_county,
 )
 from tests.e2e.conftest import wait_for_app
@@ -404,6 +406,56 @@ def test_a_click_on_a_rep_home_paints_the_unit_beneath_at_once(atlas, counties):
     assert atlas.changed_units(codes0, atlas.codes()) == [unit]  # the server agrees
     atlas.undo()
     assert (atlas.codes() == codes0).all()
+    atlas.assert_restored()
+
+
+def rgb(hex_colour: str) -> list[int]:
+    return [int(hex_colour[k:k + 2], 16) for k in (1, 3, 5)]
+
+
+def test_the_canvas_shows_each_unit_in_its_territory_colour_and_a_click_at_once(
+        atlas, counties):
+    """What the manager sees, read from the units' canvas: inside each county on screen,
+    its territory's colour at the opacity the map gives it (the brush territory stronger);
+    a click shows the brush colour at once, Undo puts the old colour back."""
+    atlas.choose("Brush (territory)", BRUSH)
+    codes0 = atlas.codes()
+    owner = atlas.territory_of(codes0)
+    county = pick_county(counties, owner, avoid={BRUSH, None})
+    atlas.set_view(county["lat"], county["lon"], 6)
+    spec = atlas.frame.evaluate("() => window.atlasUnits.state.spec")
+    bounds = atlas.frame.evaluate("() => { const b = window.map.getBounds(); "
+                                  "return [b.getSouth(), b.getWest(), b.getNorth(), "
+                                  "b.getEast()]; }")
+    on_screen = counties[counties["lat"].between(bounds[0], bounds[2])
+                         & counties["lon"].between(bounds[1], bounds[3])
+                         & counties["unit_id"].isin(atlas.position)]
+    points, expected = [], []
+    for unit in on_screen["unit_id"]:
+        lat, lng, radius = inside_unit(atlas.frame, atlas.position[unit])
+        if radius < 0.06:  # under 3 px at zoom 6: the white unit edge could be read
+            continue
+        code = int(codes0[atlas.position[unit]])
+        territory = spec["territories"][code] if code >= 0 else None
+        colour = territory["color"] if territory else "#E6E6E6"
+        opacity = (0.4 if territory and territory["locked"] else
+                   0.92 if territory and territory["id"] == BRUSH else 0.68)
+        points.append((lat, lng))
+        expected.append([*rgb(colour), round(255 * opacity)])
+    assert len(points) >= 20, len(points)
+    assert len({tuple(e) for e in expected}) >= 3  # several territories on screen
+    got = np.asarray(unit_pixels(atlas.frame, points))
+    np.testing.assert_allclose(got, np.asarray(expected), atol=3)
+
+    # a click: the brush colour at once, the old colour back after Undo
+    lat, lng, _ = inside_unit(atlas.frame, atlas.position[county["unit_id"]])
+    before = unit_pixels(atlas.frame, [(lat, lng)])[0]
+    brush = next(t for t in spec["territories"] if t["id"] == BRUSH)
+    atlas.click_unit(lat, lng)
+    np.testing.assert_allclose(unit_pixels(atlas.frame, [(lat, lng)])[0],
+                               [*rgb(brush["color"]), round(255 * 0.92)], atol=3)
+    atlas.undo()
+    assert unit_pixels(atlas.frame, [(lat, lng)])[0] == before
     atlas.assert_restored()
 
 
