@@ -21,6 +21,7 @@ import os
 import secrets
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import urlencode
 
 import folium
 import numpy as np
@@ -44,6 +45,7 @@ LEAFLET_CSS = [("leaflet_css", f"{STATIC_URL}/vendor/leaflet/leaflet.css")]
 DRAW_JS = [("leaflet_draw_js", f"{STATIC_URL}/vendor/leaflet-draw/leaflet.draw.js")]
 DRAW_CSS = [("leaflet_draw_css", f"{STATIC_URL}/vendor/leaflet-draw/leaflet.draw.css")]
 UNIT_LAYER_JS = f"{STATIC_URL}/atlas/unit_layer.js"
+PREFETCH_JS = f"{STATIC_URL}/atlas/prefetch.js"
 US_VIEW = ((38.0, -96.0), 3.5)
 FR_VIEW = ((46.6, 2.4), 6)
 CODE_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
@@ -266,11 +268,20 @@ class _LayerUpdate(MacroElement):
             "</", "<\\/")
 
 
-def base_map(center, zoom: int, tiles: bool, draw: bool) -> folium.Map:
-    """Local assets only, and the same HTML every rerun (no remount)."""
+def prefetch_script(urls: list[str]) -> str:
+    """The URL of prefetch.js asking for `urls` (files of static/cache) at once."""
+    return f"{PREFETCH_JS}?{urlencode([('u', u) for u in urls])}"
+
+
+def base_map(center, zoom: int, tiles: bool, draw: bool,
+             prefetch: list[str] | None = None) -> folium.Map:
+    """Local assets only, and the same HTML every rerun (no remount). `prefetch`: cached
+    files the map's first script starts fetching, before Leaflet has loaded (the scripts
+    load one by one; a new list on a later rerun is not loaded again: the map is up)."""
     fmap = folium.Map(location=list(center), zoom_start=zoom, tiles=None, control_scale=True,
                       prefer_canvas=True, min_zoom=2, zoom_snap=0.5, zoom_delta=0.5)
-    fmap.default_js = LEAFLET_JS
+    fmap.default_js = ([("atlas_prefetch", prefetch_script(prefetch))] if prefetch else []
+                       ) + LEAFLET_JS
     fmap.default_css = LEAFLET_CSS
     if tiles:
         folium.TileLayer("OpenStreetMap", name="OpenStreetMap", opacity=0.6).add_to(fmap)
@@ -329,7 +340,8 @@ def territory_map(
     on_change: Callable[[], None] | None = None,
 ) -> None:
     """Draw the map; the spec is the only thing that changes from one rerun to the next."""
-    fmap = base_map(view[0], view[1], tiles, draw)
+    fmap = base_map(view[0], view[1], tiles, draw,
+                    prefetch=[u for u in (spec.get("geometry"), spec.get("basemap")) if u])
     if len(view) > 2 and view[2] is not None:  # part of the base map: set once per plan
         fmap.fit_bounds([list(view[2][0]), list(view[2][1])])
     assert not external_assets(fmap), external_assets(fmap)
