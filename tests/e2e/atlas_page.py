@@ -216,9 +216,9 @@ class AtlasMap:
     def point_at(self, lat: float, lng: float) -> None:
         """Bring the mouse to (lat, lng) so that Leaflet has seen it get there.
 
-        Over the canvas-drawn units Leaflet passes on at most one mousemove per 32 ms: the
-        last move of a quick pointer can be dropped. Wait for the moves to settle, then
-        move once more (that one gets through)."""
+        The browser coalesces the moves of a quick pointer and leaflet.draw throttles its
+        own: the last move can be missed. Wait for the moves to settle, then move once
+        more (that one gets through)."""
         self._track_pointer()
         x, y = self.pixel(lat, lng)
         self.page.mouse.move(x, y, steps=4)
