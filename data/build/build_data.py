@@ -115,6 +115,32 @@ def _reference(shared: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     return us_zip, fr_postal
 
 
+def _market(shared: Path) -> None:
+    """The market overlays' source tables (analytics/market.py rolls them up to units):
+    ZIP Code Business Patterns 2018 per ZIP, and per county the 2020 Census population
+    and the 2016 unemployment rate."""
+    ref = ROOT / "reference"
+    zbp = pd.read_csv(shared / "us-zip-business-patterns-2018/zbp18totals.txt",
+                      dtype={"zip": str}, encoding="utf-8")
+    pd.DataFrame({
+        "zip": zbp["zip"].str.zfill(5), "establishments": zbp["est"].astype("int64"),
+        "employees": zbp["emp"].astype("int64"),
+        "payroll": zbp["ap"].astype("int64") * 1000,  # annual payroll, $1,000 -> $
+    }).sort_values("zip").to_parquet(ref / "us_zip_business.parquet", index=False,
+                                     compression="zstd")
+    pop = pd.read_csv(shared / "us-county-population-2020/CenPop2020_Mean_CO.txt",
+                      dtype={"STATEFP": str, "COUNTYFP": str}, encoding="utf-8-sig")
+    unemp = pd.read_csv(shared / "us-county-unemployment/fips-unemp-16.csv",
+                        dtype={"fips": str})
+    county = pd.DataFrame({"county": pop["STATEFP"].str.zfill(2) + pop["COUNTYFP"].str.zfill(3),
+                           "population": pop["POPULATION"].astype("int64")})
+    county = county.merge(pd.DataFrame({"county": unemp["fips"].str.zfill(5),
+                                        "unemployment_rate": unemp["unemp"] / 100}),
+                          on="county", how="left")
+    county.sort_values("county").to_parquet(ref / "us_county_market.parquet", index=False,
+                                            compression="zstd")
+
+
 def _geo(shared: Path) -> None:
     """Unit polygons for the map: US states and counties, French departements."""
     geo = ROOT / "geo"
@@ -393,6 +419,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     us_zip, _ = _reference(args.shared)
+    _market(args.shared)
     _geo(args.shared)
     _county_cells()
     _demo(args.shared, us_zip)
