@@ -120,6 +120,17 @@ def build_parser() -> argparse.ArgumentParser:
     _period_args(p)
     _format_arg(p)
 
+    p = sub.add_parser("market", help="the market under the map: population, "
+                       "establishments, employees, payroll and unemployment with our "
+                       "accounts and potential, per territory of a plan or per unit")
+    _db_arg(p)
+    p.add_argument("--plan", help="plan name (default: the active plan)")
+    p.add_argument("--unit", help="one row per unit of this type instead (h3:3..h3:8, zip3, "
+                   "zip5, county, state, fr_dept or fr_commune): every unit the market or "
+                   "our accounts reach")
+    _period_args(p)
+    _format_arg(p)
+
     p = sub.add_parser("territories", help="one row per territory of a plan")
     _db_arg(p)
     p.add_argument("--plan", help="plan name (default: the active plan)")
@@ -458,6 +469,31 @@ def _cmd_units(args) -> int:
         print(f"note: {missing} accounts have no {unit} unit (for example outside the "
               "area that unit covers) and are not listed", file=sys.stderr)
     _emit(frame, args)
+    return EXIT_OK
+
+
+def _cmd_market(args) -> int:
+    from analytics import market
+
+    with Store(args.db, read_only=True) as store:
+        period, as_of = resolve(store.get_meta("as_of"), args.period, args.as_of)
+        cur = store.cursor()
+        if args.unit:
+            unit = UnitType.parse(args.unit)
+            ours = cube.unit_cube(cur, unit, period)[["unit_id", "accounts", "potential"]]
+            frame = market.unit_market(unit)[["unit_id", *market.COLUMNS]].merge(
+                ours, on="unit_id", how="outer").sort_values("unit_id")
+            frame[["accounts", "potential"]] = frame[["accounts", "potential"]].fillna(0)
+            frame[list(market.SUMS)] = frame[list(market.SUMS)].fillna(0).astype("int64")
+        else:
+            plan = plans.get_plan(cur, args.plan)
+            brief, _ = metrics.territory_brief(cur, plan, period, as_of,
+                                               load_settings(store))
+            frame = brief[["territory_id", "territory_name", "rep_name", "accounts",
+                           "potential"]].merge(
+                market.territory_market(plan.unit, plans.assignment(cur, plan)),
+                on="territory_id", how="left")
+    _emit(market.share_columns(frame), args)
     return EXIT_OK
 
 
@@ -1016,6 +1052,7 @@ def _cmd_user(args) -> int:
 COMMANDS = {
     "demo": _cmd_demo, "load": _cmd_load, "units": _cmd_units,
     "territories": _cmd_territories, "summary": _cmd_summary, "balance": _cmd_balance,
+    "market": _cmd_market,
     "plan": _cmd_plan,
     "info": _cmd_info, "rank": _cmd_rank, "coverage": _cmd_coverage,
     "rules": _cmd_rules,

@@ -164,16 +164,13 @@ def territory_market(unit: UnitType, assignment: pd.DataFrame) -> pd.DataFrame:
     return out[list(COLUMNS)].reset_index()
 
 
+SHARES = ("accounts_per_1k_establishments", "potential_per_capita")
+"""Our presence against the market (formulas in analytics/catalog.py)."""
+
+
 def share_columns(frame: pd.DataFrame) -> pd.DataFrame:
-    """Our presence against the market, per row holding accounts, potential and the
-    market sums: accounts per 1,000 establishments and potential per capita."""
-    frame = frame.copy()
-    frame["accounts_per_1k_establishments"] = catalog.divide(
-        1000 * frame["accounts"].to_numpy(float),
-        frame["market_establishments"].to_numpy(float))
-    frame["potential_per_capita"] = catalog.divide(
-        frame["potential"].to_numpy(float), frame["market_population"].to_numpy(float))
-    return frame
+    """`frame` (accounts, potential and the market sums per row) with SHARES added."""
+    return catalog.derive(frame.copy(), SHARES, days=365, elapsed=1.0)
 
 
 def coverage() -> dict[str, int]:

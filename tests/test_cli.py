@@ -11,12 +11,13 @@ import os
 import subprocess
 import sys
 
+import duckdb
 import h3
 import pandas as pd
 import pytest
 from conftest import REPO, SMALL_RES, rows, small_cells, write_csv
 
-from analytics import __version__
+from analytics import __version__, geography, market
 from analytics.cli import main
 from analytics.store import Store
 
@@ -646,3 +647,49 @@ def test_subprocess_rank_units_and_attainment_exit_2(demo_db, expected_units):
     assert done.returncode == 2
     assert done.stdout == ""
     assert done.stderr.startswith("error: attainment needs a quota")
+
+
+# --------------------------------------------------------------------------------------
+# market: the market under the map per territory and per unit
+# --------------------------------------------------------------------------------------
+def test_market_per_territory_is_the_sum_of_its_counties(capsys, demo_db):
+    """Each territory's population and establishments against the county table and the
+    demo plan's counties (SQL over the database), and the shares worked out from them."""
+    code, out, err = run(capsys, "market", "--db", demo_db, "--format", "csv")
+    assert code == 0, err
+    got = pd.read_csv(io.StringIO(out)).set_index("territory_id")
+    census = pd.read_parquet(market.COUNTY_MARKET_FILE).set_index("county")
+    with duckdb.connect(str(demo_db), read_only=True) as con:
+        units = con.execute(
+            "SELECT u.territory_id, u.unit_id FROM plan_units u JOIN plans p USING (plan_id) "
+            "WHERE p.state = 'active'").df()
+        accounts = dict(con.execute(
+            "SELECT u.territory_id, count(*) FROM accounts a JOIN plan_units u "
+            "ON u.unit_id = a.county JOIN plans p USING (plan_id) WHERE p.state = 'active' "
+            "GROUP BY 1").fetchall())
+    pop = units.assign(pop=units["unit_id"].map(census["population"]).fillna(0)).groupby(
+        "territory_id")["pop"].sum()
+    assert len(got) == 40
+    assert (got["market_population"] == pop.reindex(got.index)).all()
+    assert got["market_population"].sum() <= census["population"].sum()
+    for tid in ("T01", "T10", "T40"):
+        row = got.loc[tid]
+        assert row["accounts"] == accounts[tid]
+        assert row["accounts_per_1k_establishments"] == pytest.approx(
+            1000 * row["accounts"] / row["market_establishments"])
+        assert row["potential_per_capita"] == pytest.approx(
+            row["potential"] / row["market_population"])
+
+
+def test_market_per_unit_lists_every_unit_the_market_or_accounts_reach(capsys, demo_db):
+    code, out, err = run(capsys, "market", "--db", demo_db, "--unit", "zip3",
+                         "--format", "json")
+    assert code == 0, err
+    got = pd.DataFrame(json.loads(out)).set_index("unit_id")
+    zips = pd.read_parquet(geography.US_ZIP_FILE)
+    assert got["market_population"].sum() == zips["population"].sum()
+    assert got.index.is_unique
+    assert got["accounts"].sum() > 0
+    code, _, err = run(capsys, "market", "--db", demo_db, "--unit", "h3:12")
+    assert code == 2
+    assert "h3" in err

@@ -34,7 +34,7 @@ from folium.plugins import Draw
 from jinja2 import Template
 from streamlit_folium import st_folium
 
-from analytics import geography
+from analytics import geography, market
 from analytics.unit_index import UnitIndex
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
@@ -207,9 +207,20 @@ def numbers_payload(index: UnitIndex, cube_units: pd.DataFrame, days: int) -> di
         vals = frame[name].round(digits)
         return [None if pd.isna(v) else (int(v) if digits == 0 else float(v)) for v in vals]
 
+    # the market under the map: the overlay layers and the tooltip's market line
+    frame = pd.concat([frame, market.for_units(index.unit, index.ids).drop(
+        columns="unit_id")], axis=1)
+    frame = market.share_columns(frame)
     return {"accounts": col("accounts"), "potential": col("potential"), "won": col("won"),
             "open_pipeline": col("open_pipeline"), "whitespace": col("whitespace"),
-            "penetration": col("penetration", 4)}
+            "penetration": col("penetration", 4),
+            **{name: col(name, digits) for name, digits in MARKET_NUMBERS.items()}}
+
+
+MARKET_NUMBERS = {"market_population": 0, "market_establishments": 0,
+                  "market_unemployment_rate": 4, "accounts_per_1k_establishments": 2,
+                  "potential_per_capita": 2}
+"""Market columns the map's numbers file carries (name -> decimals)."""
 
 
 # --------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from analytics.palette import territory_colors
 from analytics.unit_index import UnitIndex
 from ui.context import Context
 from ui.map import (
+    MARKET_NUMBERS,
     SEQUENTIAL,
     basemap_url,
     geometry_url,
@@ -42,7 +43,11 @@ LAYERS = {"Territory": ("territory", None, None)} | {
         ("unit", "potential"), ("unit", "won"), ("unit", "penetration"),
         ("unit", "whitespace"), ("unit", "accounts"), ("territory_metric", "attainment"),
         ("territory_metric", "utilization"), ("territory_metric", "potential"),
-        ("territory_metric", "workload_hours"))
+        ("territory_metric", "workload_hours"),
+        # the market under the map (public tables, analytics/market.py)
+        ("unit", "market_population"), ("unit", "market_establishments"),
+        ("unit", "accounts_per_1k_establishments"), ("unit", "potential_per_capita"),
+        ("unit", "market_unemployment_rate"))
 }
 """Map layers: label -> (where the numbers come from, metric, format), labels from the
 catalogue."""
@@ -87,7 +92,11 @@ def _layer(label: str, index_numbers: pd.DataFrame | None, rows: pd.DataFrame) -
     if where == "territory":
         return {"mode": "territory"}
     if where == "unit":
-        vals = index_numbers[metric] if index_numbers is not None else []
+        # class breaks over the units that hold accounts, or for a market layer over
+        # those the market reaches
+        vals = [] if index_numbers is None else index_numbers.loc[
+            (index_numbers[metric] > 0) if metric in MARKET_NUMBERS
+            else (index_numbers["accounts"] > 0), metric]
     else:
         vals = rows[metric]
     breaks = quantile_breaks(vals)
@@ -98,9 +107,8 @@ def _layer(label: str, index_numbers: pd.DataFrame | None, rows: pd.DataFrame) -
 @st.cache_resource(show_spinner=False, max_entries=16)
 def _unit_values(index_key: str, cube_key: str, _index: UnitIndex,
                  _cube: MetricCube) -> pd.DataFrame:
-    """Per-unit numbers of the units holding accounts (for choropleth class breaks)."""
-    frame = pd.DataFrame(numbers_payload(_index, _cube.units, _cube.period.days))
-    return frame[frame["accounts"] > 0]
+    """Per-unit numbers (for choropleth class breaks)."""
+    return pd.DataFrame(numbers_payload(_index, _cube.units, _cube.period.days))
 
 
 def _clean(v):

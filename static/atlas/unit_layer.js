@@ -77,6 +77,10 @@
       html += "<br>" + n.accounts[i] + " accounts, potential " + money(n.potential[i]) +
         ", won " + money(n.won[i]);
     }
+    if (n && n.market_population !== undefined) {  // the market under the map
+      html += "<br>Market: " + fmt(n.market_population[i]) + " people, " +
+        fmt(n.market_establishments[i]) + " establishments";
+    }
     var layer = spec.layer || {};
     if (layer.mode === "unit" && n && n[layer.metric] !== undefined) {
       html += "<br>" + esc(layer.label) + ": " + fmt(n[layer.metric][i], layer.format);

@@ -14,9 +14,11 @@ import duckdb
 import pandas as pd
 import pytest
 
-from analytics import edits, plans
+from analytics import edits, market, plans
 from analytics.store import Store
+from ui.map import MARKET_NUMBERS
 from ui.map_editor import BRUSH_SIZES, MODES, brush_radius
+from ui.map_spec import LAYERS
 from ui.territory_tools import rep_labels
 from ui.text import shown
 from ui.widgets import balance_svg, color_swatch
@@ -304,3 +306,53 @@ def test_a_first_load_draws_the_map_before_the_numbers(app, monkeypatch):
     assert [k for k, _ in events][:2] == ["metrics", "map"]
     assert events[1][1]["numbers"] == second["numbers"]
     assert {m.label: m.value for m in app.metric} == cards
+
+
+MARKET_LAYERS = [label for label, (where, metric, _) in LAYERS.items()
+                 if metric in MARKET_NUMBERS]
+
+
+@pytest.mark.parametrize("layer", MARKET_LAYERS)
+def test_a_market_layer_colours_the_counties_by_the_census(app, layer):
+    """The map's numbers for a market layer, read from the file the browser is sent,
+    against the shipped county table and the demo accounts (plain pandas and SQL); the
+    legend's classes span the counties the market reaches."""
+    import json
+    import re
+
+    from ui.map import CACHE_DIR
+
+    app.run()
+    app.selectbox(key="map_layer").select(layer).run()
+    assert not app.exception
+    text = "\n".join(str(getattr(n, "proto", "")) for n in _walk(app._tree))
+    names = set(re.findall(r"/app/static/cache/([\w./-]+\.json)", text))
+    numbers = json.loads((CACHE_DIR / next(n for n in names if "/numbers-" in n)).read_text())
+    shapes = json.loads((CACHE_DIR / next(n for n in names if "units-" in n)).read_text())
+    got = pd.DataFrame({k: numbers[k] for k in MARKET_NUMBERS}, index=shapes["ids"])
+    census = pd.read_parquet(market.COUNTY_MARKET_FILE).set_index("county")
+    shown_ids = got.index.intersection(census.index)
+    assert len(shown_ids) > 3000
+    assert (got.loc[shown_ids, "market_population"]
+            == census.loc[shown_ids, "population"]).all()
+    accounts = dict(_query(app.db_path, "SELECT county, count(*) FROM accounts "
+                                        "WHERE county IS NOT NULL GROUP BY county"))
+    est = got["market_establishments"]
+    for county in ("06037", "17031", "48201"):  # Los Angeles, Cook, Harris
+        assert got.at[county, "accounts_per_1k_establishments"] == pytest.approx(
+            1000 * accounts.get(county, 0) / est[county], abs=0.006)
+    # the spec's layer, as sent (quotes escaped in the element's text)
+    layer_json = re.search(r'layer\\*":\{([^}]*)\}', text).group(1)
+    metric = LAYERS[layer][1]
+    assert re.search(r'metric\\*":\\*"' + metric, layer_json)
+    breaks = json.loads(re.search(r'breaks\\*":(\[[^\]]*\])', layer_json).group(1))
+    values = got[metric][got[metric] > 0]
+    assert len(breaks) >= 3
+    assert values.min() <= breaks[0]
+    assert breaks[-1] <= values.max()
+
+
+def _walk(node):
+    yield node
+    for child in getattr(node, "children", {}).values():
+        yield from _walk(child)
