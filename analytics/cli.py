@@ -485,6 +485,7 @@ def _cmd_market(args) -> int:
                 ours, on="unit_id", how="outer").sort_values("unit_id")
             frame[["accounts", "potential"]] = frame[["accounts", "potential"]].fillna(0)
             frame[list(market.SUMS)] = frame[list(market.SUMS)].fillna(0).astype("int64")
+            frame = frame[["unit_id", "accounts", "potential", *market.COLUMNS]]
         else:
             plan = plans.get_plan(cur, args.plan)
             brief, _ = metrics.territory_brief(cur, plan, period, as_of,

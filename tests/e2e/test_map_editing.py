@@ -627,3 +627,40 @@ def test_a_finger_drag_paints_too(touch_atlas, counties, demo_db):
     touch_atlas.undo()
     assert (touch_atlas.codes() == codes0).all()
     touch_atlas.assert_restored()
+
+
+def test_a_market_layer_colours_each_county_by_its_census_class(atlas, counties):
+    """Colour units by Population: the legend names the layer; inside each county on
+    screen the canvas shows the class colour of its 2020 Census population (the county
+    table read with pandas, the class found from the legend's breaks); back to Territory."""
+    from analytics import market
+
+    atlas.choose("Colour units by", "Population")
+    legend = atlas.frame.locator(".atlas-legend")
+    expect(legend).to_contain_text("Population")
+    layer = atlas.frame.evaluate("() => window.atlasUnits.state.spec.layer")
+    assert layer["metric"] == "market_population"
+    census = pd.read_parquet(market.COUNTY_MARKET_FILE).set_index("county")["population"]
+    county = pick_county(counties, atlas.territory_of(atlas.codes()), avoid=set())
+    atlas.set_view(county["lat"], county["lon"], 6)
+    bounds = atlas.frame.evaluate("() => { const b = window.map.getBounds(); "
+                                  "return [b.getSouth(), b.getWest(), b.getNorth(), "
+                                  "b.getEast()]; }")
+    on_screen = counties[counties["lat"].between(bounds[0], bounds[2])
+                         & counties["lon"].between(bounds[1], bounds[3])
+                         & counties["unit_id"].isin(atlas.position)
+                         & counties["unit_id"].isin(census.index)]
+    points, expected = [], []
+    for unit in on_screen["unit_id"]:
+        lat, lng, radius = inside_unit(atlas.frame, atlas.position[unit])
+        if radius < 0.06:
+            continue
+        k = int(np.searchsorted(layer["breaks"], census[unit], side="left"))
+        points.append((lat, lng))
+        expected.append(rgb(layer["colors"][k]))
+    assert len(points) >= 20
+    assert len({tuple(e) for e in expected}) >= 3  # several classes on screen
+    got = np.asarray(unit_pixels(atlas.frame, points))[:, :3]
+    np.testing.assert_allclose(got, np.asarray(expected), atol=3)
+    atlas.choose("Colour units by", "Territory")
+    expect(legend).to_have_count(0)
