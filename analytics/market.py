@@ -31,6 +31,7 @@ from analytics.units import H3_RESOLUTIONS, UnitType
 REFERENCE = geography.DATA_DIR / "reference"
 ZIP_BUSINESS_FILE = REFERENCE / "us_zip_business.parquet"
 COUNTY_MARKET_FILE = REFERENCE / "us_county_market.parquet"
+MARKET_UNITS_FILE = REFERENCE / "market_units.parquet"
 SUMS = ("market_population", "market_establishments", "market_employees", "market_payroll")
 """Additive market columns (a territory's value is the sum of its units')."""
 RATE = "market_unemployment_rate"
@@ -88,7 +89,32 @@ def _rate_parts(keys, population, rate) -> pd.DataFrame:
 @cache
 def unit_market(unit: UnitType) -> pd.DataFrame:
     """One row per unit with market data: unit_id, market_* columns (COLUMNS) and the
-    rate's weight. Units without any market data are absent (read them as 0 / empty)."""
+    rate's weight. Units without any market data are absent (read them as 0 / empty).
+
+    Read from the roll-ups shipped in `market_units.parquet` (built with the reference
+    data: 0.02-0.1 s, where rolling up on a first load took 0.7 s of the page's first
+    numbers); `roll_up` where the file lacks the unit type."""
+    if MARKET_UNITS_FILE.exists():
+        frame = pd.read_parquet(MARKET_UNITS_FILE, filters=[("unit", "==", str(unit))])
+        if len(frame):
+            return frame.drop(columns="unit").reset_index(drop=True)
+    return roll_up(unit)
+
+
+def write_units_file(path=None) -> int:
+    """Roll every unit type up and write them to `market_units.parquet` (the data build
+    runs this); returns the rows written."""
+    from analytics.units import POSTAL_KINDS
+
+    kinds = [*POSTAL_KINDS, *[f"h3:{r}" for r in H3_RESOLUTIONS]]
+    frame = pd.concat([roll_up(UnitType.parse(k)).assign(unit=k) for k in kinds],
+                      ignore_index=True)
+    frame.to_parquet(path or MARKET_UNITS_FILE, index=False, compression="zstd")
+    return len(frame)
+
+
+def roll_up(unit: UnitType) -> pd.DataFrame:
+    """`unit_market` computed from the source tables."""
     z = _zip_points()
     county = pd.read_parquet(COUNTY_MARKET_FILE)
     business = {"establishments": "market_establishments", "employees": "market_employees",

@@ -1155,6 +1155,9 @@ def _drive(page, wire, url, index, assign, brush, args, prof_path, zoom) -> dict
         for u in painted:
             assign[u] = brush
         edits.append(rec)
+    # -- layer switches ("Colour units by"): the market overlays, with an account layer and
+    # the territories in the same run as the baseline -----------------------------------
+    res["layer_switches"] = _layer_switches(page, frame, args.layer_rounds)
     # -- after: the view, the iframe --------------------------------------------------------
     el2, frame2 = _frame(page)
     res["iframe_same_element"] = el2 == el or el2.evaluate("(a, b) => a === b", el)
@@ -1170,6 +1173,48 @@ def _drive(page, wire, url, index, assign, brush, args, prof_path, zoom) -> dict
     res["view_changed_during"] = sum(1 for e in edits if not e.get("view_same", True))
     res["edits"] = edits
     return res
+
+
+BASELINE_LAYERS = ["Whitespace (unit)", "Territory"]
+
+
+def _market_layers() -> list[str]:
+    """The map's market layers, by their labels in this engine (none in older ones)."""
+    try:
+        from ui.map import MARKET_NUMBERS
+        from ui.map_spec import LAYERS
+    except ImportError:
+        return []
+    return [label for label, (_, metric, _) in LAYERS.items() if metric in MARKET_NUMBERS]
+
+
+def _layer_switches(page, frame, rounds: int) -> list[dict]:
+    """Pick each layer `rounds` times: option click -> the map has applied the new spec
+    (its status element's version) and -> the page is idle."""
+    import re
+
+    market = _market_layers()
+    out = []
+    for _ in range(rounds):
+        for label in [*market, *BASELINE_LAYERS]:
+            v0 = frame.evaluate("() => Number(document.getElementById('atlas-status')"
+                                ".dataset.version)")
+            box = page.get_by_role("combobox", name="Colour units by")
+            box.click()
+            box.fill(label)
+            option = page.get_by_role("option").filter(
+                has_text=re.compile("^" + re.escape(label))).first
+            t = time.perf_counter()
+            option.click()
+            frame.wait_for_function(
+                "v => Number(document.getElementById('atlas-status').dataset.version) > v",
+                arg=v0, timeout=60_000, polling=10)
+            t_map = time.perf_counter() - t
+            page.wait_for_selector(IDLE, timeout=120_000)
+            out.append({"layer": label, "market": label in market, "map_s": t_map,
+                        "idle_s": time.perf_counter() - t})
+            time.sleep(0.3)
+    return out
 
 
 def _view(frame) -> dict:
@@ -1494,6 +1539,16 @@ def report(res: dict) -> str:
         if failed:
             lines.append(f"edits with no rerun / failed: {len(failed)} "
                          f"({failed[0]['error'][:80]})")
+        switches = br.get("layer_switches") or []
+        for market, name in ((True, "market layers"), (False, "baseline: Whitespace / "
+                                                             "Territory")):
+            sw = [x for x in switches if x["market"] is market]
+            if sw:
+                lines.append(f"layer switch, {name} ({len(sw)} switches):")
+                m, i = _stats([x["map_s"] for x in sw]), _stats([x["idle_s"] for x in sw])
+                row("  option picked -> map updated", _ms(m["median"]), _ms(m["p90"]),
+                    "<= 0.3 s" if market else "", m["median"] <= 0.3 if market else None)
+                row("  option picked -> page idle", _ms(i["median"]), _ms(i["p90"]))
         row("view (centre, zoom) kept across the edits", "yes" if br["view_kept"] else "NO",
             "", "kept", br["view_kept"])
         row("map iframe kept (not remounted)", "yes" if br["iframe_mark_kept"] else "NO",
@@ -1529,6 +1584,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rects", type=int, default=5)
     p.add_argument("--drags", type=int, default=5, help="drags of the brush")
     p.add_argument("--drag-units", type=int, default=50, help="units a drag crosses, about")
+    p.add_argument("--layer-rounds", type=int, default=2,
+                   help="times each map layer is picked (the market overlays and two "
+                   "baseline layers)")
     p.add_argument("--zoom", type=int, default=7, help="map zoom for the browser edits")
     p.add_argument("--county-zoom", type=int, default=6,
                    help="map zoom for the county plan (a 200-county square fits at 6)")

@@ -115,3 +115,13 @@ def test_share_columns_are_empty_where_the_market_is_zero():
     assert np.isnan(got["accounts_per_1k_establishments"].iloc[1])
     assert np.isnan(got["potential_per_capita"].iloc[0])
     assert got["potential_per_capita"].iloc[1] == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("unit", ["county", "state", "zip5", "zip3", "fr_commune", "fr_dept",
+                                  *[f"h3:{r}" for r in H3_RESOLUTIONS]])
+def test_the_shipped_roll_ups_are_those_of_the_source_tables(unit):
+    """market_units.parquet (read at run time) is what rolling up the sources gives now:
+    a changed rule or source table without a rebuilt file fails here."""
+    shipped = market.unit_market(UnitType.parse(unit))
+    again = market.roll_up(UnitType.parse(unit))
+    pd.testing.assert_frame_equal(shipped, again, check_dtype=False)

@@ -139,6 +139,10 @@ def _market(shared: Path) -> None:
                           on="county", how="left")
     county.sort_values("county").to_parquet(ref / "us_county_market.parquet", index=False,
                                             compression="zstd")
+    sys.path.insert(0, str(ROOT.parent))  # the engine rolls them up to every unit type
+    from analytics import market
+
+    market.write_units_file(ref / "market_units.parquet")
 
 
 def _geo(shared: Path) -> None:
@@ -419,9 +423,9 @@ def main() -> None:
     )
     args = parser.parse_args()
     us_zip, _ = _reference(args.shared)
-    _market(args.shared)
     _geo(args.shared)
     _county_cells()
+    _market(args.shared)  # rolled up with the polygons and county cells above
     _demo(args.shared, us_zip)
 
 
