@@ -63,12 +63,16 @@ def _scope_args(p: argparse.ArgumentParser) -> None:
                        help=f"keep only this {text} (repeatable)")
     p.add_argument("--min-accounts", dest="min_accounts", type=int, default=0,
                    help="leave out areas with fewer accounts (rankings)")
+    p.add_argument("--min-establishments", dest="min_establishments", type=int, default=0,
+                   help="leave out areas with fewer business establishments (rankings; "
+                   "docs/metrics.md, the market under the map)")
 
 
 def _scope(args) -> performance.Scope:
     return performance.Scope(
         cube.AccountFilter(tuple(args.segment), tuple(args.industry), tuple(args.product)),
-        tuple(args.rep), tuple(args.territory), tuple(args.region), args.min_accounts)
+        tuple(args.rep), tuple(args.territory), tuple(args.region), args.min_accounts,
+        args.min_establishments)
 
 
 def _format_arg(p: argparse.ArgumentParser) -> None:
@@ -802,7 +806,8 @@ def _cmd_rank(args) -> int:
                              "(--level territory or rep), or units by another metric")
         table = performance.area_table(cur, plan, period, as_of, level, scope)
         ranked = performance.rank(table, args.metric, top=args.top, bottom=args.bottom,
-                                  percentile=args.percentile, min_accounts=args.min_accounts)
+                                  percentile=args.percentile, min_accounts=args.min_accounts,
+                                  min_establishments=args.min_establishments)
     _emit(ranked, args)
     return EXIT_OK
 

@@ -29,12 +29,17 @@ from analytics.units import UnitType
 
 RANK_METRICS = {name: catalog.metric(name).help for name in (
     "attainment", "penetration", "won", "whitespace", "growth", "win_rate_count",
-    "win_rate_amount", "avg_deal_size", "potential", "open_pipeline", "accounts")}
+    "win_rate_amount", "avg_deal_size", "potential", "open_pipeline", "accounts",
+    # against the market (analytics/market.py)
+    "accounts_per_1k_establishments", "potential_per_capita", "market_establishments",
+    "market_population")}
 """The metrics an area can be ranked by, with their help text (from the catalogue)."""
 AREA_COLUMNS = [
     "area", "name", "accounts", "potential", "won", "won_deals", "lost", "lost_deals",
     "open_pipeline", "won_prior", "quota", "attainment", "pace", "penetration", "whitespace",
     "growth", "win_rate_count", "win_rate_amount", "avg_deal_size",
+    "market_population", "market_establishments", "accounts_per_1k_establishments",
+    "potential_per_capita",
 ]
 
 
@@ -57,7 +62,9 @@ class Scope:
 
     `reps`, `territories` and `regions` keep accounts whose territory (in the plan looked at)
     has one of those reps, ids, or its rep in one of those regions. `min_accounts` drops
-    areas with fewer accounts from rankings so tiny areas do not dominate.
+    areas with fewer accounts from rankings so tiny areas do not dominate;
+    `min_establishments` those with a smaller market ("among counties with > 500
+    establishments").
     """
 
     flt: AccountFilter = field(default_factory=AccountFilter)
@@ -65,6 +72,7 @@ class Scope:
     territories: tuple[str, ...] = ()
     regions: tuple[str, ...] = ()
     min_accounts: int = 0
+    min_establishments: int = 0
 
     def describe(self) -> dict[str, str]:
         """The filters as text, to write into exported files."""
@@ -74,6 +82,7 @@ class Scope:
                              ("territory", self.territories), ("region", self.regions)):
             out[name] = ", ".join(values) if values else "all"
         out["min_accounts"] = str(self.min_accounts)
+        out["min_establishments"] = str(self.min_establishments)
         return out
 
 
@@ -181,7 +190,33 @@ def area_table(cur: duckdb.DuckDBPyConnection, plan: Plan, period: Period, as_of
     frame["quota"] = _quota(cur, plan, level, frame["area"], period)
     _derive(frame, period, as_of)
     frame["name"] = _names(cur, plan, level, frame["area"])
+    _market(cur, plan, level, frame)
     return frame[AREA_COLUMNS]
+
+
+def _market(cur, plan: Plan, level: Level, frame: pd.DataFrame) -> None:
+    """The market of each area (the whole market: filters choose our accounts, not the
+    market) and our accounts and potential in scope against it."""
+    from analytics import market, plans
+
+    if level.kind == "unit":
+        got = market.for_units(level.unit, frame["area"].fillna("").tolist())
+        got.index = frame.index
+    else:
+        terr = market.territory_market(plan.unit, plans.assignment(cur, plan))
+        if level.kind == "rep":
+            reps = dict(cur.execute("SELECT territory_id, rep_id FROM territories "
+                                    "WHERE plan_id = ?", [plan.plan_id]).fetchall())
+            terr = terr.assign(area=terr["territory_id"].map(reps)).dropna(subset=["area"])
+            terr = terr.groupby("area")[list(market.SUMS)].sum().reset_index()
+        else:
+            terr = terr.rename(columns={"territory_id": "area"})
+        got = frame[["area"]].merge(terr, on="area", how="left")
+        got.index = frame.index
+    for col in ("market_population", "market_establishments"):
+        frame[col] = got[col].fillna(0).astype("int64")
+    frame.loc[frame["area"].isna(), ["market_population", "market_establishments"]] = 0
+    catalog.derive(frame, market.SHARES, days=365, elapsed=1.0)
 
 
 def _quota(cur, plan: Plan, level: Level, areas: pd.Series, period: Period) -> np.ndarray:
@@ -218,13 +253,14 @@ def _derive(frame: pd.DataFrame, period: Period, as_of: dt.date) -> None:
 
 def rank(frame: pd.DataFrame, metric: str, *, top: int | None = None,
          bottom: int | None = None, percentile: float | None = None,
-         min_accounts: int = 0) -> pd.DataFrame:
+         min_accounts: int = 0, min_establishments: int = 0) -> pd.DataFrame:
     """Areas ordered by `metric` with a `rank` column (1 = highest), then cut.
 
     `top N` / `bottom N` keep the N highest / lowest; `percentile P` keeps the areas at or
     above the P-th percentile when P >= 50 (high performers), at or below it when P < 50
-    (low performers). Areas with fewer than `min_accounts` accounts, with no value for the
-    metric, or with no area (accounts outside every area) are left out. Ties keep area order.
+    (low performers). Areas with fewer than `min_accounts` accounts or `min_establishments`
+    establishments, with no value for the metric, or with no area (accounts outside every
+    area) are left out. Ties keep area order.
     """
     if metric not in RANK_METRICS:
         raise InputError(f"unknown metric {metric!r}; metrics: {', '.join(RANK_METRICS)}")
@@ -236,6 +272,8 @@ def rank(frame: pd.DataFrame, metric: str, *, top: int | None = None,
     if percentile is not None and not 0 <= percentile <= 100:
         raise InputError("the percentile must be between 0 and 100")
     keep = frame["area"].notna() & (frame["accounts"] >= min_accounts) & frame[metric].notna()
+    if min_establishments:
+        keep &= frame["market_establishments"] >= min_establishments
     ranked = frame[keep].sort_values(metric, ascending=False, kind="stable").reset_index(
         drop=True)
     ranked.insert(0, "rank", np.arange(1, len(ranked) + 1))

@@ -79,7 +79,7 @@ stamp = str(ctx.cur.execute("SELECT updated_at FROM plans WHERE plan_id = ?",
 scope_key = repr(scope)
 table = _areas(ctx.db_key, ctx.data_version, plan.plan_id, stamp, str(ctx.period),
                ctx.as_of.isoformat(), str(level), scope_key, ctx, scope)
-kw = {"min_accounts": scope.min_accounts}
+kw = {"min_accounts": scope.min_accounts, "min_establishments": scope.min_establishments}
 if cut == "Top N":
     kw["top"] = int(n_value)
 elif cut == "Bottom N":
@@ -87,7 +87,8 @@ elif cut == "Bottom N":
 else:
     kw["percentile"] = n_value
 ranked = pf.rank(table, metric, **kw)
-everything = pf.rank(table, metric, min_accounts=scope.min_accounts)
+everything = pf.rank(table, metric, min_accounts=scope.min_accounts,
+                     min_establishments=scope.min_establishments)
 
 # -- map and ranked table ------------------------------------------------------------------
 selected_points = st.session_state.get("quadrant", {}).get("selection", {}).get("points", [])

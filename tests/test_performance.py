@@ -278,10 +278,10 @@ def test_scope_filters_match_pandas(db, world, level, key, flt, extra):
 
 def test_scope_describe():
     scope = Scope(AccountFilter(("Hospital",), (), ("A", "B")), regions=("West",),
-                  min_accounts=5)
+                  min_accounts=5, min_establishments=500)
     assert scope.describe() == {"segment": "Hospital", "industry": "all", "product": "A, B",
                                 "rep": "all", "territory": "all", "region": "West",
-                                "min_accounts": "5"}
+                                "min_accounts": "5", "min_establishments": "500"}
 
 
 def test_level_parse():
@@ -611,3 +611,33 @@ def test_cli_rank_usage_errors(capsys, demo_db):
                  ["--metric", "won", "--level", "territory", "--top", "2", "--bottom", "2"]):
         assert main(["rank", "--db", str(demo_db), *argv]) == 2
         assert "usage:" in capsys.readouterr().err
+
+
+def test_rank_counties_by_accounts_per_1k_establishments_among_big_markets(demo_db):
+    """"Bottom 10 counties by accounts per 1,000 establishments, among counties with at
+    least 500 establishments": accounts counted with SQL, establishments from the county
+    roll-up (tests/test_market.py checks it against the Census table), the share and the
+    order worked out here."""
+    from analytics import market
+    from analytics.units import UnitType
+
+    with Store(demo_db, read_only=True) as store:
+        cur = store.cursor()
+        plan = plans.get_plan(cur)
+        as_of = dt.date(2026, 9, 30)
+        table = area_table(cur, plan, Period(dt.date(2026, 1, 1), dt.date(2026, 12, 31)),
+                           as_of, Level.parse("unit:county"))
+        accounts = dict(cur.execute("SELECT county, count(*) FROM accounts "
+                                    "WHERE county IS NOT NULL GROUP BY 1").fetchall())
+    est = market.unit_market(UnitType("county")).set_index("unit_id")["market_establishments"]
+    expected = sorted(((1000 * n / est[c], c) for c, n in accounts.items()
+                       if est.get(c, 0) >= 500), key=lambda x: (x[0], x[1]))[:10]
+    got = rank(table, "accounts_per_1k_establishments", bottom=10, min_establishments=500)
+    assert list(got["area"]) == [c for _, c in expected]
+    np.testing.assert_allclose(got["accounts_per_1k_establishments"],
+                               [v for v, _ in expected], rtol=1e-12)
+    assert (got["market_establishments"] >= 500).all()
+    top = rank(table, "potential_per_capita", top=3)
+    pop = market.unit_market(UnitType("county")).set_index("unit_id")["market_population"]
+    for row in top.itertuples():
+        assert row.potential_per_capita == pytest.approx(row.potential / pop[row.area])

@@ -18,6 +18,8 @@ from ui.context import Context, sidebar_context
 from ui.text import literal
 
 LIST_FILTERS = ("segment", "industry", "product", "rep", "territory", "region")
+MIN_FILTERS = ("min_accounts", "min_establishments")
+"""Whole-number floors on an area (rankings), read from and written to the URL."""
 
 
 def _key(name: str) -> str:
@@ -67,11 +69,12 @@ def load_url(page_keys: dict[str, str]) -> list[str]:
         values = params.get_all(name)
         if values:
             st.session_state[f"_url_{name}"] = values
-    if "min_accounts" in params:
-        try:
-            st.session_state[_key("min_accounts")] = max(int(params["min_accounts"]), 0)
-        except ValueError:
-            warnings.append(f"min_accounts={params['min_accounts']!r} is not a whole number")
+    for name in MIN_FILTERS:
+        if name in params:
+            try:
+                st.session_state[_key(name)] = max(int(params[name]), 0)
+            except ValueError:
+                warnings.append(f"{name}={params[name]!r} is not a whole number")
     for name, key in page_keys.items():
         if name in params:
             st.session_state[f"_url_{key}"] = params[name]
@@ -100,8 +103,9 @@ def write_url(ctx: Context, scope: Scope, page_values: dict[str, object]) -> Non
                          ("territory", scope.territories), ("region", scope.regions)):
         if values:
             params[name] = list(values)
-    if scope.min_accounts:
-        params["min_accounts"] = str(scope.min_accounts)
+    for name in MIN_FILTERS:
+        if getattr(scope, name):
+            params[name] = str(getattr(scope, name))
     params.update({k: str(v) for k, v in page_values.items() if v is not None})
     if dict(st.query_params.to_dict()) != {k: (v[-1] if isinstance(v, list) else v)
                                           for k, v in params.items()}:
@@ -135,7 +139,7 @@ def scope_filters(ctx: Context) -> tuple[Scope, list[str]]:
     warnings = []
     labels = {"segment": "Segment", "industry": "Industry", "product": "Product",
               "rep": "Rep", "territory": "Territory", "region": "Region"}
-    for name in (*LIST_FILTERS, "min_accounts"):
+    for name in (*LIST_FILTERS, *MIN_FILTERS):
         _restore(_key(name))
     for name in LIST_FILTERS:
         wanted = st.session_state.pop(f"_url_{name}", None)
@@ -158,7 +162,11 @@ def scope_filters(ctx: Context) -> tuple[Scope, list[str]]:
         cols[2].number_input("Minimum accounts per area", min_value=0, step=1,
                              key=_key("min_accounts"),
                              help="Areas with fewer accounts are left out of rankings")
-    for name in (*LIST_FILTERS, "min_accounts"):
+        cols[3].number_input("Minimum establishments per area", min_value=0, step=100,
+                             key=_key("min_establishments"),
+                             help="Areas with a smaller market (business establishments, "
+                             "2018) are left out of rankings")
+    for name in (*LIST_FILTERS, *MIN_FILTERS):
         _remember(_key(name))
 
     def pick(n):
@@ -166,7 +174,8 @@ def scope_filters(ctx: Context) -> tuple[Scope, list[str]]:
 
     scope = Scope(AccountFilter(pick("segment"), pick("industry"), pick("product")),
                   pick("rep"), pick("territory"), pick("region"),
-                  int(st.session_state.get(_key("min_accounts")) or 0))
+                  int(st.session_state.get(_key("min_accounts")) or 0),
+                  int(st.session_state.get(_key("min_establishments")) or 0))
     return scope, warnings
 
 

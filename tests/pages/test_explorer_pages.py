@@ -88,6 +88,26 @@ def test_bottom_n_by_unit_with_minimum_accounts(app):
     assert (table["accounts"] >= 100).all()
 
 
+def test_bottom_counties_by_accounts_per_1k_establishments_among_big_markets(app):
+    """The manager's question: bottom 10 counties by accounts per 1,000 establishments,
+    among counties with at least 500 establishments; the floor is in the shared link."""
+    app.run()
+    app.switch_page("pages/performance.py").run()
+    app.selectbox(key="p_metric").select("accounts_per_1k_establishments")
+    app.segmented_control(key="p_level").set_value("unit").run()
+    app.selectbox(key="p_unit").select("county")
+    app.number_input(key="f_min_establishments").set_value(500).run()
+    assert not app.exception
+    table = app.dataframe[0].value
+    level = performance.Level.parse("unit:county")
+    expected = performance.rank(_engine(app.db_path, level, performance.Scope()),
+                                "accounts_per_1k_establishments", bottom=10,
+                                min_establishments=500)
+    assert len(table) == 10
+    assert table["area"].tolist() == expected["area"].tolist()
+    assert _param(app, "min_establishments") == ["500"]
+
+
 def test_filters_carry_from_performance_to_coverage(app):
     app.run()
     app.switch_page("pages/performance.py").run()
