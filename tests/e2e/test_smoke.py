@@ -6,9 +6,12 @@ import re
 from urllib.parse import urlparse
 
 import duckdb
+import pandas as pd
 import pytest
 from playwright.sync_api import expect
 
+from analytics import market
+from analytics.units import UnitType
 from tests.e2e.atlas_page import MAP_IFRAME, AtlasMap, pick_county
 from tests.e2e.conftest import wait_for_app
 
@@ -80,7 +83,13 @@ def test_map_tooltip_names_unit_and_territory(page, app_url, counties, demo_db, 
     assert int(numbers[1]) == county["accounts"]
     assert _money(numbers[2]) == pytest.approx(county["potential"], rel=0.05)
     assert _money(numbers[3]) >= 0
-    assert lines[2] == territory
+    # the market under the map: the county's 2020 Census population, read from the table
+    census = pd.read_parquet(market.COUNTY_MARKET_FILE).set_index("county")
+    est = market.unit_market(UnitType("county")).set_index("unit_id")
+    assert lines[2] == (f"Market: {census.at[county['unit_id'], 'population']:,} people, "
+                        f"{est.at[county['unit_id'], 'market_establishments']:,} "
+                        "establishments")
+    assert lines[3] == territory
     assert re.fullmatch(
         rf"Rep: {re.escape(rep)} · attainment \d+% · utilization \d+% · "
-        r"(under-served|over-served|balanced|no rep)", lines[3]), lines[3]
+        r"(under-served|over-served|balanced|no rep)", lines[4]), lines[4]
