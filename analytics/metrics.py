@@ -28,7 +28,7 @@ import h3
 import numpy as np
 import pandas as pd
 
-from analytics import adjacency, catalog
+from analytics import adjacency, catalog, market
 from analytics.catalog import BALANCE_METRICS
 from analytics.cube import AccountFilter, accounts_cte, unit_measures
 from analytics.period import Period
@@ -41,6 +41,9 @@ EARTH_RADIUS_KM = 6371.0088
 BASE = ["accounts", "potential", "won", "open_pipeline", "visits", "touched", "has_activity"]
 TRAVEL = ["travel_sum", "visits_travel", "reach", "travelled"]
 
+MARKET_COLUMNS = ["market_population", "market_establishments",
+                  "accounts_per_1k_establishments", "potential_per_capita"]
+"""The market under a territory (analytics/market.py): its units' sums and our shares."""
 TERRITORY_COLUMNS = [
     "territory_id", "territory_name", "rep_id",
     "accounts", "potential", "won", "open_pipeline", "quota", "attainment", "pace",
@@ -48,6 +51,7 @@ TERRITORY_COLUMNS = [
     "capacity_hours", "utilization", "status", "reach_pct", "touched_pct", "units",
     "components", "contiguous", "polsby_popper",
     "deviation_potential", "deviation_workload_hours", "deviation_accounts",
+    *MARKET_COLUMNS,
 ]
 PLAN_COLUMNS = [
     "coverage_accounts_pct", "coverage_potential_pct", "unassigned_accounts",
@@ -465,6 +469,9 @@ def territory_metrics(
                                                    unions), dtype=float)
     for m in BALANCE_METRICS:
         out[f"deviation_{m}"] = catalog.deviation(out[m], has_rep)
+    market_sums = _market_sums(cube.unit, unit_ids, tpos, len(ids))
+    out["market_population"], out["market_establishments"] = market_sums.T
+    catalog.derive(out, market.SHARES, days=days, elapsed=elapsed)
     out = pd.DataFrame(out)
 
     # 5. the whole plan
@@ -472,6 +479,15 @@ def territory_metrics(
     if baseline is not None:
         plan.update(disruption(baseline))
     return out[TERRITORY_COLUMNS], plan
+
+
+def _market_sums(unit: UnitType, unit_ids, tpos: np.ndarray, n: int) -> np.ndarray:
+    """(population, establishments) per territory: the sums over its units (int64)."""
+    got = market.for_units(unit, unit_ids)[["market_population", "market_establishments"]]
+    sums = np.zeros((n, 2), dtype=np.int64)
+    ok = tpos >= 0
+    np.add.at(sums, tpos[ok], got.to_numpy(np.int64)[ok])
+    return sums
 
 
 def _unit_groups(assign: pd.DataFrame, ids: list[str],
@@ -647,6 +663,16 @@ def _plan_row(out, has_rep, by_t, unassigned, tvl, cube, elapsed, days) -> dict:
             covered[m].to_numpy(float))
     plan["disruption_accounts_pct"] = None
     plan["disruption_potential_pct"] = None
+    # the market of the plan's territories, against their accounts and potential
+    row = {"accounts": np.array([float(out["accounts"].sum())]),
+           "potential": np.array([float(out["potential"].sum())]),
+           "market_population": np.array([float(out["market_population"].sum())]),
+           "market_establishments": np.array([float(out["market_establishments"].sum())])}
+    catalog.derive(row, market.SHARES, days=days, elapsed=elapsed)
+    plan["market_population"] = int(row["market_population"][0])
+    plan["market_establishments"] = int(row["market_establishments"][0])
+    for k in market.SHARES:
+        plan[k] = _clean(float(np.asarray(row[k])[0]))
     return plan
 
 

@@ -89,7 +89,9 @@ def snapshot_summary(cur: duckdb.DuckDBPyConnection, snapshot: Plan) -> tuple[pd
     if row is None:
         raise InputError(f"{snapshot.name!r} is not a snapshot")
     frame = pd.DataFrame(json.loads(row[0]))
-    rows = frame[frame["territory_id"] != "__plan__"][metrics.TERRITORY_COLUMNS]
+    # a snapshot taken before a column existed shows it empty (as taken, never recomputed)
+    rows = frame[frame["territory_id"] != "__plan__"].reindex(
+        columns=metrics.TERRITORY_COLUMNS)
     whole = {k: (None if isinstance(v, float) and v != v else v)  # NaN -> None, as summary
              for k, v in frame[frame["territory_id"] == "__plan__"].iloc[0].to_dict().items()}
     whole.update({"period": row[1], "as_of": str(row[2]), "settings": row[3]})

@@ -57,6 +57,7 @@ import pandas as pd
 import pytest
 import shapely
 from conftest import (
+    REPO,
     SMALL_AS_OF,
     SMALL_PERIOD,
     SMALL_RES,
@@ -281,7 +282,41 @@ def expected_base() -> tuple[dict[str, dict], dict]:
         "disruption_accounts_pct": EMPTY,             # no baseline asked for
         "disruption_potential_pct": EMPTY,
     }
+    # the market under each territory: ZIP points and communes in its cells, each placed
+    # with h3-py one by one (tests/test_market.py checks the figures against the sources)
+    pop_of, est_of = _market_by_cell(SMALL_RES)
+    for tid, e in t.items():
+        pop = sum(pop_of.get(c, 0) for c in cells[tid])
+        est = sum(est_of.get(c, 0) for c in cells[tid])
+        e.update(_market_expected(e["accounts"], e["potential"], pop, est))
+    plan.update(_market_expected(
+        sum(e["accounts"] for e in t.values()), sum(e["potential"] for e in t.values()),
+        sum(e["market_population"] for e in t.values()),
+        sum(e["market_establishments"] for e in t.values())))
     return t, plan
+
+
+def _market_expected(accounts, potential, pop: int, est: int) -> dict:
+    return {"market_population": int(pop), "market_establishments": int(est),
+            "accounts_per_1k_establishments": 1000 * accounts / est if est else EMPTY,
+            "potential_per_capita": potential / pop if pop else EMPTY}
+
+
+def _market_by_cell(res: int) -> tuple[dict, dict]:
+    from analytics import geography, market
+
+    z = pd.read_parquet(geography.US_ZIP_FILE).merge(
+        pd.read_parquet(market.ZIP_BUSINESS_FILE), on="zip", how="left")
+    c = pd.read_parquet(geography.FR_POSTAL_FILE).drop_duplicates("commune")
+    pop, est = {}, {}
+    for frame, has_est in ((z, True), (c, False)):
+        for lat, lon, p, e in zip(frame["lat"], frame["lon"], frame["population"],
+                                  frame["establishments"] if has_est else [0] * len(frame),
+                                  strict=True):
+            cell = h3.latlng_to_cell(lat, lon, res)
+            pop[cell] = pop.get(cell, 0) + int(p)
+            est[cell] = est.get(cell, 0) + (0 if pd.isna(e) else int(e))
+    return pop, est
 
 
 # --------------------------------------------------------------------------------------
@@ -962,6 +997,7 @@ def oracle(db: Path, plan_name: str | None, start: dt.date, end: dt.date, as_of:
             "units": len(units), "components": comps.get(tid, 0),
             "contiguous": comps.get(tid, 0) == 1,
             "polsby_popper": _polsby(kind, res, units),
+            **_market_row(unit_type, units, len(a), pot),
         }
         out.append(row)
     rows = pd.DataFrame(out)
@@ -991,6 +1027,12 @@ def oracle(db: Path, plan_name: str | None, start: dt.date, end: dt.date, as_of:
         "coverage_potential_pct": acc.loc[covered, "potential"].sum() / pot,
         "unassigned_accounts": int(acc["territory_id"].isna().sum()),
     })
+    # the market of the plan's territories, against their accounts and potential
+    mp, me = rows["market_population"].sum(), rows["market_establishments"].sum()
+    plan.update({"market_population": mp, "market_establishments": me,
+                 "accounts_per_1k_establishments": 1000 * rows["accounts"].sum() / me
+                 if me else math.nan,
+                 "potential_per_capita": rows["potential"].sum() / mp if mp else math.nan})
     if baseline is not False:
         con = duckdb.connect(str(db), read_only=True)
         try:
@@ -1009,6 +1051,18 @@ def oracle(db: Path, plan_name: str | None, start: dt.date, end: dt.date, as_of:
         plan["disruption_accounts_pct"] = moved.mean()
         plan["disruption_potential_pct"] = acc.loc[moved, "potential"].sum() / pot
     return rows, plan
+
+
+def _market_row(unit_type: str, units: list[str], accounts: int, potential: float) -> dict:
+    """A territory's market: the shipped per-unit roll-ups (checked against the source
+    tables in tests/test_market.py) read with pandas and summed over its units."""
+    shipped = pd.read_parquet(REPO / "data" / "reference" / "market_units.parquet")
+    shipped = shipped[shipped["unit"] == unit_type].set_index("unit_id")
+    pop = int(shipped["market_population"].reindex(units).fillna(0).sum())
+    est = int(shipped["market_establishments"].reindex(units).fillna(0).sum())
+    return {"market_population": pop, "market_establishments": est,
+            "accounts_per_1k_establishments": 1000 * accounts / est if est else math.nan,
+            "potential_per_capita": potential / pop if pop else math.nan}
 
 
 def _ratios(w, o, quota, pot, days, elapsed) -> dict:
