@@ -40,7 +40,7 @@ _POP_WEIGHT = "_unemployment_weight"  # population with a known county rate
 
 
 @cache
-def _zip_points() -> pd.DataFrame:
+def zip_points() -> pd.DataFrame:
     """US ZIP points with population, business counts, county, state and county rate."""
     z = pd.read_parquet(geography.US_ZIP_FILE)
     biz = pd.read_parquet(ZIP_BUSINESS_FILE)
@@ -115,7 +115,7 @@ def write_units_file(path=None) -> int:
 
 def roll_up(unit: UnitType) -> pd.DataFrame:
     """`unit_market` computed from the source tables."""
-    z = _zip_points()
+    z = zip_points()
     county = pd.read_parquet(COUNTY_MARKET_FILE)
     business = {"establishments": "market_establishments", "employees": "market_employees",
                 "payroll": "market_payroll"}

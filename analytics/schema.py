@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 H3_RESOLUTIONS: tuple[int, ...] = (3, 4, 5, 6, 7, 8)
 """Resolutions whose cell every account carries (computed at import, never by parent-of)."""
@@ -167,6 +167,21 @@ CREATE TABLE IF NOT EXISTS users (
     created_at TIMESTAMP NOT NULL
 );
 
+CREATE TABLE IF NOT EXISTS overlays (
+    name VARCHAR PRIMARY KEY,
+    key_kind VARCHAR NOT NULL,
+    source VARCHAR,
+    imported_at TIMESTAMP NOT NULL,
+    author VARCHAR
+);
+
+CREATE TABLE IF NOT EXISTS overlay_values (
+    name VARCHAR NOT NULL,
+    column_name VARCHAR NOT NULL,
+    key VARCHAR NOT NULL,
+    value DOUBLE NOT NULL
+);
+
 CREATE TABLE IF NOT EXISTS plan_edit_changes (
     plan_id INTEGER NOT NULL,
     seq INTEGER NOT NULL,
@@ -210,6 +225,8 @@ MIGRATIONS: dict[int, list[str]] = {
     ],
     # 5 -> 6: people who sign in, with their roles (the table comes from DDL)
     6: [],
+    # 6 -> 7: overlays a manager imports (analytics/overlays.py; tables from DDL)
+    7: [],
 }
 """Statements that bring a database of version N-1 to version N."""
 
