@@ -30,6 +30,7 @@ from analytics import (
     plans,
     rules,
 )
+from analytics import overlays as overlays_mod
 from analytics.errors import InputError
 from analytics.exports.cells import csv_text
 from analytics.period import resolve
@@ -343,6 +344,26 @@ def build_parser() -> argparse.ArgumentParser:
     _period_args(p)
     p.add_argument("--setting", action="append", default=[], metavar="NAME=VALUE",
                    help="override a setting for this export (repeatable)")
+
+    p = sub.add_parser("overlay", help="your own map layers: a table keyed by ZIP5, ZIP3, "
+                       "county, state, departement or H3 cell with numeric columns")
+    osub = p.add_subparsers(dest="overlay_command", required=True)
+    q = osub.add_parser("import", help="store a file as an overlay (all rows or none)")
+    _db_arg(q)
+    q.add_argument("file", type=Path)
+    q.add_argument("--name", required=True, help="the overlay's name (replaces one of that "
+                   "name)")
+    q.add_argument("--key", required=True, choices=list(overlays_mod.KEY_KINDS),
+                   help="what the key column holds")
+    q.add_argument("--key-column", help="the key column (default: the one named like the "
+                   "key, else the first)")
+    q.add_argument("--report", type=Path, help="write the rejected rows to this CSV file")
+    q = osub.add_parser("list", help="the stored overlays")
+    _db_arg(q)
+    _format_arg(q)
+    q = osub.add_parser("delete", help="delete an overlay")
+    _db_arg(q)
+    q.add_argument("name")
 
     p = sub.add_parser("user", help="people who sign in to the app, and their roles")
     usub = p.add_subparsers(dest="user_command", required=True)
@@ -1055,6 +1076,25 @@ def _cmd_user(args) -> int:
     return EXIT_OK
 
 
+def _cmd_overlay(args) -> int:
+    with Store(args.db, read_only=args.overlay_command == "list") as store:
+        if args.overlay_command == "import":
+            try:
+                report = overlays_mod.import_overlay(store, args.file, args.name, args.key,
+                                                     key_column=args.key_column)
+            except ingest.ImportRejected as exc:
+                _print_rejections(exc.report, args.report)
+                raise
+            print(f"overlay {args.name!r} ({args.key}): {report.rows} rows stored, columns "
+                  + ", ".join(c for c, k in report.columns.items() if k == "value"))
+        elif args.overlay_command == "delete":
+            overlays_mod.delete_overlay(store, args.name)
+            print(f"overlay {args.name!r} deleted")
+        else:
+            _emit(overlays_mod.list_overlays(store.cursor()), args)
+    return EXIT_OK
+
+
 COMMANDS = {
     "demo": _cmd_demo, "load": _cmd_load, "units": _cmd_units,
     "territories": _cmd_territories, "summary": _cmd_summary, "balance": _cmd_balance,
@@ -1062,7 +1102,7 @@ COMMANDS = {
     "plan": _cmd_plan,
     "info": _cmd_info, "rank": _cmd_rank, "coverage": _cmd_coverage,
     "rules": _cmd_rules,
-    "export": _cmd_export, "user": _cmd_user,
+    "export": _cmd_export, "user": _cmd_user, "overlay": _cmd_overlay,
 }
 
 

@@ -20,7 +20,7 @@ import h3
 import numpy as np
 import pandas as pd
 
-from analytics import geography
+from analytics import geography, users
 from analytics.errors import InputError
 from analytics.ingest import ImportRejected, ImportReport, Rejection, TableReport, read_source
 from analytics.store import Store
@@ -34,10 +34,12 @@ MAX_COLUMNS = 20
 
 
 def import_overlay(store: Store, path: str | Path, name: str, key: str, *,
-                   key_column: str | None = None, author: str | None = None) -> TableReport:
+                   key_column: str | None = None) -> TableReport:
     """Read `path`, check every row, and store it as overlay `name` keyed by `key` (one of
     KEY_KINDS), replacing an overlay of that name. Raises ImportRejected (nothing stored)
-    when any row is bad; InputError for a bad name, key kind or file."""
+    when any row is bad; InputError for a bad name, key kind or file, or a person who may
+    not import data (admins only, as for every import)."""
+    author = users.require("import data").username
     name = (name or "").strip()
     if not NAME.match(name):
         raise InputError(f"overlay name {name!r}: 1-60 letters, digits, spaces or . ( ) / - _")
@@ -132,6 +134,7 @@ def list_overlays(cur) -> pd.DataFrame:
 
 
 def delete_overlay(store: Store, name: str) -> None:
+    users.require("import data")
     with store.transaction() as tx:
         if not tx.execute("SELECT count(*) FROM overlays WHERE name = ?",
                           [name]).fetchall()[0][0]:

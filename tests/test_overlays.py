@@ -3,6 +3,8 @@ row and column, and added up onto coarser units by hand-checkable rules."""
 
 from __future__ import annotations
 
+import json
+
 import h3
 import pandas as pd
 import pytest
@@ -112,4 +114,39 @@ def test_a_coarser_key_is_not_offered_on_finer_units(store, tmp_path):
     with pytest.raises(Exception, match="cannot be shown on county"):
         overlays.unit_values(cur, "By state", "n", UnitType("county"))
     overlays.delete_overlay(store, "By state")
+    assert overlays.list_overlays(store.cursor()).empty
+
+
+def test_the_command_line_imports_lists_and_deletes(tmp_path, capsys):
+    from analytics.cli import main
+
+    db = tmp_path / "atlas.duckdb"
+    path = write_csv(tmp_path / "c.csv", [["fips", "clinics"], ["6037", "40"],
+                                          ["17031", "x"]])
+    assert main(["overlay", "import", str(path), "--db", str(db), "--name", "Clinics",
+                 "--key", "county", "--report", str(tmp_path / "bad.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "c.csv, row 3, column 'clinics': 'x': not a number" in err
+    assert pd.read_csv(tmp_path / "bad.csv")["row"].tolist() == [3]
+    write_csv(path, [["fips", "clinics"], ["6037", "40"], ["17031", "12"]])
+    assert main(["overlay", "import", str(path), "--db", str(db), "--name", "Clinics",
+                 "--key", "county"]) == 0
+    assert "2 rows stored, columns clinics" in capsys.readouterr().out
+    assert main(["overlay", "list", "--db", str(db), "--format", "json"]) == 0
+    listed = pd.DataFrame(json.loads(capsys.readouterr().out))
+    assert listed[["name", "key_kind", "keys"]].values.tolist() == [["Clinics", "county", 2]]
+    assert main(["overlay", "delete", "Clinics", "--db", str(db)]) == 0
+    assert main(["overlay", "delete", "Clinics", "--db", str(db)]) == 2
+
+
+def test_only_an_admin_imports_an_overlay(store, tmp_path):
+    from analytics import users
+
+    users.add_user(store, "ada", "admin", "a long password")
+    with users.acting_as(users.get_user(store.cursor(), "ada")):
+        users.add_user(store, "vic", "viewer", "a long password")
+    path = write_csv(tmp_path / "x.csv", [["zip", "n"], ["01001", "1"]])
+    with users.acting_as(users.get_user(store.cursor(), "vic")), \
+            pytest.raises(Exception, match="only an admin"):
+        overlays.import_overlay(store, path, "X", "zip5")
     assert overlays.list_overlays(store.cursor()).empty
