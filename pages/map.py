@@ -11,7 +11,7 @@ from ui.balance_panel import balance_panel
 from ui.context import sidebar_context
 from ui.map import territory_map, view_of
 from ui.map_editor import BRUSH_SIZES, MODES, on_map_change
-from ui.map_spec import LAYERS, map_spec, territory_palette, unit_index
+from ui.map_spec import layer_choices, map_spec, territory_palette, unit_index
 from ui.page_entry import run_through_app
 from ui.plan_metrics import metrics_ready, plan_metrics
 from ui.text import literal
@@ -53,9 +53,21 @@ def live_editor(ctx, plan, index, colors, can_edit: bool) -> None:
         bar[0].caption(f"Read-only: {literal(who.username)} is a {who.role}"
                        + (" and sees only their own territories of the active plan."
                           if who.role == "rep" else "."))
-        bar[1].selectbox("Colour units by", list(LAYERS), key="map_layer")
+        _layer_picker(bar[1], ctx, plan)
     if _live_numbers(ctx, plan, index, colors, terr, can_edit):
         st.rerun()  # the map was drawn before the numbers: the next run gives them to it
+
+
+def _layer_picker(where, ctx, plan) -> None:
+    """"Colour units by": the map's layers and the manager's overlays (one deleted since
+    falls back to the territories)."""
+    choices = layer_choices(ctx, plan)
+    if st.session_state.get("map_layer") not in choices:
+        st.session_state["map_layer"] = "Territory"
+    where.selectbox("Colour units by", choices, key="map_layer",
+                    help="Territories, our numbers per unit or per territory, the market "
+                         "under the map (public tables), or an overlay you imported (Data "
+                         "page or `python -m analytics overlay import`)")
 
 
 def _toolbar(ctx, plan, terr, ids) -> None:
@@ -82,7 +94,7 @@ def _toolbar(ctx, plan, terr, ids) -> None:
                           "is that close), saved and undone as one stroke. Choose 'Drag moves "
                           "the map' to move the map by dragging; the mouse wheel zooms either "
                           "way.")
-    bar[3].selectbox("Colour units by", list(LAYERS), key="map_layer")
+    _layer_picker(bar[3], ctx, plan)
     undo_label, redo_label = edits.next_labels(ctx.cur, plan)
     # a row of their own: the buttons show their key caps beside the label
     with st.container(horizontal=True):

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from analytics import adjacency, catalog, plans
+from analytics import adjacency, catalog, overlays, plans
 from analytics.metrics import MetricCube
 from analytics.palette import territory_colors
 from analytics.unit_index import UnitIndex
@@ -158,6 +158,7 @@ def map_spec(ctx: Context, plan: plans.Plan, index: UnitIndex, terr: pd.DataFram
              for r in terr.dropna(subset=["home_lat", "home_lon"]).itertuples(index=False)]
     values = (_unit_values(index_key, cube_key, index, cube)
               if LAYERS.get(layer, ("territory",))[0] == "unit" else None)
+    overlay = overlay_layers(ctx, plan).get(layer)
     spec = {
         "version": int(st.session_state.get("_map_version", 0)) + 1,
         "geometry": geometry_url(index_key, index),
@@ -172,11 +173,39 @@ def map_spec(ctx: Context, plan: plans.Plan, index: UnitIndex, terr: pd.DataFram
         "mode": st.session_state.get("edit_mode") if editing else None,
         "drag": brush_radius(st.session_state.get("brush_size")) if editing else None,
         "answered": st.session_state.get("map_answered"),  # the last stroke the server saw
-        "layer": _layer(layer, values, rows),
+        "layer": (_overlay_layer(ctx, plan, index, layer, overlay) if overlay
+                  else _layer(layer, values, rows)),
         "fit": _fit(index, assign, rows) if len(rows) else None,
     }
     st.session_state["_map_version"] = spec["version"]
     return spec
+
+
+def overlay_layers(ctx: Context, plan: plans.Plan) -> dict[str, tuple[str, str]]:
+    """The manager's own overlays that can be shown on the plan's units: label ->
+    (overlay, column)."""
+    return {f"{name} · {col} (your overlay)": (name, col)
+            for name, col in overlays.layers(ctx.cur, plan.unit)}
+
+
+def layer_choices(ctx: Context, plan: plans.Plan) -> list[str]:
+    """What "Colour units by" offers: the map's layers, then the manager's overlays."""
+    return [*LAYERS, *overlay_layers(ctx, plan)]
+
+
+def _overlay_layer(ctx: Context, plan: plans.Plan, index: UnitIndex, label: str,
+                   overlay: tuple[str, str]) -> dict:
+    """A unit layer of an overlay: its values (added up onto the plan's units) in a file of
+    the database's folder, classes over the units it reaches."""
+    name, column = overlay
+    values = overlays.unit_values(ctx.cur, name, column, plan.unit).reindex(index.ids)
+    url = publish("overlay", {"values": [None if pd.isna(v) else round(float(v), 4)
+                                         for v in values]},
+                  database=str(ctx.store.path), version=ctx.data_version)
+    breaks = quantile_breaks(values[values > 0])
+    return {"mode": "unit", "metric": f"overlay:{name}:{column}", "label": label,
+            "format": "number", "breaks": breaks, "values": url,
+            "colors": list(SEQUENTIAL[: len(breaks) + 1])}
 
 
 def _fit(index: UnitIndex, assign: pd.DataFrame, rows: pd.DataFrame) -> dict | None:

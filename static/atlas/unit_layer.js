@@ -20,7 +20,7 @@
     map: null, renderer: null, geomUrl: null, geom: null, units: null, colors: [],
     numbersUrl: null, numbers: null, basemapUrl: null, basemap: null, codes: null,
     homes: null, homesKey: null, legend: null, fitNonce: null,
-    spec: null, busy: false, pending: null, hoverTip: null, version: 0,
+    spec: null, layerValues: {}, busy: false, pending: null, hoverTip: null, version: 0,
   };
 
   function fetchJSON(url) {
@@ -81,9 +81,9 @@
       html += "<br>Market: " + fmt(n.market_population[i]) + " people, " +
         fmt(n.market_establishments[i]) + " establishments";
     }
-    var layer = spec.layer || {};
-    if (layer.mode === "unit" && n && n[layer.metric] !== undefined) {
-      html += "<br>" + esc(layer.label) + ": " + fmt(n[layer.metric][i], layer.format);
+    var layer = spec.layer || {}, vals = layerValues(layer);
+    if (layer.mode === "unit" && vals) {
+      html += "<br>" + esc(layer.label) + ": " + fmt(vals[i], layer.format);
     }
     if (spec.hideTerritory) {
       return html;
@@ -815,11 +815,19 @@
     return layer.colors[k];
   }
 
+  function layerValues(layer) {
+    // a unit layer's values: its own file (an overlay the manager imported), else the
+    // per-unit numbers file
+    if (layer.values) { return state.layerValues[layer.values] || null; }
+    return state.numbers && state.numbers[layer.metric] !== undefined
+      ? state.numbers[layer.metric] : null;
+  }
+
   function unitColor(spec, i) {
     var layer = spec.layer || {mode: "territory"};
     var c = state.codes[i], t = c >= 0 ? spec.territories[c] : null;
     if (layer.mode === "unit") {
-      var vals = state.numbers ? state.numbers[layer.metric] : null;
+      var vals = layerValues(layer);
       return vals ? classColor(vals[i], layer) : UNASSIGNED;
     }
     if (layer.mode === "territory_metric") {
@@ -950,6 +958,10 @@
     if (spec.numbers && spec.numbers !== state.numbersUrl) {
       state.numbers = await fetchJSON(spec.numbers);
       state.numbersUrl = spec.numbers;
+    }
+    var own = spec.layer && spec.layer.values;
+    if (own && !state.layerValues[own]) {
+      state.layerValues[own] = (await fetchJSON(own)).values;
     }
     state.spec = spec;
     var codesChanged = !state.codes || spec.codes !== state.codesText || !!state.stroke;

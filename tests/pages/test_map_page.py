@@ -356,3 +356,38 @@ def _walk(node):
     yield node
     for child in getattr(node, "children", {}).values():
         yield from _walk(child)
+
+
+def test_an_imported_overlay_is_a_layer_of_the_map(app, tmp_path):
+    """A ZIP-keyed overlay on the county plan: offered in "Colour units by", its values
+    (in the file the browser is sent) are the ZIPs' sums by county, worked out by hand;
+    deleted, the map falls back to the territories."""
+    import json
+    import re
+
+    from conftest import write_csv
+
+    from analytics import overlays
+    from ui.map import CACHE_DIR
+
+    # Agawam 01001 (Hampden, 25013), Amherst 01002 and Hadley 01035 (Hampshire, 25015)
+    path = write_csv(tmp_path / "rivals.csv", [["zip", "sites"], ["01001", "3"],
+                                               ["01002", "2"], ["01035", "1"]])
+    with Store(app.db_path) as store:
+        overlays.import_overlay(store, path, "Rivals", "zip5")
+    app.run()
+    label = "Rivals · sites (your overlay)"
+    assert label in app.selectbox(key="map_layer").options
+    app.selectbox(key="map_layer").select(label).run()
+    assert not app.exception
+    text = "\n".join(str(getattr(n, "proto", "")) for n in _walk(app._tree))
+    names = set(re.findall(r"/app/static/cache/([\w./-]+\.json)", text))
+    values = json.loads((CACHE_DIR / next(n for n in names if "/overlay-" in n)).read_text())
+    shapes = json.loads((CACHE_DIR / next(n for n in names if "units-" in n)).read_text())
+    got = {u: v for u, v in zip(shapes["ids"], values["values"], strict=True) if v is not None}
+    assert got == {"25013": 3, "25015": 3}
+    with Store(app.db_path) as store:
+        overlays.delete_overlay(store, "Rivals")
+    app.run()
+    assert not app.exception
+    assert app.selectbox(key="map_layer").value == "Territory"
