@@ -2,14 +2,14 @@
 
 import streamlit as st
 
-from analytics import demo, ingest, users
+from analytics import demo, ingest, overlays, users
 from analytics.errors import InputError
 from analytics.exports.cells import csv_text
 from analytics.schema import TABLES
 from ui.context import sidebar_context
 from ui.page_entry import run_through_app
 from ui.text import literal
-from ui.uploads import detected_columns, save_upload, temp_folder
+from ui.uploads import detected_columns, save_upload, temp_folder, uploaded
 
 run_through_app()  # a first request of a fresh server may come here directly
 
@@ -102,6 +102,35 @@ if report is not None:
             "Download the rejection report (CSV)", csv_text(frame).encode("utf-8"),
             file_name="rejected-rows.csv", mime="text/csv", on_click="ignore",
         )
+
+st.divider()
+st.subheader("Your own overlays")
+st.write(
+    "A table keyed by ZIP5, ZIP3, county FIPS, state, departement or H3 cell, with numeric "
+    "columns (competitor sites per ZIP, your own market sizing...). Each column becomes a "
+    "map layer under *Colour units by*, added up onto coarser units (a ZIP's value goes to "
+    "its ZIP3, county, state and hexagons). All rows or none: a bad key or value is "
+    "reported by row and column and nothing is stored."
+)
+ocols = st.columns([3, 2, 2], vertical_alignment="bottom")
+overlay_file = ocols[0].file_uploader("Overlay file", key="upload_overlay",
+                                      type=["csv", "txt", "tsv", "xlsx", "xls", "parquet"])
+overlay_key = ocols[1].selectbox("Keyed by", overlays.KEY_KINDS, key="overlay_key")
+overlay_name = ocols[2].text_input("Name", key="overlay_name", max_chars=60,
+                                   placeholder="e.g. Competitors")
+if st.button("Import overlay", disabled=overlay_file is None or not overlay_name.strip()):
+    with uploaded(overlay_file) as path:
+        got = overlays.import_overlay(ctx.store, path, overlay_name, overlay_key)
+        st.success(f"Overlay {literal(overlay_name.strip())} stored: {got.rows:,} rows, "
+                   f"{len(got.columns) - 1} layer(s).")
+stored = overlays.list_overlays(ctx.cur)
+if len(stored):
+    st.dataframe(stored, hide_index=True, key="overlay_list")
+    gone = st.selectbox("Delete an overlay", stored["name"].tolist(), key="overlay_delete",
+                        index=None, placeholder="Choose one")
+    if st.button("Delete overlay", disabled=gone is None):
+        overlays.delete_overlay(ctx.store, gone)
+        st.rerun()
 
 st.divider()
 st.subheader("Default dataset")

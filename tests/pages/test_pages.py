@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import duckdb
 import pandas as pd
+import pytest
 
 from analytics.geography import DATA_DIR
+from analytics.overlays import KEY_KINDS
 
 DEMO = DATA_DIR / "demo"
 
@@ -150,3 +152,43 @@ def test_reloading_the_default_dataset_asks_first(app):
     app.checkbox(key="reload_sure").check().run()
     reload = next(b for b in app.button if b.label.startswith("Reload the default dataset"))
     assert not reload.disabled
+
+
+def _sample_key(kind: str) -> str:
+    import h3
+
+    if kind.startswith("h3:"):
+        return h3.latlng_to_cell(40.0, -100.0, int(kind[3:]))
+    return {"zip5": "01001", "zip3": "010", "county": "06037", "state": "CA",
+            "fr_dept": "75"}[kind]
+
+
+@pytest.mark.parametrize("kind", KEY_KINDS)
+def test_data_page_imports_an_overlay_of_every_key_kind(app, kind):
+    """A bad row: reported by row and column, nothing stored; the file mended: stored,
+    listed, then deleted."""
+    app.run()
+    app.switch_page("pages/data.py").run()
+    app.selectbox(key="overlay_key").select(kind)
+    app.text_input(key="overlay_name").input("Sites")
+    key = _sample_key(kind)
+    bad = f"key,sites\n{key},4\nnot-a-key,x\n".encode()
+    app.file_uploader(key="upload_overlay").set_value(("sites.csv", bad, "text/csv")).run()
+    next(b for b in app.button if b.label == "Import overlay").click().run()
+    assert not app.exception
+    assert any("nothing was stored" in e.value for e in app.error)
+    report = app.dataframe[0].value
+    assert report[["file", "row", "column"]].values.tolist() == [
+        ["sites.csv", 3, "key"], ["sites.csv", 3, "sites"]]
+    assert _count(app.db_path, "overlays") == 0
+    good = f"key,sites\n{key},4\n".encode()
+    app.file_uploader(key="upload_overlay").set_value(("sites.csv", good, "text/csv")).run()
+    next(b for b in app.button if b.label == "Import overlay").click().run()
+    assert not app.exception
+    assert any("Overlay Sites stored: 1 rows" in s.value for s in app.success)
+    listed = next(d for d in app.dataframe if "key_kind" in d.value).value
+    assert listed[["name", "key_kind", "columns"]].values.tolist() == [["Sites", kind, "sites"]]
+    app.selectbox(key="overlay_delete").select("Sites").run()
+    next(b for b in app.button if b.label == "Delete overlay").click().run()
+    assert not app.exception
+    assert _count(app.db_path, "overlays") == 0
