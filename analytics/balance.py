@@ -55,7 +55,29 @@ from analytics.settings import Settings
 from analytics.unit_graph import UnitGraph
 
 MEASURES = ("potential", "workload_hours", "accounts", "won", "open_pipeline")
-"""What a plan can be balanced on."""
+"""What a plan can be balanced on from our own data."""
+MARKET_MEASURES = ("market_population", "market_establishments")
+"""The market under the map (analytics/market.py) as balancing measures; and any
+`overlay:<name>:<column>` the manager imported (analytics/overlays.py)."""
+
+
+def is_measure(name: str) -> bool:
+    return name in MEASURES or name in MARKET_MEASURES or (
+        name.startswith("overlay:") and name.count(":") >= 2)
+
+
+def unit_measure(cur, unit, ids, name: str) -> np.ndarray:
+    """A market or overlay measure per unit of `ids` (0 where nothing is known); the
+    account measures come from the cube instead."""
+    if name in MARKET_MEASURES:
+        from analytics import market
+
+        return market.for_units(unit, list(ids))[name].to_numpy(float)
+    from analytics import overlays
+
+    _, overlay, column = name.split(":", 2)
+    return overlays.unit_values(cur, overlay, column, unit).reindex(list(ids)).fillna(
+        0.0).to_numpy(float)
 DEFAULT_TOLERANCE = {"primary": 0.02, "secondary": 0.05}
 SPREAD_STARTS = 5
 """Seeded starts of the Lloyd rounds that pick which reps a build with fewer territories
@@ -98,9 +120,10 @@ def parse_targets(balance: str | None, tolerance: str | None) -> tuple[Target, .
         for part in [p for p in (text or "").split(",") if p.strip()]:
             name, sep, value = part.partition("=")
             name = name.strip()
-            if name not in MEASURES:
+            if not is_measure(name):
                 raise InputError(f"{what} {part.strip()!r}: unknown measure {name!r}; "
-                                 f"measures: {', '.join(MEASURES)}")
+                                 f"measures: {', '.join((*MEASURES, *MARKET_MEASURES))} "
+                                 "or overlay:<name>:<column>")
             try:
                 number = float(value) if sep else 1.0
             except ValueError:
@@ -193,8 +216,10 @@ def _setup(cur, plan: Plan, cube: MetricCube, graph: UnitGraph, terr: pd.DataFra
     J = len(targets)
     X = np.zeros((n, J))
     for j, t in enumerate(targets):
-        if t.measure != "workload_hours":
+        if t.measure in loads:
             X[:, j] = loads[t.measure].to_numpy(float)
+        elif t.measure != "workload_hours":  # the market or an overlay: not the accounts'
+            X[:, j] = unit_measure(cur, graph.unit, graph.ids, t.measure)
     visit = catalog.visit_hours(loads["visits"].to_numpy(float), settings)
     W = np.repeat(visit[:, None], K, axis=1)
     idx = pd.Index(graph.ids)
@@ -234,7 +259,7 @@ def _setup(cur, plan: Plan, cube: MetricCube, graph: UnitGraph, terr: pd.DataFra
                                             row["home_lon"]))
                 fixed[k, j] += float(catalog.workload_hours(p["visits"], p["visits"] * km,
                                                             settings))
-            else:
+            elif t.measure in p:  # a pinned account carries no market of its own
                 fixed[k, j] += float(p[t.measure])
     return _Problem(graph, terr, X, W, fixed,
                     np.array([t.measure == "workload_hours" for t in targets]), targets,
@@ -662,7 +687,7 @@ def balance(
     moved = sorted(set(ids[(original >= 0) & (original != assign)]) |
                    set(ids[original < 0]))
     report = _report(opts, graph, terr, after, reasons, notes + keep_notes, rounds,
-                     problem.acc,
+                     problem,
                      moves_total, time.perf_counter() - started, stopped, assign, anchors, comp)
     far = too_far[np.arange(n), assign]
     report["beyond_travel_limit"] = [
@@ -867,15 +892,23 @@ def _plan_terr(cur, terr: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _report(opts, graph, terr, after, reasons, notes, rounds, acc, moves, seconds, stopped,
-            assign, anchors, comp) -> dict:
+def _report(opts, graph, terr, after, reasons, notes, rounds, problem, moves, seconds,
+            stopped, assign, anchors, comp) -> dict:
     rows, _ = after
-    with_rep = rows[terr["has_rep"].to_numpy()]
+    acc = problem.acc
+    has_rep = terr["has_rep"].to_numpy()
+    with_rep = rows[has_rep]
     missed = []
-    for t in opts.targets:
+    for j, t in enumerate(opts.targets):
         dev = with_rep[f"deviation_{t.measure}"].abs().max() if \
             f"deviation_{t.measure}" in with_rep else None
-        if dev is None:
+        if dev is None and t.measure not in with_rep:  # an overlay: from the units' values
+            own = assign >= 0
+            sums = np.bincount(assign[own], weights=problem.X[own, j], minlength=len(terr))
+            vals = pd.Series((sums + problem.fixed_load[:, j])[has_rep])
+            mean = vals.mean()
+            dev = float((vals / mean - 1).abs().max()) if mean else None
+        elif dev is None:
             vals = with_rep[t.measure].astype(float)
             mean = vals.mean()
             dev = float((vals / mean - 1).abs().max()) if mean else None

@@ -162,7 +162,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--territories", type=int, metavar="K",
                    help="build: how many territories, one per rep (default: the plan's)")
     p.add_argument("--balance", metavar="M=W,...", help="measures and weights, the first "
-                   "the primary: potential, workload_hours, accounts, won, open_pipeline "
+                   "the primary: potential, workload_hours, accounts, won, open_pipeline, "
+                   "market_population, market_establishments or overlay:NAME:COLUMN "
                    "(default: potential=1)")
     p.add_argument("--tolerance", metavar="M=T,...", help="allowed deviation from the mean "
                    "per measure (default: 0.02 for the primary, 0.05 for the others)")

@@ -337,3 +337,32 @@ def test_command_line(grid_db, tmp_path, capsys):
     assert "named accounts kept with their rep" in out
     with Store(db) as s:
         assert stored_territories(s, "Uneven")["A00"] == "T1"
+
+
+def test_balancing_on_an_imported_overlay(grid, tmp_path):
+    """An overlay the manager imported (3 competitor sites in each cell of the grid's left
+    half, 1 in the right) as the measure: each of the four territories gets 18 of the 72
+    sites (by potential, uniform here, they would get 9 cells each: 18 sites only by
+    chance), counted from the proposed assignment and the file's values."""
+    from analytics import overlays
+
+    sites = {GRID[ij]: (3 if ij[1] < 3 else 1) for ij in GRID}
+    path = write_csv(tmp_path / "sites.csv", [["h3", "sites"],
+                                             *[[c, v] for c, v in sites.items()]])
+    overlays.import_overlay(grid, path, "Rivals", "h3:6")
+    cur = grid.cursor()
+    opts = balance.BalanceOptions(targets=balance.parse_targets("overlay:Rivals:sites=1",
+                                                                None), **FAST)
+    res = balance.balance(cur, plans.get_plan(cur, "Uneven"), PERIOD, AS_OF, Settings(),
+                          opts)
+    got = {t: sum(sites[c] for c in cells)
+           for t, cells in by_territory(res.assignment).items()}
+    assert got == {"T1": 18, "T2": 18, "T3": 18, "T4": 18}
+    assert res.report["missed"] == []
+    assert sorted(len(c) for c in by_territory(res.assignment).values()) != [9, 9, 9, 9]
+    with pytest.raises(InputError, match="unknown measure"):
+        balance.parse_targets("market_people=1", None)
+    with pytest.raises(InputError, match="no overlay named"):
+        balance.balance(cur, plans.get_plan(cur, "Uneven"), PERIOD, AS_OF, Settings(),
+                        balance.BalanceOptions(targets=balance.parse_targets(
+                            "overlay:Nope:x=1", None), **FAST))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from analytics import balance, catalog, plans
+from analytics import balance, catalog, overlays, plans
 from analytics.errors import InputError
 from ui.context import Context
 from ui.map import territory_map, unit_codes, view_of
@@ -26,21 +26,31 @@ WHOLE_PLAN = ("balance_max_dev_potential", "balance_cv_potential",
               "disruption_accounts_pct", "disruption_potential_pct", "unassigned_accounts")
 
 
-def _options(plan: plans.Plan, terr: pd.DataFrame) -> balance.BalanceOptions | None:
+def measures(ctx: Context, plan: plans.Plan) -> dict[str, str]:
+    """What a plan can be balanced on: measure -> label (our numbers, the market under the
+    map, the manager's overlays that add up onto the plan's units)."""
+    out = {m: catalog.label(m) for m in (*balance.MEASURES, *balance.MARKET_MEASURES)}
+    for name, col in overlays.layers(ctx.cur, plan.unit):
+        out[f"overlay:{name}:{col}"] = f"{name} · {col} (your overlay)"
+    return out
+
+
+def _options(ctx: Context, plan: plans.Plan,
+             terr: pd.DataFrame) -> balance.BalanceOptions | None:
     """The form; returns the options when Run was pressed (None otherwise)."""
     stored_locks = terr.loc[terr["locked"].fillna(False).astype(bool), "territory_id"].tolist()
-    label = {m: catalog.label(m) for m in balance.MEASURES}
+    label = measures(ctx, plan)
     with st.form("balance_form"):
         c1, c2, c3 = st.columns(3)
         mode = c1.segmented_control("Mode", list(balance.MODES), default="rebalance",
                                     key="bal_mode", help="Rebalance: keep the territories "
                                     "and move as few accounts as possible. Build: draw them "
                                     "again from scratch.")
-        primary = c2.selectbox("Balance on", list(balance.MEASURES), key="bal_primary",
+        primary = c2.selectbox("Balance on", list(label), key="bal_primary",
                                format_func=label.get)
         tol = c3.number_input("Tolerance (±%)", 0.5, 50.0, 2.0, 0.5, key="bal_tol")
         c4, c5, c6 = st.columns(3)
-        second = c4.selectbox("Also balance (secondary)", [NONE, *balance.MEASURES],
+        second = c4.selectbox("Also balance (secondary)", [NONE, *label],
                               key="bal_second", format_func=lambda m: label.get(m, m))
         second_w = c5.number_input("Its weight", 0.0, 10.0, 0.5, 0.1, key="bal_second_w")
         second_tol = c6.number_input("Its tolerance (±%)", 0.5, 50.0, 5.0, 0.5,
@@ -217,7 +227,7 @@ def balance_panel(ctx: Context, plan: plans.Plan, index, colors: dict) -> None:
             return
         terr = plans.territories(ctx.cur, plan)
         try:
-            opts = _options(plan, terr)
+            opts = _options(ctx, plan, terr)
         except InputError as err:
             st.error(literal(err))
             opts = None

@@ -34,7 +34,7 @@ def _buttons(app) -> set[str]:
     return {b.key for b in app.button if b.key}
 
 
-@pytest.mark.parametrize("primary", balance.MEASURES)
+@pytest.mark.parametrize("primary", [*balance.MEASURES, *balance.MARKET_MEASURES])
 def test_every_primary_measure_previews(app, primary):
     before = _assignment(app.db_path)
     _run(app, bal_primary=primary)
@@ -44,9 +44,25 @@ def test_every_primary_measure_previews(app, primary):
     assert _assignment(app.db_path) == before  # a preview writes nothing
 
 
-@pytest.mark.parametrize("second", ["(none)", *balance.MEASURES])
+@pytest.mark.parametrize("second", ["(none)", *balance.MEASURES, *balance.MARKET_MEASURES])
 def test_every_secondary_measure_previews(app, second):
     _run(app, bal_second=second)
+    assert "bal_apply" in _buttons(app)
+
+
+def test_an_imported_overlay_is_a_measure(app, tmp_path):
+    """A county overlay offered under "Balance on"; the proposal is measured on it."""
+    from conftest import write_csv
+
+    from analytics import overlays
+
+    path = write_csv(tmp_path / "sites.csv", [["county", "sites"], ["06037", "40"],
+                                              ["17031", "12"], ["48201", "9"]])
+    with Store(app.db_path) as store:
+        overlays.import_overlay(store, path, "Sites", "county")
+    app.run()
+    assert "Sites · sites (your overlay)" in app.selectbox(key="bal_primary").options
+    _run(app, bal_primary="overlay:Sites:sites")
     assert "bal_apply" in _buttons(app)
 
 
