@@ -320,15 +320,10 @@ def test_a_market_layer_colours_the_counties_by_the_census(app, layer):
     import json
     import re
 
-    from ui.map import CACHE_DIR
-
     app.run()
     app.selectbox(key="map_layer").select(layer).run()
     assert not app.exception
-    text = "\n".join(str(getattr(n, "proto", "")) for n in _walk(app._tree))
-    names = set(re.findall(r"/app/static/cache/([\w./-]+\.json)", text))
-    numbers = json.loads((CACHE_DIR / next(n for n in names if "/numbers-" in n)).read_text())
-    shapes = json.loads((CACHE_DIR / next(n for n in names if "units-" in n)).read_text())
+    text, numbers, shapes = _sent(app, "/numbers-")
     got = pd.DataFrame({k: numbers[k] for k in MARKET_NUMBERS}, index=shapes["ids"])
     census = pd.read_parquet(market.COUNTY_MARKET_FILE).set_index("county")
     shown_ids = got.index.intersection(census.index)
@@ -352,6 +347,23 @@ def test_a_market_layer_colours_the_counties_by_the_census(app, layer):
     assert breaks[-1] <= values.max()
 
 
+def _sent(app, marker: str) -> tuple[str, dict, dict]:
+    """(every element's message, the cached file whose name holds `marker`, the shapes
+    file): what the page sent the browser."""
+    import json
+    import re
+
+    from ui.map import CACHE_DIR
+
+    text = "\n".join(str(getattr(n, "proto", "")) for n in _walk(app._tree))
+    names = set(re.findall(r"/app/static/cache/([\w./-]+\.json)", text))
+
+    def read(part):
+        return json.loads((CACHE_DIR / next(n for n in names if part in n)).read_text())
+
+    return text, read(marker), read("units-")
+
+
 def _walk(node):
     yield node
     for child in getattr(node, "children", {}).values():
@@ -362,13 +374,10 @@ def test_an_imported_overlay_is_a_layer_of_the_map(app, tmp_path):
     """A ZIP-keyed overlay on the county plan: offered in "Colour units by", its values
     (in the file the browser is sent) are the ZIPs' sums by county, worked out by hand;
     deleted, the map falls back to the territories."""
-    import json
-    import re
 
     from conftest import write_csv
 
     from analytics import overlays
-    from ui.map import CACHE_DIR
 
     # Agawam 01001 (Hampden, 25013), Amherst 01002 and Hadley 01035 (Hampshire, 25015)
     path = write_csv(tmp_path / "rivals.csv", [["zip", "sites"], ["01001", "3"],
@@ -380,10 +389,7 @@ def test_an_imported_overlay_is_a_layer_of_the_map(app, tmp_path):
     assert label in app.selectbox(key="map_layer").options
     app.selectbox(key="map_layer").select(label).run()
     assert not app.exception
-    text = "\n".join(str(getattr(n, "proto", "")) for n in _walk(app._tree))
-    names = set(re.findall(r"/app/static/cache/([\w./-]+\.json)", text))
-    values = json.loads((CACHE_DIR / next(n for n in names if "/overlay-" in n)).read_text())
-    shapes = json.loads((CACHE_DIR / next(n for n in names if "units-" in n)).read_text())
+    _, values, shapes = _sent(app, "/overlay-")
     got = {u: v for u, v in zip(shapes["ids"], values["values"], strict=True) if v is not None}
     assert got == {"25013": 3, "25015": 3}
     with Store(app.db_path) as store:
