@@ -100,6 +100,8 @@ def _layer(label: str, index_numbers: pd.DataFrame | None, rows: pd.DataFrame) -
     else:
         vals = rows[metric]
     breaks = quantile_breaks(vals)
+    if catalog.kind(metric) == "count":  # people, accounts: whole numbers in the legend
+        breaks = sorted({float(round(b)) for b in breaks})
     return {"mode": where, "metric": metric, "label": label, "format": fmt,
             "breaks": breaks, "colors": list(SEQUENTIAL[: len(breaks) + 1])}
 
