@@ -21,12 +21,11 @@ from __future__ import annotations
 
 from functools import cache
 
-import h3
 import numpy as np
 import pandas as pd
 
 from analytics import catalog, geography
-from analytics.units import H3_RESOLUTIONS, UnitType
+from analytics.units import H3_RESOLUTIONS, UnitType, h3_cells_at, h3_names
 
 REFERENCE = geography.DATA_DIR / "reference"
 ZIP_BUSINESS_FILE = REFERENCE / "us_zip_business.parquet"
@@ -48,20 +47,13 @@ def zip_points() -> pd.DataFrame:
     for col in ("establishments", "employees", "payroll"):
         z[col] = z[col].fillna(0).astype("int64")
     lat, lon = z["lat"].to_numpy(float), z["lon"].to_numpy(float)
-    cell8 = units_h3(lat, lon, 8)
+    cell8 = h3_cells_at(lat, lon, 8)
     z["county"] = geography.locate_county(lat, lon, np.ones(len(z), bool), cell8)
     # the state as an account's: its county's, else the ZIP's own (analytics/ingest.py)
     z["state_placed"] = z["county"].str[:2].map(geography.STATE_FIPS).fillna(z["state"])
     rate = pd.read_parquet(COUNTY_MARKET_FILE).set_index("county")["unemployment_rate"]
     z["rate"] = z["county"].map(rate)
     return z
-
-
-def units_h3(lat: np.ndarray, lon: np.ndarray, res: int) -> np.ndarray:
-    """H3 cells (int64) of points at one resolution."""
-    from analytics.units import h3_cells
-
-    return h3_cells(lat, lon)[f"h3_r{res}"]
 
 
 @cache
@@ -165,17 +157,28 @@ def roll_up(unit: UnitType) -> pd.DataFrame:
 def _cell_names(lat, lon, res: int) -> np.ndarray:
     if res not in H3_RESOLUTIONS:
         raise ValueError(f"H3 resolution {res} is not offered")
-    cells = units_h3(np.asarray(lat, float), np.asarray(lon, float), res)
-    return np.array([h3.int_to_str(int(c)) for c in cells.view(np.uint64)], dtype=object)
+    return h3_names(h3_cells_at(np.asarray(lat, float), np.asarray(lon, float), res))
+
+
+@cache
+def _indexed(unit: UnitType) -> tuple[pd.Index, dict[str, np.ndarray]]:
+    """unit_market as a hash index and column arrays, each with a last row for 'unknown'
+    (0, or NaN for the rate): `for_units` runs on every paint stroke."""
+    frame = unit_market(unit)
+    cols = {c: np.append(frame[c].to_numpy(), 0 if c in SUMS or c == _POP_WEIGHT
+                         else np.nan) for c in (*COLUMNS, _POP_WEIGHT)}
+    return pd.Index(frame["unit_id"].to_numpy(object)), cols
 
 
 def for_units(unit: UnitType, unit_ids) -> pd.DataFrame:
     """Market columns for `unit_ids`, in their order (0 / empty where nothing is known)."""
-    frame = pd.DataFrame({"unit_id": list(unit_ids)}).merge(
-        unit_market(unit), on="unit_id", how="left")
+    index, cols = _indexed(unit)
+    ids = np.asarray(list(unit_ids), dtype=object)
+    pos = index.get_indexer(ids)
+    pos[pos < 0] = len(index)
+    frame = pd.DataFrame({"unit_id": ids, **{c: a[pos] for c, a in cols.items()}})
     for col in SUMS:
-        frame[col] = frame[col].fillna(0).astype("int64")
-    frame[_POP_WEIGHT] = frame[_POP_WEIGHT].fillna(0)
+        frame[col] = frame[col].astype("int64")
     return frame
 
 

@@ -24,7 +24,7 @@ from analytics import geography, users
 from analytics.errors import InputError
 from analytics.ingest import ImportRejected, ImportReport, Rejection, TableReport, read_source
 from analytics.store import Store
-from analytics.units import H3_RESOLUTIONS, UnitType
+from analytics.units import H3_RESOLUTIONS, UnitType, h3_cells_at, h3_names
 
 KEY_KINDS = ("zip5", "zip3", "county", "state", "fr_dept",
              *[f"h3:{r}" for r in H3_RESOLUTIONS])
@@ -203,6 +203,6 @@ def _zip_targets(zips: pd.Series, unit: UnitType) -> pd.Series:
     lat, lon = zips.map(points["lat"]), zips.map(points["lon"])
     out = pd.Series([None] * len(zips), index=zips.index, dtype=object)
     ok = lat.notna().to_numpy()
-    out[ok] = [h3.latlng_to_cell(a, b, unit.resolution)
-               for a, b in zip(lat[ok], lon[ok], strict=True)]
+    out[ok] = h3_names(h3_cells_at(lat[ok].to_numpy(float), lon[ok].to_numpy(float),
+                                   unit.resolution))
     return out

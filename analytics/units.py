@@ -107,19 +107,27 @@ class UnitType:
         return None if pattern_ok else f"not a {self.label} code"
 
 
+def h3_cells_at(lat: np.ndarray, lon: np.ndarray, res: int) -> np.ndarray:
+    """The cell each point lies in at one resolution, as an int64 array (h3ronpy)."""
+    lat = np.ascontiguousarray(lat, dtype=np.float64)
+    lon = np.ascontiguousarray(lon, dtype=np.float64)
+    if len(lat) == 0:
+        return np.zeros(0, dtype=np.int64)
+    return np.asarray(h3v.coordinates_to_cells(lat, lon, res), dtype=np.uint64).view(np.int64)
+
+
+def h3_names(cells: np.ndarray) -> np.ndarray:
+    """int64 cells -> the usual hexadecimal ids (object array)."""
+    return np.array([format(c, "x") for c in cells.view(np.uint64).tolist()], dtype=object)
+
+
 def h3_cells(lat: np.ndarray, lon: np.ndarray) -> dict[str, np.ndarray]:
     """The cell each point lies in at every offered resolution, as int64 arrays.
 
     Vectorised (h3ronpy, Rust) and spread over two threads; never a per-row Python loop.
     """
-    lat = np.ascontiguousarray(lat, dtype=np.float64)
-    lon = np.ascontiguousarray(lon, dtype=np.float64)
-
     def one(res: int) -> np.ndarray:
-        if len(lat) == 0:
-            return np.zeros(0, dtype=np.int64)
-        cells = h3v.coordinates_to_cells(lat, lon, res)
-        return np.asarray(cells, dtype=np.uint64).view(np.int64)
+        return h3_cells_at(lat, lon, res)
 
     with ThreadPoolExecutor(max_workers=2) as pool:
         arrays = list(pool.map(one, H3_RESOLUTIONS))
