@@ -175,7 +175,7 @@ def map_spec(ctx: Context, plan: plans.Plan, index: UnitIndex, terr: pd.DataFram
         "mode": st.session_state.get("edit_mode") if editing else None,
         "drag": brush_radius(st.session_state.get("brush_size")) if editing else None,
         "answered": st.session_state.get("map_answered"),  # the last stroke the server saw
-        "layer": (_overlay_layer(ctx, plan, index, layer, overlay) if overlay
+        "layer": (_overlay_layer(ctx, plan, index, index_key, layer, overlay) if overlay
                   else _layer(layer, values, rows)),
         "fit": _fit(index, assign, rows) if len(rows) else None,
     }
@@ -195,16 +195,28 @@ def layer_choices(ctx: Context, plan: plans.Plan) -> list[str]:
     return [*LAYERS, *overlay_layers(ctx, plan)]
 
 
-def _overlay_layer(ctx: Context, plan: plans.Plan, index: UnitIndex, label: str,
-                   overlay: tuple[str, str]) -> dict:
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _overlay_file(index_key: str, name: str, column: str, imported: str, database: str,
+                  version: str, _ctx: Context, _plan: plans.Plan,
+                  _index: UnitIndex) -> tuple[str, list[float]]:
+    """(URL, class breaks) of an overlay column added up onto the plan's units: made once
+    per import of the overlay, not every rerun (a stroke reruns the map)."""
+    values = overlays.unit_values(_ctx.cur, name, column, _plan.unit).reindex(_index.ids)
+    url = publish("overlay", {"values": [None if pd.isna(v) else round(float(v), 4)
+                                         for v in values]},
+                  database=database, version=version)
+    return url, quantile_breaks(values[values > 0])
+
+
+def _overlay_layer(ctx: Context, plan: plans.Plan, index: UnitIndex, index_key: str,
+                   label: str, overlay: tuple[str, str]) -> dict:
     """A unit layer of an overlay: its values (added up onto the plan's units) in a file of
     the database's folder, classes over the units it reaches."""
     name, column = overlay
-    values = overlays.unit_values(ctx.cur, name, column, plan.unit).reindex(index.ids)
-    url = publish("overlay", {"values": [None if pd.isna(v) else round(float(v), 4)
-                                         for v in values]},
-                  database=str(ctx.store.path), version=ctx.data_version)
-    breaks = quantile_breaks(values[values > 0])
+    imported = str(ctx.cur.execute("SELECT imported_at FROM overlays WHERE name = ?",
+                                   [name]).fetchall()[0][0])
+    url, breaks = _overlay_file(index_key, name, column, imported, str(ctx.store.path),
+                                ctx.data_version, ctx, plan, index)
     return {"mode": "unit", "metric": f"overlay:{name}:{column}", "label": label,
             "format": "number", "breaks": breaks, "values": url,
             "colors": list(SEQUENTIAL[: len(breaks) + 1])}
