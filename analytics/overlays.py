@@ -62,6 +62,11 @@ def import_overlay(store: Store, path: str | Path, name: str, key: str, *,
                          file=label)
     if len(values) > MAX_COLUMNS:
         raise InputError(f"{len(values)} value columns: at most {MAX_COLUMNS}", file=label)
+    for col in values:  # a column names a map layer and a measure (overlay:NAME:COLUMN=W)
+        if not NAME.match(col):
+            raise InputError("a value column's name is 1-60 letters, digits, spaces or "
+                             ". ( ) / - _, starting with a letter or digit: rename it",
+                             file=label, column=col)
     report.rows = len(frame)
     report.columns = {key_col: "key", **dict.fromkeys(values, "value")}
     rows = frame["__row"].to_numpy()

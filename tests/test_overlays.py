@@ -11,6 +11,7 @@ import pytest
 from conftest import write_csv
 
 from analytics import geography, overlays
+from analytics.errors import InputError
 from analytics.ingest import ImportRejected
 from analytics.store import Store
 from analytics.units import UnitType
@@ -149,4 +150,14 @@ def test_only_an_admin_imports_an_overlay(store, tmp_path):
     with users.acting_as(users.get_user(store.cursor(), "vic")), \
             pytest.raises(Exception, match="only an admin"):
         overlays.import_overlay(store, path, "X", "zip5")
+    assert overlays.list_overlays(store.cursor()).empty
+
+
+@pytest.mark.parametrize("header", ["=SUM(A1)", "a,b", "x=1", "+1", "@cmd"])
+def test_a_column_name_that_cannot_name_a_layer_is_refused(store, tmp_path, header):
+    path = tmp_path / "h.csv"
+    path.write_text(f'zip,"{header}"\n01001,1\n', encoding="utf-8")
+    with pytest.raises(InputError, match="rename it") as err:
+        overlays.import_overlay(store, path, "H", "zip5")
+    assert err.value.column == header
     assert overlays.list_overlays(store.cursor()).empty
