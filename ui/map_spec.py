@@ -101,7 +101,7 @@ def _layer(label: str, index_numbers: pd.DataFrame | None, rows: pd.DataFrame) -
         vals = rows[metric]
     breaks = quantile_breaks(vals)
     if catalog.kind(metric) == "count":  # people, accounts: whole numbers in the legend
-        breaks = sorted({float(round(b)) for b in breaks})
+        breaks = whole_breaks(breaks)
     return {"mode": where, "metric": metric, "label": label, "format": fmt,
             "breaks": breaks, "colors": list(SEQUENTIAL[: len(breaks) + 1])}
 
@@ -195,6 +195,11 @@ def layer_choices(ctx: Context, plan: plans.Plan) -> list[str]:
     return [*LAYERS, *overlay_layers(ctx, plan)]
 
 
+def whole_breaks(breaks: list[float]) -> list[float]:
+    """Class breaks of a count, rounded to whole numbers (one class per distinct break)."""
+    return sorted({float(round(b)) for b in breaks})
+
+
 @st.cache_resource(show_spinner=False, max_entries=16)
 def _overlay_file(index_key: str, name: str, column: str, imported: str, database: str,
                   version: str, _ctx: Context, _plan: plans.Plan,
@@ -205,7 +210,11 @@ def _overlay_file(index_key: str, name: str, column: str, imported: str, databas
     url = publish("overlay", {"values": [None if pd.isna(v) else round(float(v), 4)
                                          for v in values]},
                   database=database, version=version)
-    return url, quantile_breaks(values[values > 0])
+    reached = values[values > 0]
+    breaks = quantile_breaks(reached)
+    if len(reached) and (reached == reached.round()).all():  # counts (sites, stores)
+        breaks = whole_breaks(breaks)
+    return url, breaks
 
 
 def _overlay_layer(ctx: Context, plan: plans.Plan, index: UnitIndex, index_key: str,
