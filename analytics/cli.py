@@ -346,6 +346,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--setting", action="append", default=[], metavar="NAME=VALUE",
                    help="override a setting for this export (repeatable)")
 
+    p = sub.add_parser("routes", help="the rep's week: the due visits of a territory (or a "
+                       "rep) in day routes from the rep's home, with what routing saves "
+                       "against the nearest-neighbour order")
+    _db_arg(p)
+    p.add_argument("--plan", help="default: the active plan")
+    who = p.add_mutually_exclusive_group(required=True)
+    who.add_argument("--territory", help="territory id")
+    who.add_argument("--rep", help="rep id: all the rep's territories of the plan")
+    p.add_argument("--days", type=int, default=5, help="working days (Monday to Friday), "
+                   "1 to 10; default 5")
+    p.add_argument("--start", help="first day YYYY-MM-DD (a weekend moves to Monday); "
+                   "default: the working day after the as-of date")
+    p.add_argument("--day", type=int, help="only this day of the plan (1 = the first): CSV "
+                   "and GPX")
+    p.add_argument("--as-of", dest="as_of", help="YYYY-MM-DD; default: the dataset's "
+                   "as-of date, else today")
+    p.add_argument("--setting", action="append", default=[], metavar="NAME=VALUE",
+                   help="override a setting, e.g. day_hours=9 or visit_minutes=30")
+    p.add_argument("--format", choices=["csv", "json", "gpx"], default="csv",
+                   help="csv: one row per stop; json: the week's numbers, days, stops and "
+                   "the due accounts left out; gpx: one route per day")
+    p.add_argument("--out", type=Path, help="write to this file instead of standard output")
+
     p = sub.add_parser("overlay", help="your own map layers: a table keyed by ZIP5, ZIP3, "
                        "county, state, departement or H3 cell with numeric columns")
     osub = p.add_subparsers(dest="overlay_command", required=True)
@@ -859,6 +882,43 @@ def _cmd_coverage(args) -> int:
     return EXIT_OK
 
 
+def _cmd_routes(args) -> int:
+    import datetime as dt
+
+    from analytics import routes
+
+    with Store(args.db, read_only=True) as store:
+        _, as_of = resolve(store.get_meta("as_of"), None, args.as_of)
+        settings = load_settings(store).with_overrides(args.setting)
+        if args.start:
+            try:
+                start = dt.date.fromisoformat(args.start)
+            except ValueError as exc:
+                raise InputError(f"--start {args.start!r}: expected YYYY-MM-DD") from exc
+        else:
+            start = routes.default_start(as_of)
+        cur = store.cursor()
+        plan = plans.get_plan(cur, args.plan)
+        week = routes.plan_week(cur, plan, territory=args.territory, rep=args.rep,
+                                start=start, days=args.days, settings=settings)
+    if args.day is not None and not 1 <= args.day <= len(week.dates):
+        raise InputError(f"--day {args.day}: the plan has days 1 to {len(week.dates)}")
+    if args.day is not None and args.format == "json":
+        raise InputError("--day: only with --format csv or gpx (json holds the whole week)")
+    text = routes.week_file(week, args.format, args.day)
+    if args.out:
+        args.out.write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    h = week.headline()
+    saving = h["saving_vs_nearest_neighbour"]
+    print(f"{h['visits']} visits of {h['due_accounts']} due over {h['days']} days "
+          f"({h['first_day']} to {h['last_day']}): {h['km']:.0f} km, {h['hours']:.1f} h; "
+          f"nearest-neighbour order {h['nearest_neighbour_km']:.0f} km"
+          + (f" ({saving:.1%} saved)" if saving is not None else ""),
+          file=sys.stderr)
+    return EXIT_OK
+
 def _cmd_info(args) -> int:
     with Store(args.db, read_only=True) as store:
         info = {
@@ -1104,6 +1164,7 @@ COMMANDS = {
     "info": _cmd_info, "rank": _cmd_rank, "coverage": _cmd_coverage,
     "rules": _cmd_rules,
     "export": _cmd_export, "user": _cmd_user, "overlay": _cmd_overlay,
+    "routes": _cmd_routes,
 }
 
 

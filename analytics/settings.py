@@ -27,6 +27,10 @@ class Settings:
     underload_threshold: float = 0.70
     max_travel_km: float = 150.0
     touch_days: int = 90
+    day_hours: float = 8.0
+    """A rep's working day for visit routes: from leaving home to being back (hours)."""
+    day_start_hour: float = 8.0
+    """When a rep leaves home on a route day (hour of the day, 8.5 = 08:30)."""
 
     # -- text forms ---------------------------------------------------------------------
     def with_overrides(self, items: list[str] | None) -> Settings:
@@ -68,6 +72,10 @@ class Settings:
             v = getattr(self, f.name)
             if isinstance(v, (int, float)) and v < 0:
                 raise InputError(f"setting {f.name} must not be negative")
+        if not 0 < self.day_hours <= 24:
+            raise InputError("setting day_hours must be more than 0 and at most 24")
+        if not 0 <= self.day_start_hour < 24:
+            raise InputError("setting day_start_hour must be from 0 to under 24")
         for seg, v in self.visits_by_segment.items():
             if v < 0:
                 raise InputError(f"setting visits_per_year.{seg} must not be negative")
