@@ -290,3 +290,40 @@ def test_cli_routes_writes_each_format(demo_db, tmp_path, capsys, fmt):
 def test_cli_routes_bad_input_exits_2_with_a_message(demo_db, capsys, args, message):
     assert main(["routes", "--db", str(demo_db), *args]) == 2
     assert message in capsys.readouterr().err
+
+
+# -- the meeting pack for that rep ----------------------------------------------------------
+@pytest.mark.parametrize("fmt", ["pdf", "pptx"])
+def test_the_meeting_pack_for_a_rep_carries_the_week(demo_db, demo_week, tmp_path, fmt):
+    from analytics.exports.formats import export_plan
+    from analytics.exports.pack import PlanPack
+    from analytics.period import resolve
+
+    week, *_ = demo_week
+    with Store(demo_db, read_only=True) as s:
+        cur = s.cursor()
+        plan = plans.get_plan(cur, None)
+        period, as_of = resolve(s.get_meta("as_of"), None, None)
+        pack = PlanPack(cur, plan, period=period, as_of=as_of, settings=load_settings(s),
+                        weeks=(week,), focus=("T39",))
+        out = export_plan(cur, plan, fmt, tmp_path / f"pack.{fmt}", period=period,
+                          as_of=as_of, settings=load_settings(s), pack=pack)
+    if fmt == "pdf":
+        import pypdf
+
+        texts = [p.extract_text() for p in pypdf.PdfReader(out).pages]
+    else:
+        from pptx import Presentation
+
+        texts = ["\n".join(sh.text_frame.text if sh.has_text_frame else
+                           "\n".join(c.text for r in sh.table.rows for c in r.cells)
+                           if sh.has_table else "" for sh in slide.shapes)
+                 for slide in Presentation(out).slides]
+    # the plan page, T39's page, the week's routes, the stops (47 visits: one page)
+    assert len(texts) == 4
+    assert "T39" in texts[1]
+    saving = round(100 * week.saving_vs_nearest)
+    assert f"{saving}% shorter than the nearest-neighbour order" in texts[2]
+    assert f"{week.km:,.0f}" in texts[2]
+    first = week.stops[(week.stops["kind"] == "visit")].iloc[0]
+    assert str(first["name"])[:20] in texts[3]

@@ -125,11 +125,60 @@ def _territory_pages(pack: PlanPack) -> list[Page]:
     rows = pack.rows.set_index("territory_id", drop=False)
     pages = []
     for t in pack.terr["territory_id"]:
+        if pack.focus and t not in pack.focus:
+            continue
         row = rows.loc[t]
         pages.append(Page(
             "territory", territory_title(t, row["territory_name"]), _rep_line(pack, row),
             kpis=(("Metric", "Value", "vs mean"), *territory_kpis(row)),
             map=MapImage(lambda w, h, t=t: (pack.maps.territory_png(t), *TERRITORY_MAP_SIZE))))
+        for week in pack.weeks:
+            if week.territory_ids[0] == t:
+                pages += _week_pages(pack, week)
+    return pages
+
+
+def _week_pages(pack: PlanPack, week) -> list[Page]:
+    """The rep's week (analytics/routes.py): the routes' map with the days' numbers, then
+    the stops in order."""
+    h = week.headline()
+    saving = h["saving_vs_nearest_neighbour"]
+    title = f"{week.rep_name}: visits {week.dates[0]:%a %d %b} to {week.dates[-1]:%a %d %b}"
+    subtitle = (f"{h['visits']} of {h['due_accounts']} due accounts · {h['km']:,.0f} km · "
+                f"{h['hours']:.1f} h"
+                + (f" · {saving:.0%} shorter than the nearest-neighbour order"
+                   if saving is not None else ""))
+    days = week.days
+    kpis = [("Day", "Visits · hours", "km")]
+    for d, row in zip(week.dates, days.itertuples(index=False), strict=True):
+        kpis.append((f"{d:%a %Y-%m-%d}" + (f" ({row.leave}-{row.back})" if row.visits else ""),
+                     f"{row.visits} · {row.hours:.1f} h", f"{row.km:,.0f}"))
+    kpis += [
+        ("Week", f"{h['visits']} · {h['hours']:.1f} h", f"{h['km']:,.0f}"),
+        (f"Nearest-neighbour order ({h['nearest_neighbour_days']} days)",
+         f"{h['visits']} · {h['nearest_neighbour_hours']:.1f} h",
+         f"{h['nearest_neighbour_km']:,.0f}"),
+        ("One trip per visit", f"{h['visits']} · {h['one_trip_per_visit_hours']:.1f} h",
+         f"{h['one_trip_per_visit_km']:,.0f}"),
+        ("Due, not in the routes", f"{h['not_planned']}", ""),
+    ]
+    pages = [Page("territory", title, subtitle, kpis=tuple(kpis),
+                  map=MapImage(lambda w, hh: (pack.maps.week_png(week), *TERRITORY_MAP_SIZE)))]
+    visits = week.stops[week.stops["kind"] == "visit"]
+    if len(visits):
+        cells = [(f"{r.day}.{r.stop}", shorten(str(r.name), 28), shorten(str(r.segment), 14),
+                  str(r.arrive), f"{r.leg_km:,.0f}") for r in visits.itertuples(index=False)]
+        per_page = ROWS_PER_COLUMN * 3
+        header = ("Day.stop", "Account", "Segment", "Arrive", "km from\nlast stop")
+        for k in range(0, len(cells), per_page):
+            chunk = cells[k:k + per_page]
+            columns = [chunk[i:i + ROWS_PER_COLUMN] for i in range(0, len(chunk),
+                                                                   ROWS_PER_COLUMN)]
+            pages.append(Page(
+                "comparison", f"{week.rep_name}: the stops", subtitle,
+                tables=tuple((header, *c) for c in columns),
+                notes=("Distances: straight-line km x the road factor; times at the "
+                       "driving speed of the settings (no road network offline).",)))
     return pages
 
 

@@ -268,6 +268,55 @@ class Maps:
                 artist.remove()
 
 
+    def week_png(self, week, size: tuple[float, float] = TERRITORY_MAP_SIZE,
+                 dpi: int = 110) -> bytes:
+        """A rep's week (analytics/routes.py) on the territory: one colour per day, the
+        stops numbered in their day's order, the rep's home a star."""
+        from matplotlib.figure import Figure
+        from matplotlib.lines import Line2D
+
+        from analytics.routes import DAY_COLORS
+
+        fig = Figure(figsize=size, dpi=dpi)
+        stops = week.stops
+        lon, lat = stops["lon"].to_numpy(float), stops["lat"].to_numpy(float)
+        pad_x = max((lon.max() - lon.min()) * 0.08, 0.05)
+        pad_y = max((lat.max() - lat.min()) * 0.08, 0.05)
+        extent = (lon.min() - pad_x, lon.max() + pad_x, lat.min() - pad_y, lat.max() + pad_y)
+        ax = self._axes(fig, (0.0, 0.0, 1.0, 1.0), extent)
+        coll = self._territories(ax, focus="")
+        faces = np.array(coll.get_facecolors())
+        from matplotlib.colors import to_rgba
+
+        for k, t in enumerate(self.ids):
+            if t in week.territory_ids:
+                faces[k] = to_rgba(self.pack.colors.get(t, UNASSIGNED), 0.35)
+        coll.set_facecolors(faces)
+        self._context(ax, extent)
+        handles = []
+        for d, date in enumerate(week.dates, start=1):
+            day = stops[stops["day"] == d]
+            if not (day["kind"] == "visit").any():
+                continue
+            color = DAY_COLORS[(d - 1) % len(DAY_COLORS)]
+            ax.plot(day["lon"], day["lat"], color=color, linewidth=1.4, zorder=5)
+            visits = day[day["kind"] == "visit"]
+            ax.scatter(visits["lon"], visits["lat"], s=42, color=color, edgecolors="white",
+                       linewidths=0.6, zorder=6)
+            for v in visits.itertuples(index=False):
+                ax.text(v.lon, v.lat, str(v.stop), fontsize=5, color="white", ha="center",
+                        va="center", zorder=7)
+            row = week.days.iloc[d - 1]
+            handles.append(Line2D([], [], color=color, linewidth=2,
+                                  label=f"{date:%a %d %b}: {int(row['visits'])} visits, "
+                                        f"{row['hours']:.1f} h, {row['km']:.0f} km"))
+        ax.plot([week.home[1]], [week.home[0]], marker="*", markersize=14, color="black",
+                markeredgecolor="white", linestyle="none", zorder=8)
+        if handles:
+            ax.legend(handles=handles, loc="upper left", fontsize=7, frameon=True,
+                      framealpha=0.85)
+        return _png(fig)
+
 def _widen(extent) -> tuple[float, float, float, float]:
     """A territory's view, at least 1.5 degrees across (a single county is not a blur)."""
     x0, x1, y0, y1 = extent

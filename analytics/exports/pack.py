@@ -41,8 +41,14 @@ class PlanPack:
     conditions."""
 
     def __init__(self, cur: duckdb.DuckDBPyConnection, plan: Plan, *, period: Period,
-                 as_of: dt.date, settings: Settings, baseline: Plan | None = None) -> None:
+                 as_of: dt.date, settings: Settings, baseline: Plan | None = None,
+                 weeks: tuple = (), focus: tuple[str, ...] = ()) -> None:
         self.cur = cur
+        self.weeks = tuple(weeks)
+        """Reps' weeks (analytics/routes.Week): a page of routes and the stops after their
+        territory's page (the meeting pack for that rep)."""
+        self.focus = tuple(focus)
+        """Territories that get pages (empty: all): a pack for one rep."""
         self.plan = plan
         self.period = period
         self.as_of = as_of
