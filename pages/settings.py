@@ -39,6 +39,10 @@ with st.form("settings"):
                                 value=s.underload_threshold, key="underload_threshold")
     touch_days = c3.number_input("Touch days (recent activity)", 0, value=s.touch_days,
                                  step=1, key="touch_days")
+    day_hours = c1.number_input("Working day for visit routes (hours, home to home)", 0.5,
+                                24.0, value=s.day_hours, key="day_hours")
+    day_start = c2.number_input("Routes leave home at (hour, 8.5 = 08:30)", 0.0, 23.75,
+                                value=s.day_start_hour, step=0.25, key="day_start_hour")
     st.write("Visits a year by segment (empty: the default above)")
     seg_frame = pd.DataFrame({
         "segment": segments,
@@ -59,7 +63,8 @@ if saved:
             visit_minutes=visit_minutes, road_factor=road_factor, speed_kmh=speed_kmh,
             capacity_hours=capacity, visits_per_year=visits, visits_by_segment=by_segment,
             overload_tolerance=tolerance, underload_threshold=underload,
-            max_travel_km=max_travel, touch_days=int(touch_days),
+            max_travel_km=max_travel, touch_days=int(touch_days), day_hours=day_hours,
+            day_start_hour=day_start,
         )
         save_settings(ctx.store, new)
         st.success("Settings saved.")
