@@ -15,10 +15,12 @@ from streamlit_folium import st_folium
 from analytics.routes import DAY_COLORS, Week
 from ui.map import base_map, external_assets
 
-STOP_CSS = ("width:22px;height:22px;border-radius:11px;color:#fff;font:bold 11px/22px "
-            "sans-serif;text-align:center;border:2px solid #fff;box-shadow:0 0 2px #333;")
-HOME_CSS = ("width:26px;height:26px;border-radius:4px;background:#111;color:#fff;"
-            "font:bold 15px/26px sans-serif;text-align:center;border:2px solid #fff;")
+STOP_CSS = ("box-sizing:border-box;width:22px;height:22px;border-radius:11px;color:#fff;"
+            "font:bold 11px/18px sans-serif;text-align:center;border:2px solid #fff;"
+            "box-shadow:0 0 2px #333;")
+HOME_CSS = ("box-sizing:border-box;width:26px;height:26px;border-radius:4px;"
+            "background:#111;color:#fff;font:bold 15px/22px sans-serif;text-align:center;"
+            "border:2px solid #fff;")
 
 
 def day_color(day: int) -> str:
