@@ -342,6 +342,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the file to write (salesforce: a .zip); a folder: a file named "
                    "after the plan in it")
     p.add_argument("--baseline", help="add a comparison with this plan (slides, PDF, Excel)")
+    p.add_argument("--week", action="append", default=[], metavar="TERRITORY",
+                   help="the meeting pack for this territory's rep (slides, PDF): only its "
+                   "pages, then its rep's week of routes (`routes`: 5 working days after "
+                   "the as-of date); repeatable")
     _period_args(p)
     p.add_argument("--setting", action="append", default=[], metavar="NAME=VALUE",
                    help="override a setting for this export (repeatable)")
@@ -1091,8 +1095,20 @@ def _cmd_export(args) -> int:
         plan = plans.get_plan(cur, args.plan)
         baseline = plans.get_plan(cur, args.baseline) if args.baseline else None
         start = time.perf_counter()
+        pack = None
+        if args.week:
+            from analytics import routes
+
+            if args.format not in ("pdf", "pptx"):
+                raise InputError("--week: only with --format pdf or pptx")
+            first = routes.default_start(as_of)
+            weeks = tuple(routes.plan_week(cur, plan, territory=t, start=first,
+                                           settings=settings) for t in args.week)
+            pack = exports.PlanPack(cur, plan, period=period, as_of=as_of, settings=settings,
+                                    baseline=baseline, weeks=weeks, focus=tuple(args.week))
         path = exports.export_plan(cur, plan, args.format, args.out, period=period,
-                                   as_of=as_of, settings=settings, baseline=baseline)
+                                   as_of=as_of, settings=settings, baseline=baseline,
+                                   pack=pack)
     against = f" compared with {baseline.name!r}" if baseline is not None else ""
     print(f"wrote {path} ({args.format}, {path.stat().st_size:,} bytes): plan {plan.name!r}"
           f"{against}, period {period}, as of {as_of.isoformat()}, "

@@ -327,3 +327,18 @@ def test_the_meeting_pack_for_a_rep_carries_the_week(demo_db, demo_week, tmp_pat
     assert f"{week.km:,.0f}" in texts[2]
     first = week.stops[(week.stops["kind"] == "visit")].iloc[0]
     assert str(first["name"])[:20] in texts[3]
+
+
+def test_cli_export_week_writes_the_pack_for_that_rep(demo_db, tmp_path):
+    import pypdf
+
+    out = tmp_path / "rep.pdf"
+    assert main(["export", "--db", str(demo_db), "--format", "pdf", "--out", str(out),
+                 "--week", "T05"]) == 0
+    texts = [p.extract_text() for p in pypdf.PdfReader(out).pages]
+    assert len(texts) >= 4
+    assert "T05" in texts[1]
+    assert "shorter than the nearest-neighbour order" in texts[2]
+    assert not any("T06" in t for t in texts[1:])
+    assert main(["export", "--db", str(demo_db), "--format", "xlsx", "--out",
+                 str(tmp_path / "x.xlsx"), "--week", "T05"]) == 2
