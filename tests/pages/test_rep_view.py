@@ -19,8 +19,8 @@ from ui.map import CACHE_DIR
 from ui.map_spec import LAYERS
 
 PASSWORD = "correct horse battery"
-PAGES = ["pages/map.py", "pages/performance.py", "pages/coverage.py", "pages/plans.py",
-         "pages/data.py", "pages/settings.py"]
+PAGES = ["pages/map.py", "pages/performance.py", "pages/coverage.py", "pages/routes.py",
+         "pages/plans.py", "pages/data.py", "pages/settings.py"]
 CACHED = re.compile(r"/app/static/cache/([\w./-]+\.json)")
 
 
@@ -86,6 +86,13 @@ def test_the_explorer_shows_a_rep_only_their_areas_at_every_level(rep_app, level
             assert not rep_app.exception
             assert "LEAK" not in everything_shown(rep_app), unit
     assert "LEAK" not in everything_shown(rep_app)
+
+
+def test_a_rep_plans_only_their_own_week(rep_app):
+    rep_app.switch_page("pages/routes.py").run()
+    options = rep_app.selectbox(key="route_territory").options
+    assert [o.split(" · ")[0] for o in options] == ["T03"]
+    assert any(m.label == "Visits / due" for m in rep_app.metric)
 
 
 def test_the_reps_map_numbers_hold_only_their_accounts(rep_app):
