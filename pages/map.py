@@ -11,7 +11,7 @@ from ui.balance_panel import balance_panel
 from ui.context import sidebar_context
 from ui.map import territory_map, view_of
 from ui.map_editor import BRUSH_SIZES, MODES, on_map_change
-from ui.map_spec import layer_choices, map_spec, territory_palette, unit_index
+from ui.map_spec import map_spec, territory_palette, unit_index
 from ui.page_entry import run_through_app
 from ui.plan_metrics import metrics_ready, plan_metrics
 from ui.text import literal
@@ -49,29 +49,20 @@ def live_editor(ctx, plan, index, colors, can_edit: bool) -> None:
         _toolbar(ctx, plan, terr, ids)
     else:
         who = users.current()
-        bar = st.columns([5, 2.2], vertical_alignment="bottom")
-        bar[0].caption(f"Read-only: {literal(who.username)} is a {who.role}"
-                       + (" and sees only their own territories of the active plan."
-                          if who.role == "rep" else "."))
-        _layer_picker(bar[1], ctx, plan)
+        st.caption(f"Read-only: {literal(who.username)} is a {who.role}"
+                   + (" and sees only their own territories of the active plan."
+                      if who.role == "rep" else ".") + " " + LAYER_HINT)
     if _live_numbers(ctx, plan, index, colors, terr, can_edit):
         st.rerun()  # the map was drawn before the numbers: the next run gives them to it
 
 
-def _layer_picker(where, ctx, plan) -> None:
-    """"Colour units by": the map's layers and the manager's overlays (one deleted since
-    falls back to the territories)."""
-    choices = layer_choices(ctx, plan)
-    if st.session_state.get("map_layer") not in choices:
-        st.session_state["map_layer"] = "Territory"
-    where.selectbox("Colour units by", choices, key="map_layer",
-                    help="Territories, our numbers per unit or per territory, the market "
-                         "under the map (public tables), or an overlay you imported (Data "
-                         "page or `python -m analytics overlay import`)")
+LAYER_HINT = ("*Colour units by* (in the map, top right): territories, our numbers per unit "
+              "or per territory, the market under the map (public tables), or an overlay "
+              "you imported (Data page or `python -m analytics overlay import`).")
 
 
 def _toolbar(ctx, plan, terr, ids) -> None:
-    bar = st.columns([2.4, 2.6, 2.3, 2.3], vertical_alignment="bottom")
+    bar = st.columns([2.6, 3.0, 2.6], vertical_alignment="bottom")
     bar[0].segmented_control("Tool", MODES, key="edit_mode", default=MODES[0],
                                     help="Paint: a click, a drag or a drawn shape puts units "
                                          "in the brush territory. Erase: takes them out of "
@@ -94,7 +85,6 @@ def _toolbar(ctx, plan, terr, ids) -> None:
                           "is that close), saved and undone as one stroke. Choose 'Drag moves "
                           "the map' to move the map by dragging; the mouse wheel zooms either "
                           "way.")
-    _layer_picker(bar[3], ctx, plan)
     undo_label, redo_label = edits.next_labels(ctx.cur, plan)
     # a row of their own: the buttons show their key caps beside the label
     with st.container(horizontal=True):
@@ -121,16 +111,15 @@ def _live_numbers(ctx, plan, index, colors, terr, can_edit: bool) -> bool:
     # a first load (nothing computed yet for this plan and period): the map first, in its
     # territories' colours, so it can be used while the numbers are computed; the page
     # then runs once more (cached now) to give the map its numbers
-    layer = st.session_state.get("map_layer", "Territory")
-    map_first = layer == "Territory" and not metrics_ready(ctx)
+    map_first = not metrics_ready(ctx)
     rows = whole = cube = None
     if not map_first:
         rows, whole, cube = plan_metrics(ctx)
 
     left, right = st.columns([5, 3])
     with left:
-        spec = map_spec(ctx, plan, index, terr, rows, colors, cube, layer=layer,
-                        editing=can_edit)
+        spec = map_spec(ctx, plan, index, terr, rows, colors, cube, editing=can_edit,
+                        picker=True)
         territory_map(
             spec, view_of(index), tiles=st.session_state.get("map_tiles", False),
             draw=can_edit,
@@ -139,6 +128,8 @@ def _live_numbers(ctx, plan, index, colors, terr, can_edit: bool) -> bool:
         )
         st.toggle("Online basemap tiles", key="map_tiles",
                   help="Needs internet. Without it the map draws state outlines.")
+        if can_edit:
+            st.caption(LAYER_HINT)
     if map_first:
         with right, st.spinner("Computing the plan's numbers..."):
             rows, whole, cube = plan_metrics(ctx)

@@ -90,7 +90,7 @@ def _numbers_url(index_key: str, cube_key: str, database: str, version: str,
 def _layer(label: str, index_numbers: pd.DataFrame | None, rows: pd.DataFrame) -> dict:
     where, metric, fmt = LAYERS.get(label, LAYERS["Territory"])
     if where == "territory":
-        return {"mode": "territory"}
+        return {"mode": "territory", "label": "Territory"}
     if where == "unit":
         # class breaks over the units that hold accounts, or for a market layer over
         # those the market reaches
@@ -125,13 +125,18 @@ def _clean(v):
 
 def map_spec(ctx: Context, plan: plans.Plan, index: UnitIndex, terr: pd.DataFrame,
              rows: pd.DataFrame | None, colors: dict[str, str], cube: MetricCube | None,
-             *, layer: str = "Territory", editing: bool = False) -> dict:
+             *, layer: str = "Territory", editing: bool = False,
+             picker: bool = False) -> dict:
     """What the map draws this run. With `editing` (the Map page, for a person who may
     edit) it carries the edit tool, so the map answers a stroke before the server does.
 
     Without `rows` and `cube` (a first load, before the metrics are computed) the map
     gets the units in their territories' colours and no numbers; the numbers follow with
     the next run. Only the Territory layer can be drawn so.
+
+    With `picker` (the Map page) the spec holds every layer "Colour units by" offers
+    (`layers`: label -> the layer's classes and where its values are), and the map's own
+    picker switches between them without a rerun.
     """
     index_key = f"{ctx.db_key}|{plan.plan_id}|{plan.unit}|{ctx.data_version}"
     cube_key = f"{index_key}|{ctx.period}|{ctx.as_of}|{ctx.settings.to_json()}"
@@ -178,9 +183,32 @@ def map_spec(ctx: Context, plan: plans.Plan, index: UnitIndex, terr: pd.DataFram
         "layer": (_overlay_layer(ctx, plan, index, index_key, layer, overlay) if overlay
                   else _layer(layer, values, rows)),
         "fit": _fit(index, assign, rows) if len(rows) else None,
+        "layers": (all_layers(ctx, plan, index, index_key, cube_key, cube, rows)
+                   if picker and cube is not None and len(rows) else None),
     }
     st.session_state["_map_version"] = spec["version"]
     return spec
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _unit_layers(index_key: str, cube_key: str, _index: UnitIndex,
+                 _cube: MetricCube) -> dict[str, dict]:
+    """The per-unit layers' classes: they change with the numbers, not with a stroke."""
+    values = _unit_values(index_key, cube_key, _index, _cube)
+    return {label: _layer(label, values, None) for label, (where, _, _) in LAYERS.items()
+            if where == "unit"}
+
+
+def all_layers(ctx: Context, plan: plans.Plan, index: UnitIndex, index_key: str,
+               cube_key: str, cube: MetricCube, rows: pd.DataFrame) -> dict[str, dict]:
+    """Every layer "Colour units by" offers, in its order: label -> layer spec."""
+    units = _unit_layers(index_key, cube_key, index, cube)
+    out = {}
+    for label, (where, _, _) in LAYERS.items():
+        out[label] = units[label] if where == "unit" else _layer(label, None, rows)
+    for label, overlay in overlay_layers(ctx, plan).items():
+        out[label] = _overlay_layer(ctx, plan, index, index_key, label, overlay)
+    return out
 
 
 def overlay_layers(ctx: Context, plan: plans.Plan) -> dict[str, tuple[str, str]]:
@@ -188,11 +216,6 @@ def overlay_layers(ctx: Context, plan: plans.Plan) -> dict[str, tuple[str, str]]
     (overlay, column)."""
     return {f"{name} · {col} (your overlay)": (name, col)
             for name, col in overlays.layers(ctx.cur, plan.unit)}
-
-
-def layer_choices(ctx: Context, plan: plans.Plan) -> list[str]:
-    """What "Colour units by" offers: the map's layers, then the manager's overlays."""
-    return [*LAYERS, *overlay_layers(ctx, plan)]
 
 
 def whole_breaks(breaks: list[float]) -> list[float]:

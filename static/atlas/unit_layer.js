@@ -21,7 +21,11 @@
     numbersUrl: null, numbers: null, basemapUrl: null, basemap: null, codes: null,
     homes: null, homesKey: null, legend: null, fitNonce: null,
     spec: null, layerValues: {}, busy: false, pending: null, hoverTip: null, version: 0,
+    chosenLayer: null, picker: null, pickerControl: null, pickerKey: null,
   };
+  try {  // the layer picked earlier in this browser tab
+    state.chosenLayer = sessionStorage.getItem("atlasLayer");
+  } catch (err) { /* storage unavailable: the page's layer */ }
 
   function fetchJSON(url) {
     if (!cache[url] && window.atlasPrefetch && window.atlasPrefetch[url]) {
@@ -81,7 +85,7 @@
       html += "<br>Market: " + fmt(n.market_population[i]) + " people, " +
         fmt(n.market_establishments[i]) + " establishments";
     }
-    var layer = spec.layer || {}, vals = layerValues(layer);
+    var layer = activeLayer(spec), vals = layerValues(layer);
     if (layer.mode === "unit" && vals) {
       html += "<br>" + esc(layer.label) + ": " + fmt(vals[i], layer.format);
     }
@@ -823,8 +827,15 @@
       ? state.numbers[layer.metric] : null;
   }
 
+  function activeLayer(spec) {
+    // the layer the manager picked in the map (kept for the browser tab), else the page's
+    var picked = spec && spec.layers && state.chosenLayer !== null
+      ? spec.layers[state.chosenLayer] : null;
+    return picked || (spec && spec.layer) || {mode: "territory"};
+  }
+
   function unitColor(spec, i) {
-    var layer = spec.layer || {mode: "territory"};
+    var layer = activeLayer(spec);
     var c = state.codes[i], t = c >= 0 ? spec.territories[c] : null;
     if (layer.mode === "unit") {
       var vals = layerValues(layer);
@@ -893,8 +904,73 @@
     state.homes.addTo(map);
   }
 
+  function drawPicker(map, spec) {
+    // "Colour units by" inside the map: a switch restyles the canvas from the numbers the
+    // map already holds (no page rerun); the choice is kept for the browser tab
+    var names = spec.layers ? Object.keys(spec.layers) : [];
+    var key = names.join("\n");
+    if (key === state.pickerKey) {
+      if (state.picker) { state.picker.value = activeLabel(spec); }
+      return;
+    }
+    state.pickerKey = key;
+    if (state.pickerControl) { map.removeControl(state.pickerControl); }
+    state.pickerControl = null;
+    state.picker = null;
+    if (!names.length) { return; }
+    var control = L.control({position: "topright"});
+    control.onAdd = function () {
+      var div = L.DomUtil.create("div", "atlas-layer-control");
+      div.style.cssText = "background:#fff;padding:4px 6px;border-radius:4px;" +
+        "box-shadow:0 0 4px rgba(0,0,0,.3);font:12px sans-serif";
+      L.DomEvent.disableClickPropagation(div);
+      L.DomEvent.disableScrollPropagation(div);
+      var label = L.DomUtil.create("label", "", div);
+      label.textContent = "Colour units by ";
+      var select = L.DomUtil.create("select", "atlas-layer-picker", label);
+      select.setAttribute("aria-label", "Colour units by");
+      select.style.cssText = "font:12px sans-serif;max-width:230px";
+      names.forEach(function (name) {
+        var opt = document.createElement("option");
+        opt.value = name;
+        opt.textContent = name;  // text, never markup: overlay names are typed by people
+        select.appendChild(opt);
+      });
+      select.value = activeLabel(spec);
+      select.addEventListener("change", function () { chooseLayer(map, select.value); });
+      state.picker = select;
+      return div;
+    };
+    control.addTo(map);
+    state.pickerControl = control;
+  }
+
+  function activeLabel(spec) {
+    return spec.layers && state.chosenLayer !== null && spec.layers[state.chosenLayer]
+      ? state.chosenLayer : (spec.layer && spec.layer.label) || "Territory";
+  }
+
+  async function chooseLayer(map, name) {
+    var t0 = performance.now();
+    state.chosenLayer = name;
+    try { sessionStorage.setItem("atlasLayer", name); } catch (err) { /* private mode */ }
+    var spec = state.spec, layer = activeLayer(spec);
+    if (layer.values && !state.layerValues[layer.values]) {
+      state.layerValues[layer.values] = (await fetchJSON(layer.values)).values;
+    }
+    if (state.spec !== spec) { return; }  // a newer spec took over: it applies the choice
+    var changed = restyle(spec);
+    drawLegend(map, spec);
+    var el = document.getElementById("atlas-status");
+    if (el) {
+      el.setAttribute("data-restyled", String(changed));
+      el.setAttribute("data-layer", activeLabel(spec));
+      el.setAttribute("data-layer-ms", String(Math.round((performance.now() - t0) * 10) / 10));
+    }
+  }
+
   function drawLegend(map, spec) {
-    var layer = spec.layer || {mode: "territory"};
+    var layer = activeLayer(spec);
     if (state.legend) { map.removeControl(state.legend); state.legend = null; }
     if (layer.mode === "territory") { return; }
     var legend = L.control({position: "bottomright"});
@@ -959,7 +1035,7 @@
       state.numbers = await fetchJSON(spec.numbers);
       state.numbersUrl = spec.numbers;
     }
-    var own = spec.layer && spec.layer.values;
+    var own = activeLayer(spec).values;
     if (own && !state.layerValues[own]) {
       state.layerValues[own] = (await fetchJSON(own)).values;
     }
@@ -984,6 +1060,7 @@
     strokeAnswered(spec);
     drawHomes(map, spec.homes);
     drawLegend(map, spec);
+    drawPicker(map, spec);
     if (spec.fit && spec.fit.nonce !== state.fitNonce) {
       state.fitNonce = spec.fit.nonce;
       map.fitBounds(spec.fit.bounds, {padding: [20, 20], maxZoom: 9});
@@ -993,6 +1070,7 @@
     el.id = "atlas-status";
     el.style.display = "none";
     el.setAttribute("data-version", String(spec.version));
+    el.setAttribute("data-layer", activeLabel(spec));
     el.setAttribute("data-restyled", String(changed));
     el.setAttribute("data-units", String(state.geom.ids.length));
     el.setAttribute("data-highlighted",
@@ -1073,5 +1151,6 @@
       drain();
     },
     state: state,
+    activeLayer: function () { return activeLayer(state.spec); },
   };
 })();

@@ -265,6 +265,16 @@ class AtlasMap:
         self.after_rerun(before)
         expect(box).to_have_value(re.compile("^" + re.escape(option)))
 
+    def pick_layer(self, label: str) -> None:
+        """Colour units by `label` with the map's own picker: the canvas is restyled in
+        the browser, with no page rerun (the spec's version stays)."""
+        before = self.version()
+        self.frame.locator("select.atlas-layer-picker").select_option(label=label)
+        self.frame.wait_for_function(
+            "l => document.getElementById('atlas-status').getAttribute('data-layer') === l",
+            arg=label, timeout=WAIT)
+        assert self.version() == before
+
     def tool(self, name: str) -> None:
         """Paint, Erase or Inspect (a segmented control: a radio group)."""
         before = self.version()

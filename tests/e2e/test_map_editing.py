@@ -274,12 +274,12 @@ def test_an_edit_keeps_the_view_and_the_map(atlas, counties):
 def test_colour_by_a_unit_metric_shows_a_legend(atlas):
     legend = atlas.frame.locator(".atlas-legend")
     assert legend.count() == 0
-    atlas.choose("Colour units by", "Potential (unit)")
+    atlas.pick_layer("Potential (unit)")
     expect(legend).to_be_visible(timeout=WAIT)
     expect(legend).to_contain_text("Potential (unit)")
     expect(legend).to_contain_text("no value")
     assert int(atlas.frame.get_attribute("#atlas-status", "data-restyled")) > 0
-    atlas.choose("Colour units by", "Territory")
+    atlas.pick_layer("Territory")
     expect(legend).to_have_count(0, timeout=WAIT)
 
 
@@ -635,10 +635,10 @@ def test_a_market_layer_colours_each_county_by_its_census_class(atlas, counties)
     table read with pandas, the class found from the legend's breaks); back to Territory."""
     from analytics import market
 
-    atlas.choose("Colour units by", "Population")
+    atlas.pick_layer("Population (unit)")
     legend = atlas.frame.locator(".atlas-legend")
     expect(legend).to_contain_text("Population")
-    layer = atlas.frame.evaluate("() => window.atlasUnits.state.spec.layer")
+    layer = atlas.frame.evaluate("() => window.atlasUnits.activeLayer()")
     assert layer["metric"] == "market_population"
     census = pd.read_parquet(market.COUNTY_MARKET_FILE).set_index("county")["population"]
     county = pick_county(counties, atlas.territory_of(atlas.codes()), avoid=set())
@@ -662,5 +662,5 @@ def test_a_market_layer_colours_each_county_by_its_census_class(atlas, counties)
     assert len({tuple(e) for e in expected}) >= 3  # several classes on screen
     got = np.asarray(unit_pixels(atlas.frame, points))[:, :3]
     np.testing.assert_allclose(got, np.asarray(expected), atol=3)
-    atlas.choose("Colour units by", "Territory")
+    atlas.pick_layer("Territory")
     expect(legend).to_have_count(0)

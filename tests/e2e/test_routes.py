@@ -58,10 +58,10 @@ def route_app(demo_db, tmp_path_factory, overlay_counties):
 def test_switching_to_an_overlay_layer_colours_each_county_by_its_class(
         page, route_app, tmp_path, counties, overlay_counties):
     atlas = AtlasMap(page, route_app, tmp_path)
-    atlas.choose("Colour units by", "Competitors · sites")
+    atlas.pick_layer("Competitors · sites (your overlay)")
     legend = atlas.frame.locator(".atlas-legend")
     expect(legend).to_contain_text("Competitors")
-    layer = atlas.frame.evaluate("() => window.atlasUnits.state.spec.layer")
+    layer = atlas.frame.evaluate("() => window.atlasUnits.activeLayer()")
     assert layer["metric"] == "overlay:Competitors:sites"
     sites = overlay_counties.set_index("county")["sites"]
     county = pick_county(counties, atlas.territory_of(atlas.codes()), avoid=set())
@@ -84,7 +84,7 @@ def test_switching_to_an_overlay_layer_colours_each_county_by_its_class(
     assert len({tuple(e) for e in expected}) >= 3
     got = np.asarray(unit_pixels(atlas.frame, points))[:, :3]
     np.testing.assert_allclose(got, np.asarray(expected), atol=3)
-    atlas.choose("Colour units by", "Territory")
+    atlas.pick_layer("Territory")
     expect(legend).to_have_count(0)
 
 

@@ -19,3 +19,20 @@ def app(demo_db, tmp_path, monkeypatch):
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
     at.db_path = db
     return at
+
+
+@pytest.fixture
+def sent_specs(monkeypatch):
+    """The map specs the pages hand to the browser, in order (the map page's `layers`: every
+    layer its own picker offers)."""
+    import ui.map
+
+    specs: list[dict] = []
+    real = ui.map.territory_map
+
+    def spy(spec, *args, **kwargs):
+        specs.append(spec)
+        return real(spec, *args, **kwargs)
+
+    monkeypatch.setattr(ui.map, "territory_map", spy)
+    return specs

@@ -7,6 +7,7 @@ is driven here, and every change is checked in the database the app writes to.
 from __future__ import annotations
 
 import base64
+import json
 from urllib.parse import unquote
 from xml.etree import ElementTree
 
@@ -164,7 +165,7 @@ def test_convert_the_plan_to_states_opens_the_new_plan(app):
         == 20564
 
 
-def test_map_page_on_zip3_points_and_h3_cells(app):
+def test_map_page_on_zip3_points_and_h3_cells(app, sent_specs):
     from analytics.units import UnitType
 
     with Store(app.db_path) as store:
@@ -178,9 +179,9 @@ def test_map_page_on_zip3_points_and_h3_cells(app):
         table = _table(app)
         assert table["accounts"].sum() + int(_metric(app, "Unassigned").replace(",", "")) \
             == 20564
-        app.selectbox(key="map_layer").select("Whitespace (unit)").run()
-        assert not app.exception
-        app.selectbox(key="map_layer").select("Territory").run()
+        layers = sent_specs[-1]["layers"]
+        assert list(layers) == list(LAYERS)
+        assert len(layers["Whitespace (unit)"]["breaks"]) >= 3, unit
 
 
 @pytest.mark.parametrize("tool", MODES)
@@ -313,17 +314,14 @@ MARKET_LAYERS = [label for label, (where, metric, _) in LAYERS.items()
 
 
 @pytest.mark.parametrize("layer", MARKET_LAYERS)
-def test_a_market_layer_colours_the_counties_by_the_census(app, layer):
+def test_a_market_layer_colours_the_counties_by_the_census(app, sent_specs, layer):
     """The map's numbers for a market layer, read from the file the browser is sent,
     against the shipped county table and the demo accounts (plain pandas and SQL); the
-    legend's classes span the counties the market reaches."""
-    import json
-    import re
-
+    legend's classes (the layer in the spec the map's picker switches to) span the
+    counties the market reaches."""
     app.run()
-    app.selectbox(key="map_layer").select(layer).run()
     assert not app.exception
-    text, numbers, shapes = _sent(app, "/numbers-")
+    _, numbers, shapes = _sent(app, "/numbers-")
     got = pd.DataFrame({k: numbers[k] for k in MARKET_NUMBERS}, index=shapes["ids"])
     census = pd.read_parquet(market.COUNTY_MARKET_FILE).set_index("county")
     shown_ids = got.index.intersection(census.index)
@@ -336,11 +334,11 @@ def test_a_market_layer_colours_the_counties_by_the_census(app, layer):
     for county in ("06037", "17031", "48201"):  # Los Angeles, Cook, Harris
         assert got.at[county, "accounts_per_1k_establishments"] == pytest.approx(
             1000 * accounts.get(county, 0) / est[county], abs=0.006)
-    # the spec's layer, as sent (quotes escaped in the element's text)
-    layer_json = re.search(r'layer\\*":\{([^}]*)\}', text).group(1)
+    spec_layer = sent_specs[-1]["layers"][layer]
     metric = LAYERS[layer][1]
-    assert re.search(r'metric\\*":\\*"' + metric, layer_json)
-    breaks = json.loads(re.search(r'breaks\\*":(\[[^\]]*\])', layer_json).group(1))
+    assert spec_layer["metric"] == metric
+    assert spec_layer["mode"] == "unit"
+    breaks = spec_layer["breaks"]
     values = got[metric][got[metric] > 0]
     assert len(breaks) >= 3
     assert values.min() <= breaks[0]
@@ -370,7 +368,7 @@ def _walk(node):
         yield from _walk(child)
 
 
-def test_an_imported_overlay_is_a_layer_of_the_map(app, tmp_path):
+def test_an_imported_overlay_is_a_layer_of_the_map(app, sent_specs, tmp_path):
     """A ZIP-keyed overlay on the county plan: offered in "Colour units by", its values
     (in the file the browser is sent) are the ZIPs' sums by county, worked out by hand;
     deleted, the map falls back to the territories."""
@@ -386,14 +384,18 @@ def test_an_imported_overlay_is_a_layer_of_the_map(app, tmp_path):
         overlays.import_overlay(store, path, "Rivals", "zip5")
     app.run()
     label = "Rivals · sites (your overlay)"
-    assert label in app.selectbox(key="map_layer").options
-    app.selectbox(key="map_layer").select(label).run()
     assert not app.exception
-    _, values, shapes = _sent(app, "/overlay-")
+    assert list(sent_specs[-1]["layers"])[-1] == label  # after the map's own layers
+    layer = sent_specs[-1]["layers"][label]
+    assert layer["metric"] == "overlay:Rivals:sites"
+    _, _, shapes = _sent(app, "/numbers-")
+    from ui.map import CACHE_DIR
+
+    values = json.loads((CACHE_DIR / layer["values"].split("/cache/", 1)[1]).read_text())
     got = {u: v for u, v in zip(shapes["ids"], values["values"], strict=True) if v is not None}
     assert got == {"25013": 3, "25015": 3}
     with Store(app.db_path) as store:
         overlays.delete_overlay(store, "Rivals")
     app.run()
     assert not app.exception
-    assert app.selectbox(key="map_layer").value == "Territory"
+    assert label not in sent_specs[-1]["layers"]

@@ -115,11 +115,15 @@ def test_the_reps_map_numbers_hold_only_their_accounts(rep_app):
     assert sum(payload["accounts"]) == mine
 
 
-@pytest.mark.parametrize("layer", list(LAYERS))
-def test_the_reps_read_only_map_colours_by_every_layer(rep_app, layer):
+def test_the_reps_read_only_map_offers_every_layer_and_leaks_none(rep_app, sent_specs):
+    """The map's own picker switches between the layers the spec holds: every one is
+    there for the rep, and nothing sent (the layers' classes, the files they name) shows
+    another territory's data."""
     rep_app.switch_page("pages/map.py").run()
-    rep_app.selectbox(key="map_layer").select(layer).run()
     assert not rep_app.exception
+    layers = sent_specs[-1]["layers"]
+    assert list(layers) == list(LAYERS)
+    assert all(layers[k]["mode"] == LAYERS[k][0] for k in LAYERS)
     assert "LEAK" not in everything_shown(rep_app)
 
 
