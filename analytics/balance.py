@@ -220,7 +220,7 @@ def _setup(cur, plan: Plan, cube: MetricCube, graph: UnitGraph, terr: pd.DataFra
             X[:, j] = loads[t.measure].to_numpy(float)
         elif t.measure != "workload_hours":  # the market or an overlay: not the accounts'
             X[:, j] = unit_measure(cur, graph.unit, graph.ids, t.measure)
-    visit = catalog.visit_hours(loads["visits"].to_numpy(float), settings)
+    visit = catalog.visit_hours(loads["visit_minutes"].to_numpy(float))
     W = np.repeat(visit[:, None], K, axis=1)
     idx = pd.Index(graph.ids)
     for k, rep in enumerate(terr["rep_id"]):
@@ -257,8 +257,8 @@ def _setup(cur, plan: Plan, cube: MetricCube, graph: UnitGraph, terr: pd.DataFra
                 if row["has_home"]:
                     km = float(haversine_km(p["lat"], p["lon"], row["home_lat"],
                                             row["home_lon"]))
-                fixed[k, j] += float(catalog.workload_hours(p["visits"], p["visits"] * km,
-                                                            settings))
+                fixed[k, j] += float(catalog.workload_hours(p["visit_minutes"],
+                                                            p["visits"] * km, settings))
             elif t.measure in p:  # a pinned account carries no market of its own
                 fixed[k, j] += float(p[t.measure])
     return _Problem(graph, terr, X, W, fixed,

@@ -114,9 +114,10 @@ def utilization(workload_hours, capacity_hours) -> np.ndarray:
     return divide(workload_hours, capacity_hours)
 
 
-def visit_hours(visits, settings) -> np.ndarray:
-    """Hours spent at accounts: visits x visit_minutes / 60."""
-    return np.asarray(visits, float) * settings.visit_minutes / 60
+def visit_hours(visit_minutes) -> np.ndarray:
+    """Hours spent at accounts from the sum over them of visits x minutes per visit (the
+    account's segment's `visit_minutes`, else the setting: `visit_minutes_sql`)."""
+    return np.asarray(visit_minutes, float) / 60
 
 
 def travel_hours(visits_km, settings) -> np.ndarray:
@@ -125,10 +126,11 @@ def travel_hours(visits_km, settings) -> np.ndarray:
     return np.asarray(visits_km, float) * 2 * settings.road_factor / settings.speed_kmh
 
 
-def workload_hours(visits, visits_km, settings) -> np.ndarray:
-    """docs/metrics.md workload: visit hours plus travel hours (visits_km = sum of visits x km;
-    0 where the territory has no rep or the rep no home)."""
-    return visit_hours(visits, settings) + travel_hours(visits_km, settings)
+def workload_hours(visit_minutes, visits_km, settings) -> np.ndarray:
+    """docs/metrics.md workload: visit hours plus travel hours (visit_minutes = sum of
+    visits x minutes per visit; visits_km = sum of visits x km, 0 where the territory has no
+    rep or the rep no home)."""
+    return visit_hours(visit_minutes) + travel_hours(visits_km, settings)
 
 
 def status(util, has_rep, settings) -> list[str]:
@@ -169,6 +171,15 @@ def touch_from(as_of: dt.date, touch_days) -> dt.date:
     """The first day an activity counts as a touch: as_of - touch_days (or the first date
     there is when that would be earlier)."""
     return as_of - dt.timedelta(days=min(int(touch_days), (as_of - dt.date.min).days))
+
+
+def visit_minutes_sql(settings, alias: str = "a") -> tuple[str, list]:
+    """SQL for the minutes one visit to an account lasts: its segment's, else the setting."""
+    segs = list(settings.visit_minutes_by_segment)
+    vals = [float(settings.visit_minutes_by_segment[s]) for s in segs]
+    sql = (f"coalesce((SELECT v.val FROM (SELECT unnest(?::VARCHAR[]) AS seg, "
+           f"unnest(?::DOUBLE[]) AS val) v WHERE v.seg = {alias}.segment), ?)")
+    return sql, [segs, vals, float(settings.visit_minutes)]
 
 
 def visits_sql(settings, alias: str = "a") -> tuple[str, list]:

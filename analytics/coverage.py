@@ -4,8 +4,9 @@ Per account, with the docs/metrics.md definitions: its territory (pin, else its 
 distance to that territory's rep home (haversine), whether it is out of reach (beyond
 `max_travel_km`), whether it was touched within `touch_days` before the as-of date, and its
 share of the territory's workload (`visits x (visit_minutes + 2 x km x road_factor /
-speed_kmh x 60) / 60`). Summed over a territory's accounts these give its workload hours
-exactly, which is what the "what would it take" line needs.
+speed_kmh x 60) / 60`, visit_minutes its segment's when set). Summed over a territory's
+accounts these give its workload hours exactly, which is what the "what would it take" line
+needs.
 """
 
 from __future__ import annotations
@@ -35,14 +36,16 @@ def account_coverage(cur: duckdb.DuckDBPyConnection, plan: Plan, as_of: dt.date,
     scope = scope or Scope()
     cte, params = scoped_cte(plan, scope, "b.territory_id")
     visits, visit_params = catalog.visits_sql(settings)
+    minutes, minute_params = catalog.visit_minutes_sql(settings)
     frame = cur.execute(
         f"""WITH {cte}
             SELECT a.account_id, a.name, a.segment, a.postal_code, a.state, a.territory_id,
                    a.rep_id, rp.name AS rep_name, a.potential, {visits} AS visits,
+                   {minutes} AS minutes,
                    a.lat, a.lon, rp.home_lat, rp.home_lon, a.last_activity_date
             FROM scoped a LEFT JOIN reps rp ON rp.rep_id = a.rep_id
             ORDER BY a.account_id""",
-        [*params, *visit_params]).df()
+        [*params, *visit_params, *minute_params]).df()
     km = haversine_km(frame["lat"].to_numpy(float), frame["lon"].to_numpy(float),
                       frame["home_lat"].to_numpy(float), frame["home_lon"].to_numpy(float))
     frame["travel_km"] = km
@@ -52,7 +55,8 @@ def account_coverage(cur: duckdb.DuckDBPyConnection, plan: Plan, as_of: dt.date,
     frame["touched"] = (last >= pd.Timestamp(touch_from)) & (last <= pd.Timestamp(as_of))
     visits = frame["visits"].to_numpy(float)
     frame["workload_hours"] = catalog.workload_hours(
-        visits, visits * np.where(np.isnan(km), 0.0, km), settings)
+        visits * frame["minutes"].to_numpy(float), visits * np.where(np.isnan(km), 0.0, km),
+        settings)
     return frame[ACCOUNT_COLUMNS]
 
 

@@ -18,7 +18,7 @@ from analytics.settings import Settings
 from analytics.units import UnitType
 
 CUBE_COLUMNS = ["unit_id", "accounts", "potential", "won", "open_pipeline"]
-UNIT_MEASURES = [*CUBE_COLUMNS, "visits", "touched", "has_activity"]
+UNIT_MEASURES = [*CUBE_COLUMNS, "visits", "visit_minutes", "touched", "has_activity"]
 
 
 @dataclass(frozen=True)
@@ -47,16 +47,18 @@ class AccountFilter:
 
 
 def accounts_cte(unit: UnitType, settings: Settings, flt: AccountFilter) -> tuple[str, list]:
-    """`a AS (...)`: the accounts that count, with their unit of `unit` and visits a year."""
+    """`a AS (...)`: the accounts that count, with their unit of `unit`, visits a year and
+    minutes a visit."""
     acc_where, acc_params = flt.account_sql("a")
     visits, visit_params = catalog.visits_sql(settings)
+    minutes, minute_params = catalog.visit_minutes_sql(settings)
     sql = f"""a AS (
         SELECT a.account_id, a.account_key, a.lat, a.lon, a.potential,
                a.last_activity_date,
                {unit.unit_id_sql('a')} AS unit_id, a.{unit.column} AS unit_stored,
-               {visits} AS visits
+               {visits} AS visits, {minutes} AS minutes
         FROM accounts a WHERE {acc_where})"""
-    return sql, [*visit_params, *acc_params]
+    return sql, [*visit_params, *minute_params, *acc_params]
 
 
 def unit_measures(
@@ -82,7 +84,7 @@ def unit_measures(
     sql = f"""
         WITH {acc_cte}, acc AS (
             SELECT unit_id, count(*) AS accounts, sum(potential) AS potential,
-                   sum(visits) AS visits,
+                   sum(visits) AS visits, sum(visits * minutes) AS visit_minutes,
                    count(*) FILTER (WHERE last_activity_date BETWEEN ? AND ?) AS touched,
                    count(last_activity_date) AS has_activity
             FROM a GROUP BY unit_id
@@ -97,7 +99,7 @@ def unit_measures(
         SELECT acc.unit_id, acc.accounts, acc.potential,
                coalesce(deals.won, 0) AS won,
                coalesce(deals.open_pipeline, 0) AS open_pipeline,
-               acc.visits, acc.touched, acc.has_activity
+               acc.visits, acc.visit_minutes, acc.touched, acc.has_activity
         FROM acc LEFT JOIN deals ON deals.unit_id IS NOT DISTINCT FROM acc.unit_id
         ORDER BY acc.unit_id NULLS LAST"""
     params = [*acc_params, catalog.touch_from(as_of, settings.touch_days), as_of,

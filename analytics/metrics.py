@@ -38,7 +38,8 @@ from analytics.settings import Settings
 from analytics.units import POLYGON_KINDS, UnitType, unit_shapes
 
 EARTH_RADIUS_KM = 6371.0088
-BASE = ["accounts", "potential", "won", "open_pipeline", "visits", "touched", "has_activity"]
+BASE = ["accounts", "potential", "won", "open_pipeline", "visits", "visit_minutes", "touched",
+        "has_activity"]
 TRAVEL = ["travel_sum", "visits_travel", "reach", "travelled"]
 
 MARKET_COLUMNS = ["market_population", "market_establishments",
@@ -321,7 +322,8 @@ def pin_rows(cur, cube: MetricCube, pairs: pd.DataFrame) -> pd.DataFrame:
                 AND s.close_date BETWEEN ? AND ? AND {sale_where}
               GROUP BY s.account_id)
         SELECT p.territory_id, p.account_id, p.unit_id, p.lat, p.lon, 1 AS accounts,
-               p.potential, p.visits, coalesce(d.won, 0) AS won,
+               p.potential, p.visits, p.visits * p.minutes AS visit_minutes,
+               coalesce(d.won, 0) AS won,
                coalesce(d.open_pipeline, 0) AS open_pipeline,
                CASE WHEN p.last_activity_date BETWEEN ? AND ? THEN 1 ELSE 0 END AS touched,
                CASE WHEN p.last_activity_date IS NOT NULL THEN 1 ELSE 0 END AS has_activity
@@ -449,7 +451,7 @@ def territory_metrics(
                                     tvl_arr[:, TRAVEL.index("travel_sum")]
                                     / np.maximum(acc, 1), np.nan)
     out["workload_hours"] = catalog.workload_hours(
-        sums[:, BASE.index("visits")],
+        sums[:, BASE.index("visit_minutes")],
         np.where(has_rep, tvl_arr[:, TRAVEL.index("visits_travel")], 0.0), s)
     cap = terr["rep_capacity"].astype(float).fillna(s.capacity_hours).to_numpy()
     out["capacity_hours"] = np.where(has_rep, cap, 0.0)
@@ -640,7 +642,7 @@ def _plan_row(out, has_rep, by_t, unassigned, tvl, cube, elapsed, days) -> dict:
     plan["travel_km"] = (float(tvl["travel_sum"][has_rep].sum()) / travelled
                          if travelled else None)
     plan["workload_hours"] = float(catalog.workload_hours(
-        total["visits"], tvl["visits_travel"][has_rep].sum(), s))
+        total["visit_minutes"], tvl["visits_travel"][has_rep].sum(), s))
     plan["capacity_hours"] = float(out["capacity_hours"].sum())
     util = plan["workload_hours"] / plan["capacity_hours"] if plan["capacity_hours"] else None
     plan["utilization"] = util

@@ -167,14 +167,16 @@ def due_accounts(cur, plan: Plan, territory_ids: list[str], dates: list[dt.date]
     visit interval, due date, overdue ratio and priority (highest first)."""
     cte, params = resolved_cte(plan)
     visits, visit_params = catalog.visits_sql(settings)
+    minutes, minute_params = catalog.visit_minutes_sql(settings)
     frame = cur.execute(
         f"""WITH {cte}
             SELECT a.account_id, a.name, a.segment, a.postal_code, a.lat, a.lon, a.potential,
-                   a.last_activity_date, a.placed_by, {visits} AS visits
+                   a.last_activity_date, a.placed_by, {visits} AS visits,
+                   {minutes} AS visit_minutes
             FROM resolved a
             WHERE a.territory_id IN (SELECT unnest(?::VARCHAR[]))
             ORDER BY a.account_id""",
-        [*params, *visit_params, list(territory_ids)]).df()
+        [*params, *visit_params, *minute_params, list(territory_ids)]).df()
     frame = frame[frame["visits"] > 0].copy()
     interval = 365.0 / frame["visits"].to_numpy(float)
     last = pd.to_datetime(frame["last_activity_date"])
@@ -244,7 +246,8 @@ def plan_week(cur, plan: Plan, *, territory: str | None = None, rep: str | None 
     lon = np.r_[home[1], considered["lon"].to_numpy(float)]
     road_km = road_km_matrix(lat, lon, settings)
     seconds = np.rint(road_km / settings.speed_kmh * 3600).astype(np.int64)
-    service = round(settings.visit_minutes * 60)
+    # each visit's length: its segment's minutes, else the setting
+    service = np.rint(considered["visit_minutes"].to_numpy(float) * 60).astype(np.int64)
     limit = round(settings.day_hours * 3600)
     routes, unassigned = solve(seconds, service, limit, len(dates),
                                considered["priority"].to_numpy(int))
@@ -263,7 +266,8 @@ def plan_week(cur, plan: Plan, *, territory: str | None = None, rep: str | None 
     nn_km = float(sum(_route_km(r, road_km) for r in nn))
     nn_hours = float(sum(_route_seconds(r, seconds, service) for r in nn)) / 3600
     trip_km = float(2 * road_km[0, visited].sum()) if visited else 0.0
-    trip_hours = (trip_km / settings.speed_kmh + len(visited) * settings.visit_minutes / 60)
+    trip_hours = trip_km / settings.speed_kmh + float(
+        considered["visit_minutes"].to_numpy(float)[[j - 1 for j in visited]].sum()) / 60
     return Week(
         plan=plan.name, territory_ids=ids, rep_id=str(rep_row["rep_id"]),
         rep_name=str(rep_row["rep_name"]) if isinstance(rep_row["rep_name"], str)
@@ -282,13 +286,22 @@ def road_km_matrix(lat, lon, settings: Settings) -> np.ndarray:
         settings.road_factor
 
 
-def solve(seconds: np.ndarray, service: int, limit: int, days: int,
+def service_of(service, n: int) -> np.ndarray:
+    """Visit seconds of matrix points 0..n (0: home, no visit) from one length for all or
+    one per point 1..n."""
+    per = np.broadcast_to(np.asarray(service, dtype=np.int64), (n,))
+    return np.r_[0, per].astype(np.int64)
+
+
+def solve(seconds: np.ndarray, service, limit: int, days: int,
           priorities: np.ndarray) -> tuple[list[list[int]], set[int]]:
     """VROOM on a duration matrix (point 0: home): per day the matrix points visited in
-    order, and the points left out."""
+    order, and the points left out. `service`: the visit seconds, one for all or one per
+    point 1..n."""
     import vroom
 
     n = len(seconds) - 1
+    service = service_of(service, n)
     if n == 0:
         return [[] for _ in range(days)], set()
     problem = vroom.Input()
@@ -297,7 +310,7 @@ def solve(seconds: np.ndarray, service: int, limit: int, days: int,
         problem.add_vehicle(vroom.Vehicle(d, start=0, end=0,
                                           time_window=vroom.TimeWindow(0, limit)))
     for j in range(1, n + 1):
-        problem.add_job(vroom.Job(j, location=j, default_service=service,
+        problem.add_job(vroom.Job(j, location=j, default_service=int(service[j]),
                                   priority=int(priorities[j - 1])))
     solution = problem.solve(exploration_level=5, nb_threads=2)
     steps = solution.routes
@@ -308,11 +321,12 @@ def solve(seconds: np.ndarray, service: int, limit: int, days: int,
     return routes, set(range(1, n + 1)) - done
 
 
-def nearest_neighbour(seconds: np.ndarray, service: int, limit: int,
+def nearest_neighbour(seconds: np.ndarray, service, limit: int,
                       points: list[int]) -> list[list[int]]:
     """The baseline order: from home, always the nearest point that can still be visited
     and home reached within the day; a new day when none can. Points that fit no day alone
-    are left out."""
+    are left out. `service` as for `solve`."""
+    service = service_of(service, len(seconds) - 1)
     left = np.zeros(len(seconds), dtype=bool)
     left[list(points)] = True
     alone = seconds[0] + service + seconds[:, 0] <= limit
@@ -326,7 +340,7 @@ def nearest_neighbour(seconds: np.ndarray, service: int, limit: int,
                 break
             cand = np.flatnonzero(fits)
             j = int(cand[np.argmin(seconds[pos, cand])])
-            used += int(seconds[pos, j]) + service
+            used += int(seconds[pos, j]) + int(service[j])
             route.append(j)
             left[j] = False
             pos = j
@@ -339,10 +353,11 @@ def _route_km(route: list[int], road_km: np.ndarray) -> float:
     return float(sum(road_km[a, b] for a, b in itertools.pairwise(path))) if route else 0.0
 
 
-def _route_seconds(route: list[int], seconds: np.ndarray, service: int) -> int:
+def _route_seconds(route: list[int], seconds: np.ndarray, service) -> int:
     path = [0, *route, 0]
-    return int(sum(seconds[a, b] for a, b in itertools.pairwise(path))) + service * len(route) \
-        if route else 0
+    service = service_of(service, len(seconds) - 1)
+    return int(sum(seconds[a, b] for a, b in itertools.pairwise(path))) + \
+        int(service[route].sum()) if route else 0
 
 
 def clock(start_hour: float, seconds: float) -> str:
@@ -363,8 +378,9 @@ def _tables(routes, considered: pd.DataFrame, home, dates, road_km, seconds, ser
                 "visit_minutes": 0.0, "potential": None, "last_activity_date": None,
                 "due_date": None, "priority": None, "placed_by": None}
     start = settings.day_start_hour
+    service = service_of(service, len(considered))
     for d, (date, route) in enumerate(zip(dates, routes, strict=True), start=1):
-        t, km, drive = 0, 0.0, 0
+        t, km, drive, visiting = 0, 0.0, 0, 0
         rows.append({**home_row, "day": d, "date": date, "stop": 0, "arrive": None,
                      "depart": clock(start, 0), "leg_km": 0.0, "leg_minutes": 0.0})
         pos = 0
@@ -378,13 +394,14 @@ def _tables(routes, considered: pd.DataFrame, home, dates, road_km, seconds, ser
                 "account_id": acc["account_id"], "name": acc["name"],
                 "segment": acc["segment"], "postal_code": acc["postal_code"],
                 "lat": float(acc["lat"]), "lon": float(acc["lon"]),
-                "arrive": clock(start, t), "depart": clock(start, t + service),
+                "arrive": clock(start, t), "depart": clock(start, t + int(service[j])),
                 "leg_km": round(float(road_km[pos, j]), 2),
                 "leg_minutes": round(float(seconds[pos, j]) / 60, 1),
-                "visit_minutes": settings.visit_minutes, "potential": float(acc["potential"]),
+                "visit_minutes": float(service[j]) / 60, "potential": float(acc["potential"]),
                 "last_activity_date": acc["last_activity_date"], "due_date": acc["due_date"],
                 "priority": int(acc["priority"]), "placed_by": acc["placed_by"]})
-            t += service
+            t += int(service[j])
+            visiting += int(service[j])
             pos = j
         if route:
             t += int(seconds[pos, 0])
@@ -398,7 +415,7 @@ def _tables(routes, considered: pd.DataFrame, home, dates, road_km, seconds, ser
             "day": d, "date": date, "visits": len(route),
             "leave": clock(start, 0) if route else None,
             "back": clock(start, t) if route else None, "hours": t / 3600,
-            "drive_hours": drive / 3600, "visit_hours": len(route) * service / 3600,
+            "drive_hours": drive / 3600, "visit_hours": visiting / 3600,
             "km": km})
     stops = pd.DataFrame(rows, columns=STOP_COLUMNS)
     stops["priority"] = stops["priority"].astype("Int64")

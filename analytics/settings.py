@@ -23,6 +23,9 @@ class Settings:
     """Visits a year of an account with no visits_per_year and no segment setting."""
     visits_by_segment: dict[str, float] = field(default_factory=dict)
     """Visits a year by segment, for accounts with no visits_per_year of their own."""
+    visit_minutes_by_segment: dict[str, float] = field(default_factory=dict)
+    """Minutes a visit lasts by segment (a hospital's visit is longer than a clinic's);
+    segments not named take visit_minutes."""
     overload_tolerance: float = 0.10
     underload_threshold: float = 0.70
     max_travel_km: float = 150.0
@@ -42,18 +45,22 @@ class Settings:
             if not sep:
                 raise InputError(f"--setting {item!r}: expected name=value, e.g. speed_kmh=50")
             number = _number(item, value)
-            if name.startswith("visits_per_year."):
-                segment = name.split(".", 1)[1]
+            by_segment = {"visits_per_year.": "visits_by_segment",
+                          "visit_minutes.": "visit_minutes_by_segment"}
+            prefix = next((p for p in by_segment if name.startswith(p)), None)
+            if prefix is not None:
+                segment = name[len(prefix):]
                 if not segment:
                     raise InputError(f"--setting {item!r}: name the segment after the dot")
-                out = replace(out, visits_by_segment={**out.visits_by_segment,
-                                                      segment: number})
+                attr = by_segment[prefix]
+                out = replace(out, **{attr: {**getattr(out, attr), segment: number}})
                 continue
-            known = {f.name for f in fields(Settings)} - {"visits_by_segment"}
+            known = {f.name for f in fields(Settings)} - set(by_segment.values())
             if name not in known:
                 raise InputError(
                     f"--setting {item!r}: unknown setting {name!r}; settings are "
-                    + ", ".join(sorted(known)) + ", visits_per_year.<segment>"
+                    + ", ".join(sorted(known)) + ", visits_per_year.<segment>, "
+                    "visit_minutes.<segment>"
                 )
             if name == "touch_days":
                 if number != int(number):
@@ -79,6 +86,9 @@ class Settings:
         for seg, v in self.visits_by_segment.items():
             if v < 0:
                 raise InputError(f"setting visits_per_year.{seg} must not be negative")
+        for seg, v in self.visit_minutes_by_segment.items():
+            if v < 0:
+                raise InputError(f"setting visit_minutes.{seg} must not be negative")
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -93,8 +103,10 @@ class Settings:
 
     def as_rows(self) -> list[tuple[str, object]]:
         rows = [(f.name, getattr(self, f.name)) for f in fields(Settings)
-                if f.name != "visits_by_segment"]
+                if f.name not in ("visits_by_segment", "visit_minutes_by_segment")]
         rows += [(f"visits_per_year.{s}", v) for s, v in sorted(self.visits_by_segment.items())]
+        rows += [(f"visit_minutes.{s}", v)
+                 for s, v in sorted(self.visit_minutes_by_segment.items())]
         return rows
 
 

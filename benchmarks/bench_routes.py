@@ -64,7 +64,8 @@ def _nn_seconds(week) -> float:
     t = time.perf_counter()
     km = routes.road_km_matrix(lat, lon, s)
     seconds = np.rint(km / s.speed_kmh * 3600).astype(np.int64)
-    routes.nearest_neighbour(seconds, round(s.visit_minutes * 60), round(s.day_hours * 3600),
+    service = np.rint(visits["visit_minutes"].to_numpy(float) * 60).astype(np.int64)
+    routes.nearest_neighbour(seconds, service, round(s.day_hours * 3600),
                              list(range(1, len(lat))))
     return time.perf_counter() - t
 

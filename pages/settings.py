@@ -43,11 +43,13 @@ with st.form("settings"):
                                 24.0, value=s.day_hours, key="day_hours")
     day_start = c2.number_input("Routes leave home at (hour, 8.5 = 08:30)", 0.0, 23.75,
                                 value=s.day_start_hour, step=0.25, key="day_start_hour")
-    st.write("Visits a year by segment (empty: the default above)")
+    st.write("By segment (empty: the defaults above): visits a year, and minutes a visit "
+             "lasts (workload, coverage, balancing and the rep's week use them)")
     seg_frame = pd.DataFrame({
         "segment": segments,
         "visits_per_year": [s.visits_by_segment.get(x) for x in segments],
-    })
+        "visit_minutes": [s.visit_minutes_by_segment.get(x) for x in segments],
+    }).astype({"visits_per_year": float, "visit_minutes": float})
     edited = st.data_editor(seg_frame, hide_index=True, disabled=["segment"],
                             key="visits_by_segment")
     admin = users.current().role == "admin"
@@ -58,10 +60,15 @@ if saved:
         r.segment: float(r.visits_per_year) for r in edited.itertuples(index=False)
         if pd.notna(r.visits_per_year)
     }
+    minutes_by_segment = {
+        r.segment: float(r.visit_minutes) for r in edited.itertuples(index=False)
+        if pd.notna(r.visit_minutes)
+    }
     try:
         new = Settings(
             visit_minutes=visit_minutes, road_factor=road_factor, speed_kmh=speed_kmh,
             capacity_hours=capacity, visits_per_year=visits, visits_by_segment=by_segment,
+            visit_minutes_by_segment=minutes_by_segment,
             overload_tolerance=tolerance, underload_threshold=underload,
             max_travel_km=max_travel, touch_days=int(touch_days), day_hours=day_hours,
             day_start_hour=day_start,

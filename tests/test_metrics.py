@@ -588,6 +588,27 @@ def test_status_exactly_at_the_boundaries(small_copy):
     assert got[6.5] == (6.5, 0.65, "over-served")
 
 
+def test_visit_minutes_by_segment_change_only_that_segments_visit_hours(small_db):
+    """Clinic visits of 90 minutes instead of 45, worked by hand: the Clinics with visits
+    are A2 (T1, 6 a year by the saved setting), A7 (T4, 6) and A6 (no territory, 6); each
+    adds 6 x (90 - 45) / 60 = 4.5 hours to its territory, the plan 3 x 4.5. The pinned
+    Lab A3 and the Hospitals keep 45 minutes; travel is unchanged."""
+    base = Settings(visits_by_segment={"Clinic": 6.0})
+    longer = Settings(visits_by_segment={"Clinic": 6.0},
+                      visit_minutes_by_segment={"Clinic": 90.0})
+    rows0, plan0 = small_summary(small_db, settings=base)
+    rows1, plan1 = small_summary(small_db, settings=longer)
+    diff = rows1["workload_hours"] - rows0["workload_hours"]
+    assert diff.to_dict() == pytest.approx({"T1": 4.5, "T2": 0.0, "T3": 0.0, "T4": 4.5,
+                                            "T5": 0.0})
+    assert plan1["workload_hours"] - plan0["workload_hours"] == pytest.approx(13.5)
+    assert (rows1["travel_km"].fillna(-1) == rows0["travel_km"].fillna(-1)).all()
+    # the same through the command line's form of the setting
+    again = base.with_overrides(["visit_minutes.Clinic=90"])
+    rows2, _ = small_summary(small_db, settings=again)
+    assert (rows2["workload_hours"] == rows1["workload_hours"]).all()
+
+
 def test_recompute_after_an_edit_matches_a_fresh_plan(small_db, tmp_path):
     """territory_metrics on an edited assignment (no rescan) = the plan imported whole."""
     cells = small_cells()

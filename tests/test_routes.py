@@ -95,6 +95,20 @@ def test_a_week_in_the_small_world_from_the_reps_home(small_db):
     assert week.trip_km == pytest.approx(2 * d, rel=1e-6)
 
 
+def test_a_segments_visit_minutes_set_the_visits_length(small_db):
+    """A2 is a Clinic: with Clinic visits of 120 minutes its stop lasts 2 hours."""
+    with Store(small_db, read_only=True) as s:
+        cur = s.cursor()
+        settings = load_settings(s).with_overrides(["visit_minutes.Clinic=120"])
+        week = routes.plan_week(cur, plans.get_plan(cur, "Base"), territory="T1",
+                                start=dt.date(2026, 4, 1), days=5, settings=settings)
+    stop = week.stops[week.stops["kind"] == "visit"].iloc[0]
+    assert stop["account_id"] == "A2"
+    assert stop["visit_minutes"] == 120
+    assert (stop["arrive"], stop["depart"]) == ("08:07", "10:07")  # 7.2 km at 60 km/h
+    assert week.days["visit_hours"].iloc[0] == 2.0
+
+
 @pytest.mark.parametrize(("territory", "message"), [
     ("T3", "has no rep"), ("NOPE", "is not in plan"),
 ])

@@ -66,6 +66,15 @@ def test_with_overrides_parses_numbers_and_segments():
     assert Settings().visits_by_segment == {}
 
 
+def test_visit_minutes_by_segment_override_and_round_trip():
+    s = Settings().with_overrides(["visit_minutes.Hospital=90", "visit_minutes=30",
+                                   "day_hours=9.5", "day_start_hour=7.5"])
+    assert s.visit_minutes_by_segment == {"Hospital": 90.0}
+    assert (s.visit_minutes, s.day_hours, s.day_start_hour) == (30.0, 9.5, 7.5)
+    assert Settings.from_json(s.to_json()) == s
+    assert ("visit_minutes.Hospital", 90.0) in s.as_rows()
+
+
 def test_with_overrides_keeps_other_segments_and_last_wins():
     base = Settings(visits_by_segment={"Clinic": 6.0, "Hospital": 2.0})
     s = base.with_overrides(["visits_per_year.Clinic=1", "visits_per_year.Clinic=3",
@@ -81,9 +90,16 @@ def test_with_overrides_keeps_other_segments_and_last_wins():
     ("item", "message"),
     [
         ("speed=50", "--setting 'speed=50': unknown setting 'speed'; settings are "
-                     "capacity_hours, max_travel_km, overload_tolerance, road_factor, "
-                     "speed_kmh, touch_days, underload_threshold, visit_minutes, "
-                     "visits_per_year, visits_per_year.<segment>"),
+                     "capacity_hours, day_hours, day_start_hour, max_travel_km, "
+                     "overload_tolerance, road_factor, speed_kmh, touch_days, "
+                     "underload_threshold, visit_minutes, visits_per_year, "
+                     "visits_per_year.<segment>, visit_minutes.<segment>"),
+        ("visit_minutes_by_segment=3", "unknown setting 'visit_minutes_by_segment'"),
+        ("visit_minutes.=3", "--setting 'visit_minutes.=3': name the segment after the dot"),
+        ("visit_minutes.Clinic=-2", "setting visit_minutes.Clinic must not be negative"),
+        ("day_hours=0", "setting day_hours must be more than 0 and at most 24"),
+        ("day_hours=25", "setting day_hours must be more than 0 and at most 24"),
+        ("day_start_hour=24", "setting day_start_hour must be from 0 to under 24"),
         ("visits_by_segment=3", "unknown setting 'visits_by_segment'"),
         ("speed_kmh=fast", "--setting 'speed_kmh=fast': 'fast' is not a number"),
         ("speed_kmh=", "--setting 'speed_kmh=': '' is not a number"),
@@ -136,7 +152,7 @@ def test_as_rows():
     assert "visits_by_segment" not in got
     names = [n for n, _ in Settings(visits_by_segment={"b": 1.0, "a": 2.0}).as_rows()]
     assert names[-2:] == ["visits_per_year.a", "visits_per_year.b"]
-    assert len(names) == len(dataclasses.fields(Settings)) - 1 + 2
+    assert len(names) == len(dataclasses.fields(Settings)) - 2 + 2  # two by-segment dicts
 
 
 def test_save_and_load(store):

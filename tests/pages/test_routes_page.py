@@ -104,3 +104,26 @@ def test_the_week_files_match_the_engine(demo_db):
     frame = pd.read_csv(io.StringIO(routes.week_csv(week, 2)))
     assert set(frame["day"]) == {2}
     assert len(gpxpy.parse(routes.week_gpx(week, 2)).routes) == 1
+
+
+def test_minutes_by_segment_from_the_settings_reach_the_week(app):
+    """Hospital visits of 120 minutes in the saved settings: every hospital stop of the
+    week lasts 2 hours; the Settings page shows the minutes in its segment table."""
+    from analytics.settings import save_settings
+    from analytics.users import acting_as, local_admin
+
+    with Store(app.db_path) as s, acting_as(local_admin()):
+        now = load_settings(s)
+        save_settings(s, now.with_overrides(["visit_minutes.Hospital=120"]))
+    open_routes(app, "T39")
+    day = frames(app, "arrive")[0]
+    hospitals = day[day["segment"] == "Hospital"]
+    assert len(hospitals)
+    for r in hospitals.itertuples():
+        h0, m0 = map(int, r.arrive.split(":"))
+        h1, m1 = map(int, r.depart.split(":"))
+        assert (h1 * 60 + m1) - (h0 * 60 + m0) == 120
+    app.switch_page("pages/settings.py").run()
+    assert not app.exception
+    segs = frames(app, "visit_minutes")[0].set_index("segment")
+    assert segs.loc["Hospital", "visit_minutes"] == 120
