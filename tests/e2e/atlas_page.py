@@ -131,6 +131,37 @@ def unit_pixels(frame: Frame, points: list[tuple[float, float]]) -> list[list[in
     }""", [[float(a), float(b)] for a, b in points])
 
 
+def rgb(hex_colour: str) -> list[int]:
+    return [int(hex_colour[k:k + 2], 16) for k in (1, 3, 5)]
+
+
+def assert_counties_in_classes(atlas: AtlasMap, counties: pd.DataFrame, values: pd.Series,
+                               layer: dict) -> None:
+    """Zoomed on a county of the lower 48, the canvas inside each county on screen (and in
+    `values`, indexed by county) shows the class colour of its value, the class found from
+    the layer's breaks: at least 20 counties, at least 3 classes."""
+    county = pick_county(counties, atlas.territory_of(atlas.codes()), avoid=set())
+    atlas.set_view(county["lat"], county["lon"], 6)
+    bounds = atlas.frame.evaluate("() => { const b = window.map.getBounds(); "
+                                  "return [b.getSouth(), b.getWest(), b.getNorth(), "
+                                  "b.getEast()]; }")
+    on_screen = counties[counties["lat"].between(bounds[0], bounds[2])
+                         & counties["lon"].between(bounds[1], bounds[3])
+                         & counties["unit_id"].isin(atlas.position)
+                         & counties["unit_id"].isin(values.index)]
+    points, expected = [], []
+    for unit in on_screen["unit_id"]:
+        lat, lng, radius = inside_unit(atlas.frame, atlas.position[unit])
+        if radius < 0.06:
+            continue
+        k = int(np.searchsorted(layer["breaks"], values[unit], side="left"))
+        points.append((lat, lng))
+        expected.append(rgb(layer["colors"][k]))
+    assert len(points) >= 20
+    assert len({tuple(e) for e in expected}) >= 3  # several classes on screen
+    got = np.asarray(unit_pixels(atlas.frame, points))[:, :3]
+    np.testing.assert_allclose(got, np.asarray(expected), atol=3)
+
 def same_summary(a: Summary, b: Summary) -> bool:
     try:
         assert_same_summary(a, b)

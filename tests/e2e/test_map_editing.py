@@ -25,10 +25,12 @@ from tests.e2e.atlas_page import (
     WAIT,
     AtlasMap,
     Summary,
+    assert_counties_in_classes,
     county_at,
     inside_unit,
     lower_48,
     pick_county,
+    rgb,
     unit_pixels,
     won_by_county,
 )
@@ -409,10 +411,6 @@ def test_a_click_on_a_rep_home_paints_the_unit_beneath_at_once(atlas, counties):
     atlas.assert_restored()
 
 
-def rgb(hex_colour: str) -> list[int]:
-    return [int(hex_colour[k:k + 2], 16) for k in (1, 3, 5)]
-
-
 def test_the_canvas_shows_each_unit_in_its_territory_colour_and_a_click_at_once(
         atlas, counties):
     """What the manager sees, read from the units' canvas: inside each county on screen,
@@ -641,26 +639,6 @@ def test_a_market_layer_colours_each_county_by_its_census_class(atlas, counties)
     layer = atlas.frame.evaluate("() => window.atlasUnits.activeLayer()")
     assert layer["metric"] == "market_population"
     census = pd.read_parquet(market.COUNTY_MARKET_FILE).set_index("county")["population"]
-    county = pick_county(counties, atlas.territory_of(atlas.codes()), avoid=set())
-    atlas.set_view(county["lat"], county["lon"], 6)
-    bounds = atlas.frame.evaluate("() => { const b = window.map.getBounds(); "
-                                  "return [b.getSouth(), b.getWest(), b.getNorth(), "
-                                  "b.getEast()]; }")
-    on_screen = counties[counties["lat"].between(bounds[0], bounds[2])
-                         & counties["lon"].between(bounds[1], bounds[3])
-                         & counties["unit_id"].isin(atlas.position)
-                         & counties["unit_id"].isin(census.index)]
-    points, expected = [], []
-    for unit in on_screen["unit_id"]:
-        lat, lng, radius = inside_unit(atlas.frame, atlas.position[unit])
-        if radius < 0.06:
-            continue
-        k = int(np.searchsorted(layer["breaks"], census[unit], side="left"))
-        points.append((lat, lng))
-        expected.append(rgb(layer["colors"][k]))
-    assert len(points) >= 20
-    assert len({tuple(e) for e in expected}) >= 3  # several classes on screen
-    got = np.asarray(unit_pixels(atlas.frame, points))[:, :3]
-    np.testing.assert_allclose(got, np.asarray(expected), atol=3)
+    assert_counties_in_classes(atlas, counties, census, layer)
     atlas.pick_layer("Territory")
     expect(legend).to_have_count(0)

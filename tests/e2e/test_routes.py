@@ -13,7 +13,6 @@ import shutil
 
 import gpxpy
 import numpy as np
-import pandas as pd
 import pytest
 from PIL import Image
 from playwright.sync_api import expect
@@ -21,16 +20,12 @@ from playwright.sync_api import expect
 from analytics import overlays, plans, routes, users
 from analytics.settings import load_settings
 from analytics.store import Store
-from tests.e2e.atlas_page import WAIT, AtlasMap, inside_unit, pick_county, unit_pixels
+from tests.e2e.atlas_page import WAIT, AtlasMap, assert_counties_in_classes, rgb
 from tests.e2e.conftest import serving, wait_for_app
 
 pytestmark = pytest.mark.e2e
 
 ROUTE_MAP = "iframe[title='streamlit_folium.st_folium']"
-
-
-def rgb(hex_colour: str) -> list[int]:
-    return [int(hex_colour[k:k + 2], 16) for k in (1, 3, 5)]
 
 
 @pytest.fixture(scope="module")
@@ -64,26 +59,7 @@ def test_switching_to_an_overlay_layer_colours_each_county_by_its_class(
     layer = atlas.frame.evaluate("() => window.atlasUnits.activeLayer()")
     assert layer["metric"] == "overlay:Competitors:sites"
     sites = overlay_counties.set_index("county")["sites"]
-    county = pick_county(counties, atlas.territory_of(atlas.codes()), avoid=set())
-    atlas.set_view(county["lat"], county["lon"], 6)
-    bounds = atlas.frame.evaluate("() => { const b = window.map.getBounds(); "
-                                  "return [b.getSouth(), b.getWest(), b.getNorth(), "
-                                  "b.getEast()]; }")
-    on_screen = counties[counties["lat"].between(bounds[0], bounds[2])
-                         & counties["lon"].between(bounds[1], bounds[3])
-                         & counties["unit_id"].isin(atlas.position)]
-    points, expected = [], []
-    for unit in on_screen["unit_id"]:
-        lat, lng, radius = inside_unit(atlas.frame, atlas.position[unit])
-        if radius < 0.06:
-            continue
-        k = int(np.searchsorted(layer["breaks"], sites[unit], side="left"))
-        points.append((lat, lng))
-        expected.append(rgb(layer["colors"][k]))
-    assert len(points) >= 20
-    assert len({tuple(e) for e in expected}) >= 3
-    got = np.asarray(unit_pixels(atlas.frame, points))[:, :3]
-    np.testing.assert_allclose(got, np.asarray(expected), atol=3)
+    assert_counties_in_classes(atlas, counties, sites, layer)
     atlas.pick_layer("Territory")
     expect(legend).to_have_count(0)
 
@@ -156,4 +132,3 @@ def test_the_reps_week_shows_each_stop_and_each_days_route(page, route_app, demo
     names = [p.name for p in gpx.routes[0].points[1:-1]]
     assert names == [f"{s.stop}. {s.name}" for s in week.day_stops(2).itertuples()
                      if s.kind == "visit"]
-    assert pd.notna(week.days.iloc[1]["km"])
