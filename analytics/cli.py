@@ -373,6 +373,19 @@ def build_parser() -> argparse.ArgumentParser:
                    "the due accounts left out; gpx: one route per day")
     p.add_argument("--out", type=Path, help="write to this file instead of standard output")
 
+    p = sub.add_parser("strengths", help="where each rep wins against the team: win rate "
+                       "with its 95% Wilson interval and average deal per rep and segment, "
+                       "product or industry (the territory review)")
+    _db_arg(p)
+    p.add_argument("--plan", help="default: the active plan (the rep of a deal without "
+                   "one: its account's territory's)")
+    p.add_argument("--by", choices=["segment", "product", "industry"], default="segment")
+    p.add_argument("--min-closed", dest="min_closed", type=int, default=10,
+                   help="closed deals a rep needs before a strength or weakness is called "
+                   "(default 10)")
+    _period_args(p)
+    _format_arg(p)
+
     p = sub.add_parser("overlay", help="your own map layers: a table keyed by ZIP5, ZIP3, "
                        "county, state, departement or H3 cell with numeric columns")
     osub = p.add_subparsers(dest="overlay_command", required=True)
@@ -923,6 +936,18 @@ def _cmd_routes(args) -> int:
           file=sys.stderr)
     return EXIT_OK
 
+def _cmd_strengths(args) -> int:
+    from analytics import review
+
+    with Store(args.db, read_only=True) as store:
+        period, _ = resolve(store.get_meta("as_of"), args.period, args.as_of)
+        cur = store.cursor()
+        plan = plans.get_plan(cur, args.plan)
+        frame = review.rep_strengths(cur, plan, period, by=args.by,
+                                     min_closed=args.min_closed)
+    _emit(frame, args)
+    return EXIT_OK
+
 def _cmd_info(args) -> int:
     with Store(args.db, read_only=True) as store:
         info = {
@@ -1180,7 +1205,7 @@ COMMANDS = {
     "info": _cmd_info, "rank": _cmd_rank, "coverage": _cmd_coverage,
     "rules": _cmd_rules,
     "export": _cmd_export, "user": _cmd_user, "overlay": _cmd_overlay,
-    "routes": _cmd_routes,
+    "routes": _cmd_routes, "strengths": _cmd_strengths,
 }
 
 

@@ -1,0 +1,123 @@
+"""The territory review, first part: where each rep wins, measured against the team.
+
+Rep strengths (issue 15, point 4): per rep and segment (or product, or industry), the deals
+closed in the period, won and lost, the win rate by count with its Wilson score interval
+(95%), the average won deal, and the same for the whole team in that segment. A rep is
+called **strong** in a segment only when the interval's lower end is above the team's win
+rate there, and **weak** only when its upper end is below it, and only with at least
+`min_closed` closed deals: "strong in hospitals" is never said of a rep on three deals.
+
+Attribution: a deal counts for the rep who worked it (its `rep_id`); a deal without one
+counts for the rep of its account's territory in the plan (pin, else unit: the one rule of
+analytics/resolution.py). Unlike the territory metrics (what-if attribution to the plan's
+territories), strengths describe people, so the deal's own rep wins.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from analytics import catalog
+from analytics.errors import InputError
+from analytics.period import Period
+from analytics.plans import Plan
+from analytics.resolution import resolved_cte
+
+BY = {"segment": "a.segment", "industry": "a.industry", "product": "s.product"}
+"""What a strength is measured by: the account's segment or industry, the deal's product."""
+MIN_CLOSED = 10
+"""Closed deals a rep needs in a segment before it is called a strength or a weakness."""
+Z95 = 1.959963984540054
+"""The standard normal quantile of 97.5%: a two-sided 95% interval."""
+STRENGTH_COLUMNS = ["rep_id", "rep_name", "by", "value", "closed", "won_deals",
+                    "lost_deals", "win_rate", "win_rate_low", "win_rate_high",
+                    "team_closed", "team_win_rate", "avg_deal_size", "team_avg_deal_size",
+                    "verdict"]
+
+
+def wilson_interval(successes, n, z: float = Z95) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson's score interval of a proportion (successes of n), NaN where n = 0:
+    (p + z²/2n ± z·sqrt(p(1-p)/n + z²/4n²)) / (1 + z²/n)."""
+    k = np.asarray(successes, float)
+    n = np.asarray(n, float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = k / n
+        denom = 1 + z * z / n
+        centre = (p + z * z / (2 * n)) / denom
+        half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    lo = np.where(n > 0, np.clip(centre - half, 0, 1), np.nan)
+    hi = np.where(n > 0, np.clip(centre + half, 0, 1), np.nan)
+    return lo, hi
+
+
+def closed_deals(cur, plan: Plan, period: Period, by: str = "segment") -> pd.DataFrame:
+    """The deals won or lost with a close date in the period: rep_id (the deal's, else its
+    account's territory rep), the `by` value, stage, amount."""
+    if by not in BY:
+        raise InputError(f"--by {by!r}: one of {', '.join(BY)}")
+    cte, params = resolved_cte(plan)
+    return cur.execute(
+        f"""WITH {cte}
+            SELECT coalesce(s.rep_id, t.rep_id) AS rep_id, {BY[by]} AS value, s.stage,
+                   s.amount
+            FROM sales s JOIN resolved a ON a.account_id = s.account_id
+            LEFT JOIN territories t ON t.plan_id = ? AND t.territory_id = a.territory_id
+            WHERE s.stage IN ('won', 'lost') AND s.close_date BETWEEN ? AND ?""",
+        [*params, plan.plan_id, period.start, period.end]).df()
+
+
+def rep_strengths(cur, plan: Plan, period: Period, *, by: str = "segment",
+                  min_closed: int = MIN_CLOSED) -> pd.DataFrame:
+    """STRENGTH_COLUMNS, one row per (rep, value) with a closed deal, strongest first."""
+    if min_closed < 1:
+        raise InputError("--min-closed: at least 1")
+    deals = closed_deals(cur, plan, period, by)
+    deals = deals[deals["rep_id"].notna()]
+    deals["value"] = deals["value"].fillna("(none)")
+    won = deals["stage"] == "won"
+    deals = deals.assign(won_deal=won.astype(int), lost_deal=(~won).astype(int),
+                         won_amount=np.where(won, deals["amount"], 0.0))
+    sums = ["won_deal", "lost_deal", "won_amount"]
+    mine = deals.groupby(["rep_id", "value"], as_index=False)[sums].sum()
+    team = deals.groupby("value")[sums].sum()
+    out = pd.DataFrame({"rep_id": mine["rep_id"], "by": by, "value": mine["value"]})
+    out["won_deals"] = mine["won_deal"].astype(int)
+    out["lost_deals"] = mine["lost_deal"].astype(int)
+    out["closed"] = out["won_deals"] + out["lost_deals"]
+    out["win_rate"] = catalog.win_rate(out["won_deals"], out["lost_deals"])
+    out["win_rate_low"], out["win_rate_high"] = wilson_interval(out["won_deals"],
+                                                                out["closed"])
+    t = team.loc[out["value"]]
+    out["team_closed"] = (t["won_deal"] + t["lost_deal"]).to_numpy().astype(int)
+    out["team_win_rate"] = catalog.win_rate(t["won_deal"], t["lost_deal"])
+    out["avg_deal_size"] = catalog.avg_deal_size(mine["won_amount"], out["won_deals"])
+    out["team_avg_deal_size"] = catalog.avg_deal_size(t["won_amount"], t["won_deal"])
+    enough = out["closed"] >= min_closed
+    out["verdict"] = np.select(
+        [enough & (out["win_rate_low"] > out["team_win_rate"]),
+         enough & (out["win_rate_high"] < out["team_win_rate"]), ~enough],
+        ["strong", "weak", f"fewer than {min_closed} closed"], "as the team")
+    names = dict(cur.execute("SELECT rep_id, name FROM reps").fetchall())
+    out["rep_name"] = out["rep_id"].map(names)
+    order = {"strong": 0, "as the team": 1, "weak": 2}
+    out = out.assign(_o=out["verdict"].map(order).fillna(3),
+                     _m=out["win_rate_low"] - out["team_win_rate"])
+    return out.sort_values(["_o", "_m", "rep_id", "value"],
+                           ascending=[True, False, True, True])[STRENGTH_COLUMNS] \
+        .reset_index(drop=True)
+
+
+def strength_line(row) -> str:
+    """One sentence with its evidence, e.g. "Avery Nguyen (R001) wins 62% of Hospital deals
+    (95% interval 48-74%, 34 closed) against the team's 41%"."""
+    def pct(v):
+        return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.0%}"
+
+    who = f"{row['rep_name']} ({row['rep_id']})" if isinstance(row["rep_name"], str) \
+        else str(row["rep_id"])
+    return (f"{who} wins {pct(row['win_rate'])} of {row['value']} deals (95% interval "
+            f"{pct(row['win_rate_low'])}-{pct(row['win_rate_high'])}, {row['closed']} "
+            f"closed) against the team's {pct(row['team_win_rate'])}: {row['verdict']}")
