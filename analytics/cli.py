@@ -383,6 +383,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-closed", dest="min_closed", type=int, default=10,
                    help="closed deals a rep needs before a strength or weakness is called "
                    "(default 10)")
+    p.add_argument("--territory", action="append", default=[], metavar="ID",
+                   help="only the deals of this territory's accounts, against the team "
+                   "there (repeatable)")
+    _period_args(p)
+    _format_arg(p)
+
+    p = sub.add_parser("pairs", help="products bought together by the same accounts: "
+                       "support, confidence and lift of each pair (the territory review)")
+    _db_arg(p)
+    p.add_argument("--plan", help="default: the active plan")
+    p.add_argument("--territory", action="append", default=[], metavar="ID",
+                   help="only this territory's accounts (repeatable)")
+    p.add_argument("--min-accounts", dest="min_accounts", type=int, default=1,
+                   help="leave out pairs held by fewer accounts")
     _period_args(p)
     _format_arg(p)
 
@@ -943,10 +957,34 @@ def _cmd_strengths(args) -> int:
         period, _ = resolve(store.get_meta("as_of"), args.period, args.as_of)
         cur = store.cursor()
         plan = plans.get_plan(cur, args.plan)
+        _known_territories(cur, plan, args.territory)
         frame = review.rep_strengths(cur, plan, period, by=args.by,
-                                     min_closed=args.min_closed)
+                                     min_closed=args.min_closed,
+                                     territories=tuple(args.territory))
     _emit(frame, args)
     return EXIT_OK
+
+
+def _cmd_pairs(args) -> int:
+    from analytics import review
+
+    with Store(args.db, read_only=True) as store:
+        period, _ = resolve(store.get_meta("as_of"), args.period, args.as_of)
+        cur = store.cursor()
+        plan = plans.get_plan(cur, args.plan)
+        _known_territories(cur, plan, args.territory)
+        frame = review.product_pairs(cur, plan, period, territories=tuple(args.territory),
+                                     min_accounts=args.min_accounts)
+    _emit(frame, args)
+    return EXIT_OK
+
+
+def _known_territories(cur, plan, ids: list[str]) -> None:
+    """Refuse a territory id the plan does not have (a typo would give an empty table)."""
+    known = set(plans.territories(cur, plan)["territory_id"])
+    for t in ids:
+        if t not in known:
+            raise InputError(f"--territory {t!r} is not in plan {plan.name!r}")
 
 def _cmd_info(args) -> int:
     with Store(args.db, read_only=True) as store:
@@ -1205,7 +1243,7 @@ COMMANDS = {
     "info": _cmd_info, "rank": _cmd_rank, "coverage": _cmd_coverage,
     "rules": _cmd_rules,
     "export": _cmd_export, "user": _cmd_user, "overlay": _cmd_overlay,
-    "routes": _cmd_routes, "strengths": _cmd_strengths,
+    "routes": _cmd_routes, "strengths": _cmd_strengths, "pairs": _cmd_pairs,
 }
 
 

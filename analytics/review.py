@@ -53,28 +53,39 @@ def wilson_interval(successes, n, z: float = Z95) -> tuple[np.ndarray, np.ndarra
     return lo, hi
 
 
-def closed_deals(cur, plan: Plan, period: Period, by: str = "segment") -> pd.DataFrame:
-    """The deals won or lost with a close date in the period: rep_id (the deal's, else its
-    account's territory rep), the `by` value, stage, amount."""
+def _territory_sql(territories) -> tuple[str, list]:
+    if not territories:
+        return "true", []
+    return "a.territory_id IN (SELECT unnest(?::VARCHAR[]))", [list(territories)]
+
+
+def closed_deals(cur, plan: Plan, period: Period, by: str = "segment",
+                 territories: tuple[str, ...] = ()) -> pd.DataFrame:
+    """The deals won or lost with a close date in the period (of accounts in `territories`
+    when given): rep_id (the deal's, else its account's territory rep), the `by` value,
+    stage, amount."""
     if by not in BY:
         raise InputError(f"--by {by!r}: one of {', '.join(BY)}")
     cte, params = resolved_cte(plan)
+    where, where_params = _territory_sql(territories)
     return cur.execute(
         f"""WITH {cte}
             SELECT coalesce(s.rep_id, t.rep_id) AS rep_id, {BY[by]} AS value, s.stage,
                    s.amount
             FROM sales s JOIN resolved a ON a.account_id = s.account_id
             LEFT JOIN territories t ON t.plan_id = ? AND t.territory_id = a.territory_id
-            WHERE s.stage IN ('won', 'lost') AND s.close_date BETWEEN ? AND ?""",
-        [*params, plan.plan_id, period.start, period.end]).df()
+            WHERE s.stage IN ('won', 'lost') AND s.close_date BETWEEN ? AND ? AND {where}""",
+        [*params, plan.plan_id, period.start, period.end, *where_params]).df()
 
 
 def rep_strengths(cur, plan: Plan, period: Period, *, by: str = "segment",
-                  min_closed: int = MIN_CLOSED) -> pd.DataFrame:
-    """STRENGTH_COLUMNS, one row per (rep, value) with a closed deal, strongest first."""
+                  min_closed: int = MIN_CLOSED,
+                  territories: tuple[str, ...] = ()) -> pd.DataFrame:
+    """STRENGTH_COLUMNS, one row per (rep, value) with a closed deal, strongest first.
+    With `territories`, the deals of those territories' accounts, against the team there."""
     if min_closed < 1:
         raise InputError("--min-closed: at least 1")
-    deals = closed_deals(cur, plan, period, by)
+    deals = closed_deals(cur, plan, period, by, territories)
     deals = deals[deals["rep_id"].notna()]
     deals["value"] = deals["value"].fillna("(none)")
     won = deals["stage"] == "won"
@@ -121,3 +132,42 @@ def strength_line(row) -> str:
     return (f"{who} wins {pct(row['win_rate'])} of {row['value']} deals (95% interval "
             f"{pct(row['win_rate_low'])}-{pct(row['win_rate_high'])}, {row['closed']} "
             f"closed) against the team's {pct(row['team_win_rate'])}: {row['verdict']}")
+
+
+PAIR_COLUMNS = ["product_a", "product_b", "accounts_both", "accounts_a", "accounts_b",
+                "accounts", "support", "confidence_a_to_b", "confidence_b_to_a", "lift"]
+
+
+def product_pairs(cur, plan: Plan, period: Period, *, territories: tuple[str, ...] = (),
+                  min_accounts: int = 1) -> pd.DataFrame:
+    """Products bought together by the same accounts (won deals closing in the period):
+    over the `accounts` with a won deal of a named product, support = accounts with both /
+    accounts, confidence A -> B = accounts with both / accounts with A, lift = support /
+    (share with A x share with B) (above 1: bought together more often than chance).
+    Pairs held by fewer than `min_accounts` accounts are left out; highest lift first."""
+    cte, params = resolved_cte(plan)
+    where, where_params = _territory_sql(territories)
+    bought = cur.execute(
+        f"""WITH {cte}
+            SELECT DISTINCT s.account_id, s.product
+            FROM sales s JOIN resolved a ON a.account_id = s.account_id
+            WHERE s.stage = 'won' AND s.product IS NOT NULL
+              AND s.close_date BETWEEN ? AND ? AND {where}""",
+        [*params, period.start, period.end, *where_params]).df()
+    n = bought["account_id"].nunique()
+    per_product = bought.groupby("product")["account_id"].nunique()
+    both = bought.merge(bought, on="account_id", suffixes=("_a", "_b"))
+    both = both[both["product_a"] < both["product_b"]]
+    pairs = both.groupby(["product_a", "product_b"], as_index=False)["account_id"] \
+        .nunique().rename(columns={"account_id": "accounts_both"})
+    pairs = pairs[pairs["accounts_both"] >= min_accounts]
+    pairs["accounts_a"] = pairs["product_a"].map(per_product).astype(int)
+    pairs["accounts_b"] = pairs["product_b"].map(per_product).astype(int)
+    pairs["accounts"] = n
+    pairs["support"] = pairs["accounts_both"] / n if n else np.nan
+    pairs["confidence_a_to_b"] = pairs["accounts_both"] / pairs["accounts_a"]
+    pairs["confidence_b_to_a"] = pairs["accounts_both"] / pairs["accounts_b"]
+    pairs["lift"] = pairs["support"] / ((pairs["accounts_a"] / n) * (pairs["accounts_b"] / n))
+    return pairs.sort_values(["lift", "accounts_both", "product_a", "product_b"],
+                             ascending=[False, False, True, True])[PAIR_COLUMNS] \
+        .reset_index(drop=True)

@@ -117,3 +117,73 @@ def test_cli_strengths_bad_input(demo_db, capsys):
     with Store(demo_db, read_only=True) as s, pytest.raises(InputError, match="one of"):
         review.closed_deals(s.cursor(), plans.get_plan(s.cursor(), None),
                             Period.year(2026), by="color")
+
+
+# -- products bought together ----------------------------------------------------------------
+def with_products(db) -> None:
+    """Won deals in the period by product: A1 {X, Y}, A2 {X}, A3 {Y, Z}, A4 {X, Y}; a lost
+    deal (A2, Y) and a won deal before the period (A2, Z) that must not count."""
+    with Store(db) as s:
+        cur = s.cursor()
+        for opp, product in (("S1", "X"), ("S4", "X"), ("S7", "Y"), ("S8", "X")):
+            cur.execute("UPDATE sales SET product = ? WHERE opportunity_id = ?", [product, opp])
+        for opp, acc, product, day, stage in (
+                ("S20", "A1", "Y", "2026-01-10", "won"), ("S21", "A3", "Z", "2026-02-01", "won"),
+                ("S22", "A4", "Y", "2026-03-01", "won"), ("S23", "A2", "Y", "2026-03-01", "lost"),
+                ("S24", "A2", "Z", "2025-06-01", "won")):
+            cur.execute("INSERT INTO sales (opportunity_id, account_id, account_key, amount, "
+                        "close_date, stage, product) SELECT ?, account_id, account_key, 100, "
+                        "?, ?, ? FROM accounts WHERE account_id = ?",
+                        [opp, day, stage, product, acc])
+
+
+def test_product_pairs_worked_by_hand(small_copy):
+    # 4 accounts; X in 3, Y in 3, Z in 1. X-Y in A1 and A4: support 2/4, confidence X->Y
+    # 2/3, lift 0.5 / (0.75 x 0.75) = 0.889. Y-Z in A3: support 1/4, lift 0.25 / (0.75 x
+    # 0.25) = 1.333. X-Z: no account. Highest lift first.
+    with_products(small_copy)
+    with Store(small_copy, read_only=True) as s:
+        cur = s.cursor()
+        plan = plans.get_plan(cur, "Base")
+        got = review.product_pairs(cur, plan, SMALL_PERIOD)
+        t1 = review.product_pairs(cur, plan, SMALL_PERIOD, territories=("T1",))
+        few = review.product_pairs(cur, plan, SMALL_PERIOD, min_accounts=2)
+    assert got[["product_a", "product_b"]].values.tolist() == [["Y", "Z"], ["X", "Y"]]
+    yz, xy = got.iloc[0], got.iloc[1]
+    assert (yz["accounts_both"], yz["accounts_a"], yz["accounts_b"], yz["accounts"]) == \
+        (1, 3, 1, 4)
+    assert yz["support"] == 0.25
+    assert yz["lift"] == pytest.approx(0.25 / (0.75 * 0.25))
+    assert yz["confidence_b_to_a"] == 1.0
+    assert xy["support"] == 0.5
+    assert xy["confidence_a_to_b"] == pytest.approx(2 / 3)
+    assert xy["lift"] == pytest.approx(0.5 / (0.75 * 0.75))
+    # T1 holds A1, A2 and A3 (pinned): X-Y in A1 only, Y-Z in A3
+    assert t1.set_index(["product_a", "product_b"])["lift"].to_dict() == pytest.approx(
+        {("Y", "Z"): (1 / 3) / ((2 / 3) * (1 / 3)), ("X", "Y"): (1 / 3) / ((2 / 3) ** 2)})
+    assert few[["product_a", "product_b"]].values.tolist() == [["X", "Y"]]
+
+
+def test_strengths_of_one_territory_count_its_accounts_deals_only(small_db):
+    with Store(small_db, read_only=True) as s:
+        cur = s.cursor()
+        got = review.rep_strengths(cur, plans.get_plan(cur, "Base"), SMALL_PERIOD,
+                                   min_closed=1, territories=("T1",))
+    clinic = got.set_index(["rep_id", "value"]).loc[("R1", "Clinic")]
+    assert (clinic["team_closed"], clinic["team_win_rate"]) == (2, 0.5)  # A2's deals only
+    assert set(got["rep_id"]) == {"R1"}
+
+
+@pytest.mark.parametrize("command", ["pairs", "strengths"])
+def test_cli_a_territory_not_in_the_plan_is_refused(demo_db, capsys, command):
+    assert main([command, "--db", str(demo_db), "--territory", "T99"]) == 2
+    assert "'T99' is not in plan" in capsys.readouterr().err
+
+
+def test_cli_pairs_of_a_territory(demo_db, tmp_path):
+    out = tmp_path / "p.csv"
+    assert main(["pairs", "--db", str(demo_db), "--territory", "T39", "--out",
+                 str(out)]) == 0
+    frame = pd.read_csv(out)
+    assert list(frame.columns) == review.PAIR_COLUMNS
+    assert (frame["lift"].diff().dropna() <= 1e-12).all()
