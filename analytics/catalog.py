@@ -173,23 +173,25 @@ def touch_from(as_of: dt.date, touch_days) -> dt.date:
     return as_of - dt.timedelta(days=min(int(touch_days), (as_of - dt.date.min).days))
 
 
+def segment_value_sql(by_segment: Mapping[str, float], alias: str = "a") -> tuple[str, list]:
+    """SQL for a per-segment setting's value of an account (NULL: its segment has none)."""
+    segs = list(by_segment)
+    sql = (f"(SELECT v.val FROM (SELECT unnest(?::VARCHAR[]) AS seg, unnest(?::DOUBLE[]) "
+           f"AS val) v WHERE v.seg = {alias}.segment)")
+    return sql, [segs, [float(by_segment[s]) for s in segs]]
+
+
 def visit_minutes_sql(settings, alias: str = "a") -> tuple[str, list]:
     """SQL for the minutes one visit to an account lasts: its segment's, else the setting."""
-    segs = list(settings.visit_minutes_by_segment)
-    vals = [float(settings.visit_minutes_by_segment[s]) for s in segs]
-    sql = (f"coalesce((SELECT v.val FROM (SELECT unnest(?::VARCHAR[]) AS seg, "
-           f"unnest(?::DOUBLE[]) AS val) v WHERE v.seg = {alias}.segment), ?)")
-    return sql, [segs, vals, float(settings.visit_minutes)]
+    seg, params = segment_value_sql(settings.visit_minutes_by_segment, alias)
+    return f"coalesce({seg}, ?)", [*params, float(settings.visit_minutes)]
 
 
 def visits_sql(settings, alias: str = "a") -> tuple[str, list]:
     """SQL for an account's visits per year: its own, else its segment's, else the default."""
-    segs = list(settings.visits_by_segment)
-    vals = [float(settings.visits_by_segment[s]) for s in segs]
-    sql = (f"coalesce({alias}.visits_per_year, (SELECT v.val FROM (SELECT "
-           "unnest(?::VARCHAR[]) AS seg, unnest(?::DOUBLE[]) AS val) v "
-           f"WHERE v.seg = {alias}.segment), ?)")
-    return sql, [segs, vals, float(settings.visits_per_year)]
+    seg, params = segment_value_sql(settings.visits_by_segment, alias)
+    return (f"coalesce({alias}.visits_per_year, {seg}, ?)",
+            [*params, float(settings.visits_per_year)])
 
 
 # --------------------------------------------------------------------------------------

@@ -950,33 +950,32 @@ def _cmd_routes(args) -> int:
           file=sys.stderr)
     return EXIT_OK
 
-def _cmd_strengths(args) -> int:
-    from analytics import review
 
+def _review_table(args, build) -> int:
+    """A territory-review table: `build(cur, plan, period, territories)` on the plan and
+    period of the arguments, after checking the territories are the plan's."""
     with Store(args.db, read_only=True) as store:
         period, _ = resolve(store.get_meta("as_of"), args.period, args.as_of)
         cur = store.cursor()
         plan = plans.get_plan(cur, args.plan)
         _known_territories(cur, plan, args.territory)
-        frame = review.rep_strengths(cur, plan, period, by=args.by,
-                                     min_closed=args.min_closed,
-                                     territories=tuple(args.territory))
+        frame = build(cur, plan, period, tuple(args.territory))
     _emit(frame, args)
     return EXIT_OK
+
+
+def _cmd_strengths(args) -> int:
+    from analytics import review
+
+    return _review_table(args, lambda cur, plan, period, terr: review.rep_strengths(
+        cur, plan, period, by=args.by, min_closed=args.min_closed, territories=terr))
 
 
 def _cmd_pairs(args) -> int:
     from analytics import review
 
-    with Store(args.db, read_only=True) as store:
-        period, _ = resolve(store.get_meta("as_of"), args.period, args.as_of)
-        cur = store.cursor()
-        plan = plans.get_plan(cur, args.plan)
-        _known_territories(cur, plan, args.territory)
-        frame = review.product_pairs(cur, plan, period, territories=tuple(args.territory),
-                                     min_accounts=args.min_accounts)
-    _emit(frame, args)
-    return EXIT_OK
+    return _review_table(args, lambda cur, plan, period, terr: review.product_pairs(
+        cur, plan, period, territories=terr, min_accounts=args.min_accounts))
 
 
 def _known_territories(cur, plan, ids: list[str]) -> None:

@@ -50,6 +50,11 @@ second or two."""
 DAY_COLORS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000",
               "#F0E442", "#882255", "#117733")
 """One colour per day (Okabe-Ito, then Tol): colour-blind safe."""
+
+
+def day_color(day: int) -> str:
+    """The colour of day `day` (1-based) on the map, in the pack and the legend."""
+    return DAY_COLORS[(day - 1) % len(DAY_COLORS)]
 STOP_COLUMNS = ["day", "date", "stop", "kind", "account_id", "name", "segment",
                 "postal_code", "lat", "lon", "arrive", "depart", "leg_km", "leg_minutes",
                 "visit_minutes", "potential", "last_activity_date", "due_date", "priority",

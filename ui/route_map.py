@@ -12,7 +12,7 @@ import folium
 import pandas as pd
 from streamlit_folium import st_folium
 
-from analytics.routes import DAY_COLORS, Week
+from analytics.routes import Week, day_color
 from ui.map import base_map, external_assets
 
 STOP_CSS = ("box-sizing:border-box;width:22px;height:22px;border-radius:11px;color:#fff;"
@@ -21,10 +21,6 @@ STOP_CSS = ("box-sizing:border-box;width:22px;height:22px;border-radius:11px;col
 HOME_CSS = ("box-sizing:border-box;width:26px;height:26px;border-radius:4px;"
             "background:#111;color:#fff;font:bold 15px/22px sans-serif;text-align:center;"
             "border:2px solid #fff;")
-
-
-def day_color(day: int) -> str:
-    return DAY_COLORS[(day - 1) % len(DAY_COLORS)]
 
 
 def week_map(week: Week, *, key: str, tiles: bool = False, height: int = 560,

@@ -275,7 +275,7 @@ class Maps:
         from matplotlib.figure import Figure
         from matplotlib.lines import Line2D
 
-        from analytics.routes import DAY_COLORS
+        from analytics.routes import day_color
 
         fig = Figure(figsize=size, dpi=dpi)
         stops = week.stops
@@ -298,7 +298,7 @@ class Maps:
             day = stops[stops["day"] == d]
             if not (day["kind"] == "visit").any():
                 continue
-            color = DAY_COLORS[(d - 1) % len(DAY_COLORS)]
+            color = day_color(d)
             ax.plot(day["lon"], day["lat"], color=color, linewidth=1.4, zorder=5)
             visits = day[day["kind"] == "visit"]
             ax.scatter(visits["lon"], visits["lat"], s=42, color=color, edgecolors="white",

@@ -904,6 +904,16 @@
     state.homes.addTo(map);
   }
 
+  function panel(cls, padding) {
+    // a white box floating on the map that keeps clicks and the wheel to itself
+    var div = L.DomUtil.create("div", cls);
+    div.style.cssText = "background:#fff;padding:" + padding + ";border-radius:4px;" +
+      "box-shadow:0 0 4px rgba(0,0,0,.3);font:12px sans-serif";
+    L.DomEvent.disableClickPropagation(div);
+    L.DomEvent.disableScrollPropagation(div);
+    return div;
+  }
+
   function drawPicker(map, spec) {
     // "Colour units by" inside the map: a switch restyles the canvas from the numbers the
     // map already holds (no page rerun); the choice is kept for the browser tab
@@ -920,11 +930,7 @@
     if (!names.length) { return; }
     var control = L.control({position: "topright"});
     control.onAdd = function () {
-      var div = L.DomUtil.create("div", "atlas-layer-control");
-      div.style.cssText = "background:#fff;padding:4px 6px;border-radius:4px;" +
-        "box-shadow:0 0 4px rgba(0,0,0,.3);font:12px sans-serif";
-      L.DomEvent.disableClickPropagation(div);
-      L.DomEvent.disableScrollPropagation(div);
+      var div = panel("atlas-layer-control", "4px 6px");
       var label = L.DomUtil.create("label", "", div);
       label.textContent = "Colour units by ";
       var select = L.DomUtil.create("select", "atlas-layer-picker", label);
@@ -975,11 +981,8 @@
     if (layer.mode === "territory") { return; }
     var legend = L.control({position: "bottomright"});
     legend.onAdd = function () {
-      var div = L.DomUtil.create("div", "atlas-legend");
-      div.style.cssText = "background:#fff;padding:6px 8px;border-radius:4px;" +
-        "box-shadow:0 0 4px rgba(0,0,0,.3);font:12px sans-serif;line-height:18px";
-      L.DomEvent.disableClickPropagation(div);
-      L.DomEvent.disableScrollPropagation(div);
+      var div = panel("atlas-legend", "6px 8px");
+      div.style.lineHeight = "18px";
       var html = "<b>" + esc(layer.label) + "</b><br>";
       for (var k = 0; k < layer.colors.length; k++) {
         var lo = k === 0 ? null : layer.breaks[k - 1];
