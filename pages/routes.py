@@ -108,6 +108,10 @@ with right:
     legend["colour"] = legend["colour"].map(color_swatch)
     st.dataframe(
         legend, hide_index=True, key="route_days_table",
+        # what a day needs at a glance first: the day number and the leaving time (the
+        # same every day) after the rest
+        column_order=["colour", "date", "visits", "back", "hours", "km", "drive_hours",
+                      "visit_hours", "leave", "day"],
         column_config={
             "colour": st.column_config.ImageColumn("", width=28),
             "day": st.column_config.NumberColumn("Day", format="%d"),
