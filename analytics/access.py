@@ -18,7 +18,7 @@ What a rep's cursor shows (docs/security.md, "A rep's own view"):
 - territories, unit assignments, pins and assignment rules: their territories (those whose
   rep is them, and the territories below those in the hierarchy);
 - accounts: those whose territory (pin, else unit; analytics/resolution.py) is one of theirs;
-  deals: those of these accounts; reps: themselves;
+  deals and their stage history: those of these accounts; reps: themselves;
 - users: their own row without its password hash;
 - edits, snapshots and any other table: nothing (an edit's changes and a snapshot's
   summary name other territories' units and numbers).
@@ -105,6 +105,8 @@ def scope_cursor(cur: duckdb.DuckDBPyConnection, user: User) -> duckdb.DuckDBPyC
         "assignment_rules": f"{in_plan} AND {in_terr}",
         "accounts": in_accounts,
         "sales": in_accounts,
+        "stage_history": f"opportunity_id IN (SELECT opportunity_id FROM {db}.sales "
+                         f"WHERE {in_accounts})",
         "reps": "rep_id = (SELECT rep_id FROM scope_user)",
     }
     for table in _stored_tables(cur, catalog):

@@ -44,6 +44,7 @@ def build_demo(store: Store, *, force: bool = False) -> dict:
         reps=DEMO_DIR / "reps.parquet",
         accounts=DEMO_DIR / "accounts.parquet",
         sales=DEMO_DIR / "sales.parquet",
+        stage_history=DEMO_DIR / "stage_history.parquet",
         replace=True,
     )
     if not report.clean:  # the shipped files are clean; anything else is a packaging bug

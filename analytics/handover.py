@@ -137,7 +137,8 @@ def serve_pending(store) -> int:
             with users.acting_as(_acting(store, req.get("as_user"), req.get("os_user"))):
                 report = ingest.load(
                     store, accounts=req.get("accounts"), sales=req.get("sales"),
-                    reps=req.get("reps"), mapping=req.get("mapping") or {},
+                    reps=req.get("reps"), stage_history=req.get("stage_history"),
+                    mapping=req.get("mapping") or {},
                     replace=bool(req.get("replace")),
                     all_or_nothing=bool(req.get("all_or_nothing")),
                     allow_empty=bool(req.get("allow_empty")), labels=req.get("labels"))

@@ -31,7 +31,16 @@ import pyarrow as pa
 from analytics import geography, units
 from analytics.columns import match_columns
 from analytics.errors import InputError
-from analytics.schema import ACCOUNTS, H3_RESOLUTIONS, REPS, SALES, TABLES, Field, TableSpec
+from analytics.schema import (
+    ACCOUNTS,
+    H3_RESOLUTIONS,
+    REPS,
+    SALES,
+    STAGE_HISTORY,
+    TABLES,
+    Field,
+    TableSpec,
+)
 from analytics.store import Store
 
 CSV_SUFFIXES = {".csv", ".txt", ".tsv"}
@@ -793,6 +802,8 @@ def _sales_rules(cur, chosen, checked: list[str], report: TableReport,
                 "FROM t_sales")
     rules = {"account": ("s.account_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM "
                          f"{account_source} a WHERE a.account_id = s.account_id)")}
+    if "created_date" in chosen:
+        rules["created"] = "s.created_date > s.close_date"
     if stage_c and not has_flags:
         rules["stage"] = "s.stage_norm IS NULL"
     elif has_flags:
@@ -813,6 +824,13 @@ def _sales_rules(cur, chosen, checked: list[str], report: TableReport,
             'missing IsClosed/IsWon value' FROM s_sales
             WHERE stage_norm IS NULL AND err_is_closed IS NULL AND err_is_won IS NULL"""
         )
+    if "created" in broken:
+        cur.execute(
+            f"""INSERT INTO rej SELECT __row, {_lit(chosen['created_date'])}, raw_created_date,
+            'created after its close date (' || CAST(close_date AS VARCHAR) || '): check '
+            || 'the created and close date columns'
+            FROM s_sales WHERE created_date > close_date"""
+        )
     if "account" in broken:
         cur.execute(
             f"""INSERT INTO rej SELECT s.__row, {_lit(chosen['account_id'])}, s.account_id,
@@ -823,6 +841,71 @@ def _sales_rules(cur, chosen, checked: list[str], report: TableReport,
               AND NOT EXISTS (SELECT 1 FROM {account_source} a
                               WHERE a.account_id = s.account_id)"""
         )
+
+
+STAGE_FIELD_NAMES = ("stagename", "stage", "stage name")
+"""OpportunityFieldHistory rows count only when their Field is one of these (any case)."""
+
+
+def stage_class_sql(column: str) -> str:
+    """SQL of a stage name's class: won, lost, else open (a custom pipeline stage)."""
+    won = ", ".join(_lit(s) for s in sorted(WON_STAGES))
+    lost = ", ".join(_lit(s) for s in sorted(LOST_STAGES))
+    return (f"CASE WHEN lower(trim({column})) IN ({won}) THEN 'won' "
+            f"WHEN lower(trim({column})) IN ({lost}) THEN 'lost' ELSE 'open' END")
+
+
+def _history_rules(cur, chosen, checked: list[str], report: TableReport) -> str:
+    """Stage history rows: bad values and unknown deals rejected; field-history rows of
+    other fields skipped (noted). Returns the view of the rows to read."""
+    if "field" in chosen:
+        names = ", ".join(_lit(n) for n in STAGE_FIELD_NAMES)
+        skipped = cur.execute(
+            f"SELECT count(*) FROM t_stage_history WHERE field IS NOT NULL "
+            f"AND lower(trim(field)) NOT IN ({names})").fetchone()[0]
+        cur.execute(f"CREATE OR REPLACE TEMP VIEW h_stage_history AS SELECT * FROM "
+                    f"t_stage_history WHERE field IS NULL OR lower(trim(field)) IN ({names})")
+        if skipped:
+            report.notes.append(f"{skipped} rows change other fields than the stage; "
+                                "skipped")
+    else:
+        cur.execute("CREATE OR REPLACE TEMP VIEW h_stage_history AS "
+                    "SELECT * FROM t_stage_history")
+    value_checks(cur, "h_stage_history", STAGE_HISTORY, chosen, checked)
+    cur.execute(
+        f"""INSERT INTO rej SELECT h.__row, {_lit(chosen['opportunity_id'])},
+        h.opportunity_id, 'deal ' || h.opportunity_id || ' does not exist: import it in '
+        || 'the deals file first'
+        FROM h_stage_history h
+        WHERE h.opportunity_id IS NOT NULL AND h.err_changed_at IS NULL
+          AND NOT EXISTS (SELECT 1 FROM sales s WHERE s.opportunity_id = h.opportunity_id)"""
+    )
+    return "h_stage_history"
+
+
+def _write_history(cur, report: TableReport, replace: bool) -> None:
+    """A deal's history in the file replaces the one stored for it (all of it with
+    `replace`); identical rows count once."""
+    cur.execute(
+        f"""CREATE OR REPLACE TEMP TABLE new_history AS
+        SELECT DISTINCT opportunity_id, trim(stage) AS stage,
+               {stage_class_sql('stage')} AS stage_class, changed_at
+        FROM h_stage_history WHERE __row NOT IN (SELECT __row FROM rej)"""
+    )
+    if replace:
+        report.removed = cur.execute("SELECT count(*) FROM stage_history").fetchone()[0]
+        cur.execute("DELETE FROM stage_history")
+    else:
+        report.updated = cur.execute(
+            "SELECT count(*) FROM stage_history WHERE opportunity_id IN "
+            "(SELECT opportunity_id FROM new_history)").fetchone()[0]
+        cur.execute("DELETE FROM stage_history WHERE opportunity_id IN "
+                    "(SELECT opportunity_id FROM new_history)")
+        if report.updated:
+            report.notes.append(f"{report.updated} stored stage changes of the same deals "
+                                "were replaced by the file's")
+    total = cur.execute("INSERT INTO stage_history SELECT * FROM new_history").fetchone()[0]
+    report.inserted, report.updated = total, 0
 
 
 # --------------------------------------------------------------------------------------
@@ -864,6 +947,7 @@ def load(
     accounts: str | Path | None = None,
     sales: str | Path | None = None,
     reps: str | Path | None = None,
+    stage_history: str | Path | None = None,
     mapping: dict[str, dict[str, str]] | None = None,
     replace: bool = False,
     all_or_nothing: bool = False,
@@ -886,13 +970,15 @@ def load(
 
     users.require("import data")
     mapping = mapping or {}
-    files = {"reps": reps, "accounts": accounts, "sales": sales}
+    files = {"reps": reps, "accounts": accounts, "sales": sales,
+             "stage_history": stage_history}
     if not any(files.values()):
-        raise InputError("nothing to load: give --accounts, --sales and/or --reps")
+        raise InputError("nothing to load: give --accounts, --sales, --reps and/or "
+                         "--stage-history")
     report = ImportReport()
     accounts_source = "accounts"  # where this import's accepted accounts are read
     with _no_statistics_folding(store), store.transaction() as cur:
-        for name in ("reps", "accounts", "sales"):
+        for name in ("reps", "accounts", "sales", "stage_history"):
             path = files[name]
             if path is None:
                 continue
@@ -904,8 +990,11 @@ def load(
             headers = read_source(cur, Path(path), view, label)
             chosen = match_columns(headers, spec, mapping.get(name), file=label)
             tr.columns = chosen
-            table, checked = _stage(cur, view, spec, chosen, materialize=name != "sales")
-            if name == "accounts":
+            table, checked = _stage(cur, view, spec, chosen,
+                                    materialize=name not in ("sales", "stage_history"))
+            if name == "stage_history":
+                table = _history_rules(cur, chosen, checked, tr)
+            elif name == "accounts":
                 _accounts_rules(cur, chosen, tr)
             elif name == "sales":
                 source = "accounts"
@@ -944,15 +1033,23 @@ def load(
                 _write(cur, ACCOUNTS, accounts_source, tr, replace)
                 if replace:
                     _drop_orphans(cur, tr, sales_loaded=files["sales"] is not None)
-            else:
+            elif name == "sales":
                 cur.execute(  # a view: the deals are read once more, never copied
                     """CREATE OR REPLACE TEMP VIEW new_sales AS
                     SELECT s.opportunity_id, s.account_id, a.account_key, s.amount,
-                           s.close_date, s.stage_norm AS stage, s.product, s.rep_id
+                           s.close_date, s.stage_norm AS stage, s.product, s.rep_id,
+                           s.created_date, s.lead_source, s.lost_to, s.loss_reason
                     FROM s_sales s JOIN accounts a ON a.account_id = s.account_id
                     WHERE s.__row NOT IN (SELECT __row FROM rej)"""
                 )
                 _write(cur, SALES, "new_sales", tr, replace)
+                if replace:
+                    cur.execute("DELETE FROM stage_history WHERE opportunity_id NOT IN "
+                                "(SELECT opportunity_id FROM sales)")
+            elif name == "stage_history":
+                _write_history(cur, tr, replace)
+            else:
+                raise AssertionError(name)
         if all_or_nothing and not report.clean:
             bad_rows = sum(t.rejected_rows for t in report.tables)
             raise ImportRejected(
@@ -1020,6 +1117,8 @@ def _drop_orphans(cur, tr: TableReport, sales_loaded: bool) -> None:
                 "DELETE FROM sales WHERE account_id NOT IN (SELECT account_id FROM accounts)"
             )
             tr.notes.append(f"{gone} deals of accounts no longer in the file were removed")
+        cur.execute("DELETE FROM stage_history WHERE opportunity_id NOT IN "
+                    "(SELECT opportunity_id FROM sales)")
     cur.execute(
         "DELETE FROM account_overrides WHERE account_id NOT IN (SELECT account_id FROM accounts)"
     )

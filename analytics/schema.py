@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 H3_RESOLUTIONS: tuple[int, ...] = (3, 4, 5, 6, 7, 8)
 """Resolutions whose cell every account carries (computed at import, never by parent-of)."""
@@ -73,7 +73,18 @@ CREATE TABLE IF NOT EXISTS sales (
     close_date DATE NOT NULL,
     stage VARCHAR NOT NULL,
     product VARCHAR,
-    rep_id VARCHAR
+    rep_id VARCHAR,
+    created_date DATE,
+    lead_source VARCHAR,
+    lost_to VARCHAR,
+    loss_reason VARCHAR
+);
+
+CREATE TABLE IF NOT EXISTS stage_history (
+    opportunity_id VARCHAR NOT NULL,
+    stage VARCHAR NOT NULL,
+    stage_class VARCHAR NOT NULL,
+    changed_at DATE NOT NULL
 );
 
 CREATE SEQUENCE IF NOT EXISTS plan_ids START 1;
@@ -227,6 +238,13 @@ MIGRATIONS: dict[int, list[str]] = {
     6: [],
     # 6 -> 7: overlays a manager imports (analytics/overlays.py; tables from DDL)
     7: [],
+    # 7 -> 8: the territory review's optional deal fields; the stage history (from DDL)
+    8: [
+        "ALTER TABLE sales ADD COLUMN IF NOT EXISTS created_date DATE",
+        "ALTER TABLE sales ADD COLUMN IF NOT EXISTS lead_source VARCHAR",
+        "ALTER TABLE sales ADD COLUMN IF NOT EXISTS lost_to VARCHAR",
+        "ALTER TABLE sales ADD COLUMN IF NOT EXISTS loss_reason VARCHAR",
+    ],
 }
 """Statements that bring a database of version N-1 to version N."""
 
@@ -322,6 +340,17 @@ SALES = TableSpec(
               ("ownerid", "owner id", "owner", "sales_agent", "sales agent", "rep")),
         Field("is_won", "flag", False, ("iswon", "won")),
         Field("is_closed", "flag", False, ("isclosed", "closed")),
+        Field("created_date", "date", False,
+              ("createddate", "created date", "created", "date created", "open date",
+               "opened date", "engage date", "engage_date")),
+        Field("lead_source", "text", False,
+              ("leadsource", "lead source", "source", "lead origin", "channel")),
+        Field("lost_to", "text", False,
+              ("competitor", "lost to", "lost to competitor", "main competitor",
+               "primary competitor", "competitor name", "lost to c", "competitor c")),
+        Field("loss_reason", "text", False,
+              ("loss reason", "lossreason", "reason lost", "closed lost reason",
+               "lost reason", "loss reason c")),
     ),
 )
 
@@ -343,4 +372,23 @@ REPS = TableSpec(
     ),
 )
 
-TABLES: dict[str, TableSpec] = {t.name: t for t in (ACCOUNTS, SALES, REPS)}
+STAGE_HISTORY = TableSpec(
+    "stage_history",
+    key="opportunity_id",
+    fields=(
+        Field("opportunity_id", "id", True,
+              ("opportunityid", "opportunity id", "opportunity", "deal id", "deal_id",
+               "deal", "parentid")),
+        Field("stage", "text", True,
+              ("stagename", "stage name", "newvalue", "new value", "to stage", "status")),
+        Field("changed_at", "date", True,
+              ("createddate", "created date", "date", "changed date", "change date",
+               "stage date", "entered", "timestamp")),
+        Field("field", "text", False, ("field name", "fieldname")),
+    ),
+)
+"""Stage changes of deals: Salesforce's OpportunityHistory (OpportunityId, StageName,
+CreatedDate) or OpportunityFieldHistory (Field, NewValue, CreatedDate: only the rows whose
+Field is StageName count); several rows per deal, one per change."""
+
+TABLES: dict[str, TableSpec] = {t.name: t for t in (ACCOUNTS, SALES, REPS, STAGE_HISTORY)}

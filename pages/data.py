@@ -34,10 +34,11 @@ st.write(
     "with an id already stored are updated, new ones added."
 )
 uploads = {}
-cols = st.columns(3)
-for col, table in zip(cols, ("accounts", "sales", "reps"), strict=True):
+cols = st.columns(4)
+for col, table in zip(cols, ("accounts", "sales", "reps", "stage_history"), strict=True):
     uploads[table] = col.file_uploader(
-        {"accounts": "Accounts", "sales": "Deals (opportunities)", "reps": "Reps"}[table],
+        {"accounts": "Accounts", "sales": "Deals (opportunities)", "reps": "Reps",
+         "stage_history": "Stage history (optional)"}[table],
         type=["csv", "txt", "tsv", "xlsx", "xls", "parquet"], key=f"upload_{table}",
     )
 

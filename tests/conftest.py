@@ -28,7 +28,7 @@ DEMO_DIR = REPO / "data" / "demo"
 ALL_TABLES = (
     "meta", "reps", "accounts", "sales", "plans", "territories", "plan_units",
     "account_overrides", "territory_types", "assignment_rules", "plan_events", "snapshots",
-    "users",
+    "users", "stage_history",
 )
 
 
@@ -109,7 +109,7 @@ def demo_frames() -> dict[str, pd.DataFrame]:
     """The shipped demo files read with plain pandas (the independent oracle)."""
     return {
         name: pd.read_parquet(DEMO_DIR / f"{name}.parquet")
-        for name in ("accounts", "sales", "reps")
+        for name in ("accounts", "sales", "reps", "stage_history")
     }
 
 

@@ -78,6 +78,9 @@ def test_version_1_database_is_migrated(tmp_path):
         con.execute(f"DROP TABLE {table}")
     con.execute("DROP TABLE plan_edits")
     con.execute("DROP TABLE plan_edit_changes")
+    for column in ("created_date", "lead_source", "lost_to", "loss_reason"):
+        con.execute(f"ALTER TABLE sales DROP COLUMN {column}")
+    con.execute("DROP TABLE stage_history")
     con.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
     con.close()
     with Store(path) as store:

@@ -61,6 +61,28 @@ CLINIC_SEGMENTS = [  # segment, share, potential median, visits/year (None = seg
 DEMO_SETTINGS = {"visits_by_segment": {"Surgery Center": 0.5, "Clinic": 0.15,
                                        "Physician Practice": 0.0}}
 INDUSTRIES = ["Cardiology", "Orthopedics", "Oncology", "General Medicine", "Pediatrics"]
+REVIEW_SEED = SEED + 15
+"""The review fields' own generator: the deals' stages, amounts and dates stay as before."""
+BUNDLES = [["Infusion pumps", "Patient monitors"], ["Surgical consumables", "Imaging service"]]
+"""Products an account buys together (its basket: one bundle, a quarter of them both)."""
+LEAD_SOURCES = ["Referral", "Trade show", "Web", "Outbound", "Partner"]
+LEAD_SOURCE_BY_OUTCOME = {  # P(source | outcome): referrals win more, outbound less
+    "won": [0.30, 0.20, 0.20, 0.15, 0.15],
+    "lost": [0.12, 0.20, 0.22, 0.34, 0.12],
+    "open": [0.20, 0.20, 0.22, 0.24, 0.14],
+}
+COMPETITORS = ["Halvard Medical", "Norcross Devices", "Pellucid Health", "(no decision)"]
+COMPETITOR_BY_REGION = {  # who takes our lost deals, by the rep's region
+    "West": [0.50, 0.15, 0.15, 0.20], "Midwest": [0.15, 0.50, 0.15, 0.20],
+    "South": [0.20, 0.20, 0.40, 0.20], "Northeast": [0.30, 0.30, 0.20, 0.20],
+}
+LOSS_REASONS = {"Halvard Medical": ["Price", "Product fit"],
+                "Norcross Devices": ["Price", "Relationship"],
+                "Pellucid Health": ["Product fit", "Service"],
+                "(no decision)": ["Timing", "Budget"]}
+PIPELINE = ["Prospecting", "Qualification", "Needs Analysis", "Proposal/Price Quote",
+            "Negotiation/Review"]
+"""The open stages every deal passes in order (Salesforce's standard names)."""
 
 
 def _reference(shared: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -395,18 +417,95 @@ def _demo(shared: Path, us_zip: pd.DataFrame) -> None:
     })
     reps = pd.concat([reps, mgr], ignore_index=True)
 
+    sales, history = _review_fields(accounts, sales, reps)
     accounts.to_parquet(demo / "accounts.parquet", index=False, compression="zstd")
     sales.to_parquet(demo / "sales.parquet", index=False, compression="zstd")
+    history.to_parquet(demo / "stage_history.parquet", index=False, compression="zstd")
     reps.to_parquet(demo / "reps.parquet", index=False, compression="zstd")
     (demo / "dataset.json").write_text(json.dumps({
         "name": "US hospitals and clinics (medical devices)",
         "as_of": AS_OF, "seed": SEED, "plan": "Current alignment", "plan_unit": "county",
         "settings": DEMO_SETTINGS,
         "accounts": len(accounts), "sales": len(sales), "reps": len(reps),
+        "stage_changes": len(history),
         "territories": len(territories),
     }, indent=2) + "\n")
     print(f"accounts {len(accounts)}, deals {len(sales)}, reps {len(reps)}, "
           f"territories {len(territories)}, counties {len(plan)}")
+
+
+def _review_fields(accounts: pd.DataFrame, sales: pd.DataFrame,
+                   reps: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The territory review's optional fields, from a generator of their own: each deal's
+    product from its account's basket, created date, lead source, the competitor and
+    reason of a loss, and the stage history (where lost deals dropped out varies by rep)."""
+    rng = np.random.default_rng(REVIEW_SEED)
+    as_of = pd.Timestamp(AS_OF)
+    n = len(sales)
+    # baskets: a bundle per account, a quarter of accounts buy both
+    acc = accounts["account_id"].to_numpy()
+    first = rng.integers(0, 2, len(acc))
+    both = rng.random(len(acc)) < 0.25
+    pos = pd.Series(np.arange(len(acc)), index=acc).loc[sales["account_id"]].to_numpy()
+    bundle = np.where(both[pos] & (rng.random(n) < 0.5), 1 - first[pos], first[pos])
+    pick = rng.integers(0, 2, n)
+    sales["product"] = [BUNDLES[b][k] for b, k in zip(bundle, pick, strict=True)]
+    stage = sales["stage"].to_numpy()
+    seg = accounts.set_index("account_id")["segment"].loc[sales["account_id"]].to_numpy()
+    # created: a cycle before the close (hospitals longer, lost deals longer still)
+    median = np.where(seg == "Hospital", 120.0, 45.0) * np.where(stage == "lost", 1.3, 1.0)
+    cycle = np.maximum(7, np.round(median * rng.lognormal(0, 0.45, n))).astype(int)
+    close = pd.to_datetime(sales["close_date"])
+    created = close - pd.to_timedelta(cycle, unit="D")
+    created = created.where(created <= as_of, as_of - pd.to_timedelta(
+        rng.integers(1, 60, n), unit="D"))
+    sales["created_date"] = created.dt.date
+    source = np.empty(n, dtype=object)
+    for outcome, p in LEAD_SOURCE_BY_OUTCOME.items():
+        m = stage == outcome
+        source[m] = rng.choice(LEAD_SOURCES, m.sum(), p=p)
+    sales["lead_source"] = source
+    region = reps.set_index("rep_id")["region"].reindex(sales["rep_id"]).to_numpy()
+    lost_to = np.full(n, None, dtype=object)
+    reason = np.full(n, None, dtype=object)
+    for r, p in COMPETITOR_BY_REGION.items():
+        m = (stage == "lost") & (region == r)
+        lost_to[m] = rng.choice(COMPETITORS, m.sum(), p=p)
+    for comp, reasons in LOSS_REASONS.items():
+        m = lost_to == comp
+        reason[m] = rng.choice(reasons, m.sum(), p=[0.6, 0.4])
+    sales["lost_to"], sales["loss_reason"] = lost_to, reason
+    # stage history: each deal passes the open stages in order from Prospecting; a lost
+    # deal stops at a stage drawn from its rep's leak profile, an open one is still in one
+    reps_ids = sorted(sales["rep_id"].dropna().unique())
+    leak = {r: rng.dirichlet(np.where(np.arange(len(PIPELINE)) == i % len(PIPELINE), 6.0,
+                                      1.5)) for i, r in enumerate(reps_ids)}
+    last = np.empty(n, dtype=int)
+    for r, p in leak.items():
+        m = sales["rep_id"].to_numpy() == r
+        last[m] = rng.choice(len(PIPELINE), m.sum(), p=p)
+    last = np.where(stage == "won", len(PIPELINE) - 1, last)
+    opp = sales["opportunity_id"].to_numpy()
+    start = created.to_numpy()
+    end = np.where(stage == "open", np.minimum(close.to_numpy(), np.datetime64(as_of)),
+                   close.to_numpy())
+    span = (end - start) / np.timedelta64(1, "D")
+    rows_opp, rows_stage, rows_at = [], [], []
+    for i in range(n):
+        k = last[i] + 1
+        cuts = np.sort(rng.random(k - 1)) if k > 1 else np.empty(0)
+        days = np.concatenate([[0.0], np.floor(cuts * span[i])])
+        for j in range(k):
+            rows_opp.append(opp[i])
+            rows_stage.append(PIPELINE[j])
+            rows_at.append(start[i] + np.timedelta64(int(days[j]), "D"))
+        if stage[i] != "open":
+            rows_opp.append(opp[i])
+            rows_stage.append("Closed Won" if stage[i] == "won" else "Closed Lost")
+            rows_at.append(close.to_numpy()[i])
+    history = pd.DataFrame({"OpportunityId": rows_opp, "StageName": rows_stage,
+                            "CreatedDate": pd.to_datetime(rows_at).date})
+    return sales, history
 
 
 def _xyz(lat, lon) -> np.ndarray:
