@@ -26,6 +26,8 @@ PAGES = [
             url_path="coverage"),
     st.Page("pages/routes.py", title="Rep's week", icon=":material/route:",
             url_path="routes"),
+    st.Page("pages/review.py", title="Territory review", icon=":material/fact_check:",
+            url_path="review"),
     st.Page("pages/plans.py", title="Plans", icon=":material/layers:", url_path="plans"),
     st.Page("pages/data.py", title="Data", icon=":material/upload_file:", url_path="data"),
     st.Page("pages/settings.py", title="Settings", icon=":material/tune:",

@@ -103,6 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--accounts", type=Path, help="CSV, Excel or Parquet file of accounts")
     p.add_argument("--sales", type=Path, help="file of opportunities / deals")
     p.add_argument("--reps", type=Path, help="file of sales reps")
+    p.add_argument("--stage-history", type=Path,
+                   help="file of deals' stage changes (Salesforce OpportunityHistory: "
+                   "OpportunityId, StageName, CreatedDate)")
     p.add_argument("--map", action="append", default=[], metavar="TABLE.FIELD=COLUMN",
                    help="take a field from a named column, e.g. accounts.lat=Latitude_Y "
                    "(repeatable); overrides the automatic matching")
@@ -346,6 +349,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the meeting pack for this territory's rep (slides, PDF): only its "
                    "pages, then its rep's week of routes (`routes`: 5 working days after "
                    "the as-of date); repeatable")
+    p.add_argument("--review", action="append", default=[], metavar="TERRITORY",
+                   help="the meeting pack with this territory's review (slides, PDF): its "
+                   "pages, then its SWOT and funnel (`review`); repeatable, and with --week")
     _period_args(p)
     p.add_argument("--setting", action="append", default=[], metavar="NAME=VALUE",
                    help="override a setting for this export (repeatable)")
@@ -397,6 +403,46 @@ def build_parser() -> argparse.ArgumentParser:
                    help="only this territory's accounts (repeatable)")
     p.add_argument("--min-accounts", dest="min_accounts", type=int, default=1,
                    help="leave out pairs held by fewer accounts")
+    _period_args(p)
+    _format_arg(p)
+
+    p = sub.add_parser("review", help="a territory's review: its SWOT from the data, each "
+                       "line with its number and a link to the evidence, and its funnel")
+    _db_arg(p)
+    p.add_argument("--plan", help="default: the active plan")
+    p.add_argument("--territory", required=True, metavar="ID")
+    p.add_argument("--setting", action="append", default=[], metavar="NAME=VALUE",
+                   help="override a setting, e.g. overload_tolerance=0.2")
+    _period_args(p)
+    p.add_argument("--format", choices=["md", "json"], default="md")
+    p.add_argument("--base-url", dest="base_url", default="",
+                   help="put before each evidence link, e.g. http://atlas.example.com/")
+    p.add_argument("--out", type=Path, help="write to this file instead of standard output")
+
+    p = sub.add_parser("segments", help="win rate, deal size, sales cycle, revenue and "
+                       "growth by segment, industry, product or lead source")
+    _db_arg(p)
+    p.add_argument("--plan", help="default: the active plan")
+    p.add_argument("--by", choices=["segment", "industry", "product", "lead_source"],
+                   default="segment")
+    _scope_args(p)
+    _period_args(p)
+    _format_arg(p)
+
+    p = sub.add_parser("funnel", help="the pipeline funnel of the deals closed in the "
+                       "period: conversion per stage, days in stage, where deals are lost")
+    _db_arg(p)
+    p.add_argument("--plan", help="default: the active plan")
+    _scope_args(p)
+    _period_args(p)
+    _format_arg(p)
+
+    p = sub.add_parser("profile", help="the top accounts by won amount against the rest: "
+                       "segments, industries, potential, products")
+    _db_arg(p)
+    p.add_argument("--plan", help="default: the active plan")
+    p.add_argument("--top", type=int, default=20, help="how many top accounts (default 20)")
+    _scope_args(p)
     _period_args(p)
     _format_arg(p)
 
@@ -486,7 +532,8 @@ def _cmd_load(args) -> int:
         try:
             with Store(args.db) as store:
                 report = ingest.load(store, accounts=args.accounts, sales=args.sales,
-                                     reps=args.reps, **options)
+                                     reps=args.reps, stage_history=args.stage_history,
+                                     **options)
         except DatabaseBusy:
             if args.wait <= 0:
                 raise
@@ -510,10 +557,10 @@ def _hand_over(args, options: dict) -> ingest.ImportReport:
 
     from analytics import handover
 
-    files = {t: getattr(args, t) for t in ("accounts", "sales", "reps")}
+    files = {t: getattr(args, t) for t in ("accounts", "sales", "reps", "stage_history")}
     for table, path in files.items():  # the app reads them: they must exist now
         if path is not None and not Path(path).is_file():
-            raise InputError(f"--{table}: no such file", file=str(path))
+            raise InputError(f"--{table.replace('_', '-')}: no such file", file=str(path))
     print(f"the database is open in another process (the app?): handing the import to it "
           f"(waiting up to {args.wait:g} s for it to start)", file=sys.stderr)
     try:
@@ -978,6 +1025,58 @@ def _cmd_pairs(args) -> int:
         cur, plan, period, territories=terr, min_accounts=args.min_accounts))
 
 
+def _cmd_review(args) -> int:
+    from analytics import swot
+
+    with Store(args.db, read_only=True) as store:
+        period, as_of = resolve(store.get_meta("as_of"), args.period, args.as_of)
+        settings = load_settings(store).with_overrides(args.setting)
+        cur = store.cursor()
+        plan = plans.get_plan(cur, args.plan)
+        result = swot.territory_review(cur, plan, period, as_of, settings, args.territory)
+    text = result.json() + "\n" if args.format == "json" else result.markdown(args.base_url)
+    if args.out:
+        args.out.write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
+def _scoped_table(args, build) -> int:
+    """A table over the explorer's filters: `build(cur, plan, period, scope)`."""
+    with Store(args.db, read_only=True) as store:
+        period, _ = resolve(store.get_meta("as_of"), args.period, args.as_of)
+        cur = store.cursor()
+        plan = plans.get_plan(cur, args.plan)
+        _known_territories(cur, plan, args.territory)
+        frame = build(cur, plan, period, _scope(args))
+    _emit(frame, args)
+    return EXIT_OK
+
+
+def _cmd_segments(args) -> int:
+    from analytics import review
+
+    return _scoped_table(args, lambda cur, plan, period, scope: review.segment_analysis(
+        cur, plan, period, args.by, scope))
+
+
+def _cmd_funnel(args) -> int:
+    from analytics import funnel
+
+    return _scoped_table(args, lambda cur, plan, period, scope: funnel.funnel(
+        cur, plan, period, scope))
+
+
+def _cmd_profile(args) -> int:
+    from analytics import review
+
+    if args.top < 1:
+        raise InputError("--top: at least 1")
+    return _scoped_table(args, lambda cur, plan, period, scope: review.top_accounts_profile(
+        cur, plan, period, scope, args.top))
+
+
 def _known_territories(cur, plan, ids: list[str]) -> None:
     """Refuse a territory id the plan does not have (a typo would give an empty table)."""
     known = set(plans.territories(cur, plan)["territory_id"])
@@ -1158,16 +1257,20 @@ def _cmd_export(args) -> int:
         baseline = plans.get_plan(cur, args.baseline) if args.baseline else None
         start = time.perf_counter()
         pack = None
-        if args.week:
-            from analytics import routes
+        if args.week or args.review:
+            from analytics import routes, swot
 
             if args.format not in ("pdf", "pptx"):
-                raise InputError("--week: only with --format pdf or pptx")
+                raise InputError("--week and --review: only with --format pdf or pptx")
             first = routes.default_start(as_of)
             weeks = tuple(routes.plan_week(cur, plan, territory=t, start=first,
                                            settings=settings) for t in args.week)
+            reviews = tuple(swot.territory_review(cur, plan, period, as_of, settings, t)
+                            for t in args.review)
+            focus = tuple(dict.fromkeys([*args.week, *args.review]))
             pack = exports.PlanPack(cur, plan, period=period, as_of=as_of, settings=settings,
-                                    baseline=baseline, weeks=weeks, focus=tuple(args.week))
+                                    baseline=baseline, weeks=weeks, focus=focus,
+                                    reviews=reviews)
         path = exports.export_plan(cur, plan, args.format, args.out, period=period,
                                    as_of=as_of, settings=settings, baseline=baseline,
                                    pack=pack)
@@ -1243,6 +1346,8 @@ COMMANDS = {
     "rules": _cmd_rules,
     "export": _cmd_export, "user": _cmd_user, "overlay": _cmd_overlay,
     "routes": _cmd_routes, "strengths": _cmd_strengths, "pairs": _cmd_pairs,
+    "review": _cmd_review, "segments": _cmd_segments, "funnel": _cmd_funnel,
+    "profile": _cmd_profile,
 }
 
 

@@ -22,6 +22,7 @@ import pandas as pd
 
 from analytics import catalog
 from analytics.errors import InputError
+from analytics.performance import Scope, prior_period, scoped_cte
 from analytics.period import Period
 from analytics.plans import Plan
 from analytics.resolution import resolved_cte
@@ -53,7 +54,7 @@ def wilson_interval(successes, n, z: float = Z95) -> tuple[np.ndarray, np.ndarra
     return lo, hi
 
 
-def _territory_sql(territories) -> tuple[str, list]:
+def territory_sql(territories) -> tuple[str, list]:
     if not territories:
         return "true", []
     return "a.territory_id IN (SELECT unnest(?::VARCHAR[]))", [list(territories)]
@@ -62,16 +63,16 @@ def _territory_sql(territories) -> tuple[str, list]:
 def closed_deals(cur, plan: Plan, period: Period, by: str = "segment",
                  territories: tuple[str, ...] = ()) -> pd.DataFrame:
     """The deals won or lost with a close date in the period (of accounts in `territories`
-    when given): rep_id (the deal's, else its account's territory rep), the `by` value,
-    stage, amount."""
+    when given): rep_id (the deal's, else its account's territory rep), the account's
+    territory_id, the `by` value, stage, amount."""
     if by not in BY:
         raise InputError(f"--by {by!r}: one of {', '.join(BY)}")
     cte, params = resolved_cte(plan)
-    where, where_params = _territory_sql(territories)
+    where, where_params = territory_sql(territories)
     return cur.execute(
         f"""WITH {cte}
-            SELECT coalesce(s.rep_id, t.rep_id) AS rep_id, {BY[by]} AS value, s.stage,
-                   s.amount
+            SELECT coalesce(s.rep_id, t.rep_id) AS rep_id, a.territory_id,
+                   {BY[by]} AS value, s.stage, s.amount
             FROM sales s JOIN resolved a ON a.account_id = s.account_id
             LEFT JOIN territories t ON t.plan_id = ? AND t.territory_id = a.territory_id
             WHERE s.stage IN ('won', 'lost') AND s.close_date BETWEEN ? AND ? AND {where}""",
@@ -87,14 +88,30 @@ def rep_strengths(cur, plan: Plan, period: Period, *, by: str = "segment",
         raise InputError("--min-closed: at least 1")
     deals = closed_deals(cur, plan, period, by, territories)
     deals = deals[deals["rep_id"].notna()]
-    deals["value"] = deals["value"].fillna("(none)")
+    out = versus_team(deals, "rep_id", min_closed)
+    out["by"] = by
+    names = dict(cur.execute("SELECT rep_id, name FROM reps").fetchall())
+    out["rep_name"] = out["rep_id"].map(names)
+    order = {"strong": 0, "as the team": 1, "weak": 2}
+    out = out.assign(_o=out["verdict"].map(order).fillna(3),
+                     _m=out["win_rate_low"] - out["team_win_rate"])
+    return out.sort_values(["_o", "_m", "rep_id", "value"],
+                           ascending=[True, False, True, True])[STRENGTH_COLUMNS] \
+        .reset_index(drop=True)
+
+
+def versus_team(deals: pd.DataFrame, who: str, min_closed: int) -> pd.DataFrame:
+    """Per (`who`, value) of closed deals (`closed_deals`' columns): won and lost deals,
+    win rate with its Wilson interval, average won deal, the same for everyone in the
+    value (the team), and the verdict (strong / weak / as the team / too few closed)."""
+    deals = deals.assign(value=deals["value"].fillna("(none)"))
     won = deals["stage"] == "won"
     deals = deals.assign(won_deal=won.astype(int), lost_deal=(~won).astype(int),
                          won_amount=np.where(won, deals["amount"], 0.0))
     sums = ["won_deal", "lost_deal", "won_amount"]
-    mine = deals.groupby(["rep_id", "value"], as_index=False)[sums].sum()
+    mine = deals.groupby([who, "value"], as_index=False)[sums].sum()
     team = deals.groupby("value")[sums].sum()
-    out = pd.DataFrame({"rep_id": mine["rep_id"], "by": by, "value": mine["value"]})
+    out = pd.DataFrame({who: mine[who], "value": mine["value"]})
     out["won_deals"] = mine["won_deal"].astype(int)
     out["lost_deals"] = mine["lost_deal"].astype(int)
     out["closed"] = out["won_deals"] + out["lost_deals"]
@@ -106,19 +123,18 @@ def rep_strengths(cur, plan: Plan, period: Period, *, by: str = "segment",
     out["team_win_rate"] = catalog.win_rate(t["won_deal"], t["lost_deal"])
     out["avg_deal_size"] = catalog.avg_deal_size(mine["won_amount"], out["won_deals"])
     out["team_avg_deal_size"] = catalog.avg_deal_size(t["won_amount"], t["won_deal"])
-    enough = out["closed"] >= min_closed
-    out["verdict"] = np.select(
-        [enough & (out["win_rate_low"] > out["team_win_rate"]),
-         enough & (out["win_rate_high"] < out["team_win_rate"]), ~enough],
+    out["verdict"] = verdicts(out, min_closed)
+    return out
+
+
+def verdicts(frame: pd.DataFrame, min_closed: int) -> np.ndarray:
+    """strong: at least `min_closed` closed and the interval's low end above the team's
+    rate; weak: its high end below it; else as the team (or too few closed)."""
+    enough = frame["closed"] >= min_closed
+    return np.select(
+        [enough & (frame["win_rate_low"] > frame["team_win_rate"]),
+         enough & (frame["win_rate_high"] < frame["team_win_rate"]), ~enough],
         ["strong", "weak", f"fewer than {min_closed} closed"], "as the team")
-    names = dict(cur.execute("SELECT rep_id, name FROM reps").fetchall())
-    out["rep_name"] = out["rep_id"].map(names)
-    order = {"strong": 0, "as the team": 1, "weak": 2}
-    out = out.assign(_o=out["verdict"].map(order).fillna(3),
-                     _m=out["win_rate_low"] - out["team_win_rate"])
-    return out.sort_values(["_o", "_m", "rep_id", "value"],
-                           ascending=[True, False, True, True])[STRENGTH_COLUMNS] \
-        .reset_index(drop=True)
 
 
 def strength_line(row) -> str:
@@ -146,7 +162,7 @@ def product_pairs(cur, plan: Plan, period: Period, *, territories: tuple[str, ..
     (share with A x share with B) (above 1: bought together more often than chance).
     Pairs held by fewer than `min_accounts` accounts are left out; highest lift first."""
     cte, params = resolved_cte(plan)
-    where, where_params = _territory_sql(territories)
+    where, where_params = territory_sql(territories)
     bought = cur.execute(
         f"""WITH {cte}
             SELECT DISTINCT s.account_id, s.product
@@ -171,3 +187,97 @@ def product_pairs(cur, plan: Plan, period: Period, *, territories: tuple[str, ..
     return pairs.sort_values(["lift", "accounts_both", "product_a", "product_b"],
                              ascending=[False, False, True, True])[PAIR_COLUMNS] \
         .reset_index(drop=True)
+
+
+DIMENSIONS = {"segment": "sc.segment", "industry": "sc.industry", "product": "s.product",
+              "lead_source": "s.lead_source"}
+"""What the segment analysis cuts by: the account's segment or industry, the deal's product
+or lead source."""
+SEGMENT_COLUMNS = ["by", "value", "won_deals", "lost_deals", "win_rate", "won",
+                   "share_of_won", "avg_deal_size", "sales_cycle_days", "cycle_deals",
+                   "won_prior", "growth", "open_pipeline"]
+
+
+def segment_analysis(cur, plan: Plan, period: Period, by: str = "segment",
+                     scope: Scope | None = None) -> pd.DataFrame:
+    """SEGMENT_COLUMNS per value of `by` (deals of accounts in scope, by their account's
+    territory): won and lost deals closing in the period, win rate by count, won amount
+    and its share, average won deal, mean sales cycle (created -> close, days, of the won
+    deals that have a created date), won in the same dates a year earlier and growth,
+    open pipeline closing in the period. Largest won first."""
+    if by not in DIMENSIONS:
+        raise InputError(f"--by {by!r}: one of {', '.join(DIMENSIONS)}")
+    scope = scope or Scope()
+    prior = prior_period(period)
+    cte, params = scoped_cte(plan, scope, "NULL")
+    sale_where, sale_params = scope.flt.sales_sql("s")
+    now = "s.close_date BETWEEN ? AND ?"
+    frame = cur.execute(
+        f"""WITH {cte}
+            SELECT coalesce({DIMENSIONS[by]}, '(none)') AS value,
+                   count(*) FILTER (WHERE s.stage = 'won' AND {now}) AS won_deals,
+                   count(*) FILTER (WHERE s.stage = 'lost' AND {now}) AS lost_deals,
+                   coalesce(sum(s.amount) FILTER (WHERE s.stage = 'won' AND {now}), 0)
+                       AS won,
+                   avg(s.close_date - s.created_date)
+                       FILTER (WHERE s.stage = 'won' AND {now}) AS sales_cycle_days,
+                   count(s.created_date) FILTER (WHERE s.stage = 'won' AND {now})
+                       AS cycle_deals,
+                   coalesce(sum(s.amount) FILTER (WHERE s.stage = 'won'
+                       AND s.close_date BETWEEN ? AND ?), 0) AS won_prior,
+                   coalesce(sum(s.amount) FILTER (WHERE s.stage = 'open' AND {now}), 0)
+                       AS open_pipeline
+            FROM sales s JOIN scoped sc ON sc.account_key = s.account_key
+            WHERE ({now} OR s.close_date BETWEEN ? AND ?) AND {sale_where}
+            GROUP BY 1""",
+        [*params, *[period.start, period.end] * 5, prior.start, prior.end,
+         period.start, period.end, period.start, period.end, prior.start, prior.end,
+         *sale_params]).df()
+    frame.insert(0, "by", by)
+    frame["win_rate"] = catalog.win_rate(frame["won_deals"], frame["lost_deals"])
+    frame["share_of_won"] = catalog.divide(frame["won"], frame["won"].sum())
+    frame["avg_deal_size"] = catalog.avg_deal_size(frame["won"], frame["won_deals"])
+    frame["growth"] = catalog.growth(frame["won"], frame["won_prior"])
+    return frame.sort_values(["won", "value"], ascending=[False, True])[SEGMENT_COLUMNS] \
+        .reset_index(drop=True)
+
+
+PROFILE_COLUMNS = ["what", "value", "top", "rest"]
+TOP_N = 20
+
+
+def top_accounts_profile(cur, plan: Plan, period: Period, scope: Scope | None = None,
+                         top: int = TOP_N) -> pd.DataFrame:
+    """The `top` accounts by won amount in the period against the rest of the accounts in
+    scope: the share of each segment and industry, the median potential, the mean number
+    of products bought (won in the period), and the share of the won amount they hold.
+    Ties at the cut go by account id."""
+    scope = scope or Scope()
+    cte, params = scoped_cte(plan, scope, "NULL")
+    sale_where, sale_params = scope.flt.sales_sql("s")
+    acc = cur.execute(
+        f"""WITH {cte}
+            SELECT sc.account_id, sc.segment, sc.industry, sc.potential,
+                   coalesce(sum(s.amount) FILTER (WHERE s.stage = 'won'), 0) AS won,
+                   count(DISTINCT s.product) FILTER (WHERE s.stage = 'won') AS products
+            FROM scoped sc LEFT JOIN sales s ON s.account_key = sc.account_key
+                 AND s.close_date BETWEEN ? AND ? AND {sale_where}
+            GROUP BY ALL""",
+        [*params, period.start, period.end, *sale_params]).df()
+    acc = acc.sort_values(["won", "account_id"], ascending=[False, True])
+    is_top = np.zeros(len(acc), bool)
+    is_top[:min(top, len(acc))] = True
+    acc = acc.assign(top=is_top)
+    head, rest = acc[acc["top"]], acc[~acc["top"]]
+    rows = [["accounts", "", float(len(head)), float(len(rest))],
+            ["share of won", "", catalog.divide(head["won"].sum(), acc["won"].sum()).item(),
+             catalog.divide(rest["won"].sum(), acc["won"].sum()).item()],
+            ["median potential", "", head["potential"].median(), rest["potential"].median()],
+            ["products bought (mean)", "", head["products"].mean(), rest["products"].mean()]]
+    for what in ("segment", "industry"):
+        values = acc[what].fillna("(none)")
+        for v in sorted(values.unique()):
+            rows.append([what, v, float((values[acc["top"]] == v).mean()) if len(head)
+                         else np.nan,
+                         float((values[~acc["top"]] == v).mean()) if len(rest) else np.nan])
+    return pd.DataFrame(rows, columns=PROFILE_COLUMNS)

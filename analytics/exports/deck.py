@@ -30,6 +30,7 @@ from analytics.exports.labels import (
     territory_title,
 )
 from analytics.exports.maps import TERRITORY_MAP_SIZE
+from analytics.swot import QUADRANTS
 
 if TYPE_CHECKING:
     from analytics.exports.pack import PlanPack
@@ -61,9 +62,10 @@ class MapImage:
 @dataclass(frozen=True)
 class Page:
     """One slide, one PDF page. `kind` picks the layout: "plan" (KPI table and map side by
-    side), "territory" (map and KPI table) or "comparison" (tables side by side, notes)."""
+    side), "territory" (map and KPI table), "comparison" (tables side by side, notes) or
+    "text" (the notes as paragraphs; a note starting with "## " is a heading)."""
 
-    kind: Literal["plan", "territory", "comparison"]
+    kind: Literal["plan", "territory", "comparison", "text"]
     title: str
     subtitle: str
     kpis: Table = ()
@@ -135,7 +137,34 @@ def _territory_pages(pack: PlanPack) -> list[Page]:
         for week in pack.weeks:
             if week.territory_ids[0] == t:
                 pages += _week_pages(pack, week)
+        for review in pack.reviews:
+            if review.territory_id == t:
+                pages += _review_pages(review)
     return pages
+
+
+def _review_pages(review) -> list[Page]:
+    """The territory review (analytics/swot.py): the SWOT with each line's number, then
+    the funnel against the team."""
+    title = f"{territory_title(review.territory_id, review.territory_name)}: review"
+    subtitle = (f"{review.period.start} to {review.period.end}, as of {review.as_of} · "
+                + (f"rep {review.rep_name or review.rep_id}" if review.rep_id else "no rep"))
+    notes = []
+    for q in QUADRANTS:
+        notes.append(f"## {q.capitalize()}")
+        lines = review.quadrant(q)
+        notes += [f"• {ln.text}" for ln in lines] or ["• Nothing the data shows past the rules."]
+    team = review.team_funnel.set_index("stage")
+    header = ("Stage", "Reached", "Lost here", "To next", "Team")
+    rows = [(shorten(str(r.stage), 24), f"{r.reached:,}", f"{r.lost_here:,}",
+             format_value("win_rate_count", r.conversion_next),
+             format_value("win_rate_count", team["conversion_next"].get(r.stage)))
+            for r in review.funnel.itertuples(index=False)]
+    return [Page("text", title, subtitle, notes=tuple(notes)),
+            Page("comparison", f"{review.territory_id}: the funnel", subtitle,
+                 tables=((header, *rows),),
+                 notes=(f"Deals closed in the period; source: {review.funnel['source'].iloc[0]}."
+                        " Rules: docs/metrics.md, the territory review.",))]
 
 
 def _week_pages(pack: PlanPack, week) -> list[Page]:

@@ -42,8 +42,12 @@ class PlanPack:
 
     def __init__(self, cur: duckdb.DuckDBPyConnection, plan: Plan, *, period: Period,
                  as_of: dt.date, settings: Settings, baseline: Plan | None = None,
-                 weeks: tuple = (), focus: tuple[str, ...] = ()) -> None:
+                 weeks: tuple = (), focus: tuple[str, ...] = (),
+                 reviews: tuple = ()) -> None:
         self.cur = cur
+        self.reviews = tuple(reviews)
+        """Territory reviews (analytics/swot.Review): the SWOT and funnel pages after their
+        territory's page."""
         self.weeks = tuple(weeks)
         """Reps' weeks (analytics/routes.Week): a page of routes and the stops after their
         territory's page (the meeting pack for that rep)."""

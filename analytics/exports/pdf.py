@@ -66,6 +66,8 @@ def write_pdf(pack: PlanPack, out: Path) -> Path:
     h1 = ParagraphStyle("h1", fontName=bold, fontSize=19, leading=23)
     sub = ParagraphStyle("sub", fontName=font, fontSize=10, leading=13, spaceAfter=8,
                          textColor=colors.HexColor("#444444"))
+    h2 = ParagraphStyle("h2", fontName=bold, fontSize=12, leading=15, spaceBefore=6)
+    body = ParagraphStyle("body", fontName=font, fontSize=9, leading=11.5, leftIndent=8)
     story: list = []
 
     def table(cells, widths, size=8.5):
@@ -99,6 +101,12 @@ def write_pdf(pack: PlanPack, out: Path) -> Path:
             img_w = width - 315
             img_h = img_w * h / w
             story.append(layout(Picture(png, img_w, img_h), metrics_table, [img_w + 10, 305]))
+        elif page.kind == "text":  # headings and paragraphs
+            for note in page.notes:
+                if note.startswith("## "):
+                    story.append(Paragraph(escape(note[3:]), h2))
+                else:
+                    story.append(Paragraph(escape(note), body))
         else:  # the comparison's columns side by side, then the notes
             col_w = width / len(page.tables)
             inner = [col_w * 0.34, *[col_w * 0.155] * 4]

@@ -71,8 +71,23 @@ def _comparison_slide(slide, page: Page) -> None:
         box.text_frame.text = "\n".join(page.notes)
 
 
+def _text_slide(slide, page: Page) -> None:
+    """The notes as paragraphs, headings ("## ") in bold."""
+    from pptx.util import Inches, Pt
+
+    box = slide.shapes.add_textbox(Inches(0.4), Inches(1.4), Inches(12.5), Inches(5.8))
+    frame = box.text_frame
+    frame.word_wrap = True
+    for k, note in enumerate(page.notes):
+        para = frame.paragraphs[0] if k == 0 else frame.add_paragraph()
+        heading = note.startswith("## ")
+        para.text = note[3:] if heading else note
+        para.font.size = Pt(13 if heading else 10)
+        para.font.bold = heading
+
+
 _LAYOUTS = {"plan": _plan_slide, "territory": _territory_slide,
-            "comparison": _comparison_slide}
+            "comparison": _comparison_slide, "text": _text_slide}
 _NO_STYLE = "{2D5ABB26-0587-4C30-8999-92F81FD0307C}"  # PowerPoint's "No Style, No Grid"
 
 

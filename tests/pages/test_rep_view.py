@@ -20,7 +20,7 @@ from ui.map_spec import LAYERS
 
 PASSWORD = "correct horse battery"
 PAGES = ["pages/map.py", "pages/performance.py", "pages/coverage.py", "pages/routes.py",
-         "pages/plans.py", "pages/data.py", "pages/settings.py"]
+         "pages/review.py", "pages/plans.py", "pages/data.py", "pages/settings.py"]
 CACHED = re.compile(r"/app/static/cache/([\w./-]+\.json)")
 
 
@@ -51,8 +51,11 @@ def rep_app(app):
               ON u.plan_id = 1 AND u.unit_id = a.county AND u.territory_id = 'T03'""")
         cur.execute("UPDATE accounts SET name = 'LEAK ' || account_id, segment = 'LEAK seg',"
                     " industry = 'LEAK ind' WHERE account_id NOT IN (SELECT * FROM mine)")
-        cur.execute("UPDATE sales SET product = 'LEAK prod' "
-                    "WHERE account_id NOT IN (SELECT * FROM mine)")
+        cur.execute("UPDATE sales SET product = 'LEAK prod', lost_to = 'LEAK comp', "
+                    "lead_source = 'LEAK src' WHERE account_id NOT IN (SELECT * FROM mine)")
+        cur.execute("UPDATE stage_history SET stage = 'LEAK stage' WHERE opportunity_id IN "
+                    "(SELECT opportunity_id FROM sales WHERE account_id NOT IN "
+                    "(SELECT * FROM mine))")
         cur.execute("UPDATE territories SET name = 'LEAK ' || territory_id "
                     "WHERE territory_id <> 'T03'")
         cur.execute("UPDATE reps SET name = 'LEAK ' || rep_id WHERE rep_id <> 'R003'")

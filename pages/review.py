@@ -1,0 +1,186 @@
+"""The territory review: a SWOT from the data with the evidence behind each line, the
+funnel against the team, and the drill-downs (segments, strengths, products, competitors,
+slipping deals, the top accounts)."""
+
+import plotly.graph_objects as go
+import streamlit as st
+
+from analytics import funnel, plans, review, swot
+from analytics import performance as pf
+from analytics.errors import InputError
+from ui.context import sidebar_context
+from ui.page_entry import run_through_app
+from ui.text import literal
+from ui.widgets import money, percent
+
+run_through_app()  # a first request of a fresh server may come here directly
+
+QUADRANT_TITLES = {"strengths": "Strengths", "weaknesses": "Weaknesses",
+                   "opportunities": "Opportunities", "threats": "Threats"}
+DRILL_LABELS = {"segments": "Segments", "funnel": "Funnel", "strengths": "Rep strengths",
+                "products": "Bought together", "competitors": "Competitors",
+                "slipping": "Slipping deals", "profile": "Top 20 accounts"}
+BY_LABELS = {"segment": "Segment", "industry": "Industry", "product": "Product",
+             "lead_source": "Lead source"}
+
+ctx = sidebar_context()
+st.title("Territory review")
+if ctx.plan is None:
+    st.info("No territory plan yet: import one on the Plans page.")
+    st.stop()
+plan = ctx.plan
+terr = plans.territories(ctx.cur, plan)
+if terr.empty:
+    st.info("This plan has no territory yet.")
+    st.stop()
+labels = {r.territory_id: f"{r.territory_id} · {r.territory_name or ''}"
+          + (f" ({r.rep_name or r.rep_id})" if isinstance(r.rep_id, str) else "")
+          for r in terr.itertuples(index=False)}
+ids = list(labels)
+params = st.query_params
+if "review_territory" not in st.session_state \
+        or st.session_state["review_territory"] not in ids:
+    wanted = params.get("territory")
+    st.session_state["review_territory"] = wanted if wanted in ids else ids[0]
+if "review_drill" not in st.session_state:
+    wanted = params.get("drill")
+    st.session_state["review_drill"] = wanted if wanted in DRILL_LABELS else "segments"
+territory = st.selectbox("Territory", ids, key="review_territory", format_func=labels.get)
+st.query_params["territory"] = territory
+st.caption(
+    f"Plan {literal(plan.name)}, {ctx.period.start} to {ctx.period.end}, as of {ctx.as_of} "
+    "(sidebar). Each line says its number and links to the numbers behind it; the rules "
+    "are in docs/metrics.md, \"The territory review\". The team: every territory of the "
+    "plan.")
+
+stamp = str(ctx.cur.execute("SELECT updated_at FROM plans WHERE plan_id = ?",
+                            [plan.plan_id]).fetchone()[0])
+key = (ctx.db_key, ctx.data_version, plan.plan_id, stamp, str(ctx.period),
+       ctx.as_of.isoformat())
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _team(key, settings_json, _ctx):
+    """What every territory's review shares: the plan's metrics and the team's funnel."""
+    from analytics import metrics
+
+    rows, _ = metrics.summary(_ctx.cur, _ctx.plan, _ctx.period, _ctx.as_of, _ctx.settings)
+    return rows, funnel.funnel(_ctx.cur, _ctx.plan, _ctx.period)
+
+
+@st.cache_data(show_spinner="Reviewing the territory...", max_entries=32)
+def _review(key, territory, settings_json, _ctx):
+    rows, team_funnel = _team(key, settings_json, _ctx)
+    return swot.territory_review(_ctx.cur, _ctx.plan, _ctx.period, _ctx.as_of,
+                                 _ctx.settings, territory, summary_rows=rows,
+                                 team_funnel=team_funnel)
+
+
+try:
+    result = _review(key, territory, ctx.settings.to_json(), ctx)
+except InputError as exc:
+    st.error(literal(exc))
+    st.stop()
+
+rows = [st.columns(2), st.columns(2)]  # strengths | weaknesses, opportunities | threats
+for i, (q, title) in enumerate(QUADRANT_TITLES.items()):
+    with rows[i // 2][i % 2].container(border=True, key=f"review_{q}"):
+        st.subheader(title)
+        lines = result.quadrant(q)
+        if not lines:
+            st.caption("Nothing the data shows past the rules.")
+        for line in lines:
+            st.markdown(f"{literal(line.text)} · [evidence]({line.link()})",
+                        help=literal(f"Rule: {line.rule}"))
+
+d1, d2, _ = st.columns([1, 1, 3])
+d1.download_button("Review (Markdown)", result.markdown().encode("utf-8"),
+                   file_name=f"review-{territory}.md", mime="text/markdown",
+                   key="review_md", on_click="ignore")
+d2.download_button("Review (JSON)", result.json().encode("utf-8"),
+                   file_name=f"review-{territory}.json", mime="application/json",
+                   key="review_json", on_click="ignore")
+if st.button("Build this territory's meeting pack (PDF)", key="review_pack_build"):
+    from analytics import exports
+
+    with st.spinner("Building..."):
+        pack = exports.PlanPack(ctx.cur, plan, period=ctx.period, as_of=ctx.as_of,
+                                settings=ctx.settings, reviews=(result,),
+                                focus=(territory,))
+        data, _, mime = exports.export_bytes(ctx.cur, plan, "pdf", period=ctx.period,
+                                             as_of=ctx.as_of, settings=ctx.settings,
+                                             pack=pack)
+    st.session_state["review_pack"] = {"key": (key, territory), "data": data, "mime": mime}
+built = st.session_state.get("review_pack")
+if built and built["key"] == (key, territory):
+    st.download_button("Download the meeting pack", built["data"],
+                       file_name=f"review-{territory}.pdf", mime=built["mime"],
+                       key="review_pack_download", type="primary", on_click="ignore")
+
+st.divider()
+st.subheader("Drill-down")
+drill = st.segmented_control("Show", list(DRILL_LABELS), key="review_drill",
+                             format_func=DRILL_LABELS.get) or "segments"
+st.query_params["drill"] = drill
+mine = pf.Scope(territories=(territory,))
+cur, period = ctx.cur, ctx.period
+
+if drill == "segments":
+    by = st.segmented_control("By", list(BY_LABELS), key="review_by",
+                              format_func=BY_LABELS.get, default="segment") or "segment"
+    table = review.segment_analysis(cur, plan, period, by, mine)
+    st.dataframe(table.drop(columns="by"), hide_index=True, key="review_segments",
+                 column_config={"win_rate": st.column_config.NumberColumn(format="percent"),
+                                "share_of_won": st.column_config.NumberColumn(
+                                    format="percent"),
+                                "growth": st.column_config.NumberColumn(format="percent"),
+                                "sales_cycle_days": st.column_config.NumberColumn(
+                                    "sales cycle (days)", format="%.0f")})
+elif drill == "funnel":
+    team = result.team_funnel.set_index("stage")
+    shown = result.funnel.assign(
+        team_conversion_next=result.funnel["stage"].map(team["conversion_next"]),
+        team_days_median=result.funnel["stage"].map(team["days_median"]))
+    st.caption(f"Source: {literal(shown['source'].iloc[0])}. The deals closed in the period; "
+               "a deal reached a stage when its history holds it or a later one.")
+    fig = go.Figure(go.Funnel(y=shown["stage"], x=shown["reached"],
+                              textinfo="value+percent initial"))
+    fig.update_layout(height=320, margin={"l": 10, "r": 10, "t": 10, "b": 10})
+    st.plotly_chart(fig, key="review_funnel_chart")
+    st.dataframe(shown.drop(columns=["position", "source"]), hide_index=True,
+                 key="review_funnel",
+                 column_config={c: st.column_config.NumberColumn(format="percent") for c in
+                                ("conversion_next", "conversion_won",
+                                 "team_conversion_next")})
+elif drill == "strengths":
+    rep = terr.loc[terr["territory_id"] == territory, "rep_id"].iloc[0]
+    table = review.rep_strengths(cur, plan, period, by="segment")
+    if isinstance(rep, str):
+        st.write(f"**{literal(result.rep_name or rep)}**, all their closed deals, against "
+                 "the team:")
+        st.dataframe(table[table["rep_id"] == rep], hide_index=True,
+                     key="review_rep_strengths")
+    st.write("Every rep on this territory's accounts, against the team there:")
+    st.dataframe(review.rep_strengths(cur, plan, period, territories=(territory,)),
+                 hide_index=True, key="review_territory_strengths")
+elif drill == "products":
+    st.dataframe(review.product_pairs(cur, plan, period, territories=(territory,)),
+                 hide_index=True, key="review_pairs")
+elif drill == "competitors":
+    st.dataframe(swot.competitors(cur, plan, period, (territory,)), hide_index=True,
+                 key="review_competitors",
+                 column_config={"share_of_losses": st.column_config.NumberColumn(
+                     format="percent")})
+elif drill == "slipping":
+    late, threshold = swot.slipping_deals(cur, plan, ctx.as_of, (territory,))
+    st.caption(f"Open deals of at least {money(threshold)} whose close date is before "
+               f"{ctx.as_of}: {len(late):,}, {money(late['amount'].sum())}.")
+    st.dataframe(late, hide_index=True, key="review_slipping")
+else:
+    profile = review.top_accounts_profile(cur, plan, period, mine)
+    won_share = profile.loc[profile["what"] == "share of won", "top"].iloc[0]
+    st.caption(f"The top {review.TOP_N} accounts by won amount hold "
+               f"{percent(won_share)} of the territory's won amount.")
+    st.dataframe(profile, hide_index=True, key="review_profile")
+st.caption("The same from the command line (docs/cli.md): python -m analytics review "
+           f"--territory {literal(repr(territory))} --format md")
