@@ -7,7 +7,7 @@ PY      = $(VENV)/bin/python
 PORT   ?= 8501
 ADDRESS ?= 127.0.0.1
 
-.PHONY: run test lint e2e bench bench-map bench-explorer bench-balance bench-team bench-exports bench-routes chromium clean
+.PHONY: run test lint e2e bench bench-map bench-explorer bench-balance bench-team bench-exports bench-routes bench-review chromium clean
 
 $(VENV)/.app: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -61,6 +61,11 @@ bench-team: $(VENV)/.dev chromium
 ## bench-exports: the PowerPoint and PDF meeting packs of the default data (a minute)
 bench-exports: $(VENV)/.dev
 	$(PY) benchmarks/bench_exports.py
+
+## bench-review: a territory's review on the default data and, given BIG=PATH (e.g. the
+## database `make bench-map` leaves), over 1M accounts / 10M deals with a stage history
+bench-review: $(VENV)/.dev
+	$(PY) benchmarks/bench_review.py $(if $(BIG),--big $(BIG))
 
 ## bench-routes: the rep's week for every territory of the default data, and 300 due accounts
 bench-routes: $(VENV)/.dev
