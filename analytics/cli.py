@@ -446,6 +446,21 @@ def build_parser() -> argparse.ArgumentParser:
     _period_args(p)
     _format_arg(p)
 
+    p = sub.add_parser("repfit", help="which rep fits which territory: the assignment of "
+                       "reps to territories with the highest expected won amount, keeping "
+                       "relationships (docs/metrics.md, rep fit); --apply makes it one edit")
+    _db_arg(p)
+    p.add_argument("--plan", help="default: the active plan")
+    p.add_argument("--handover-loss", dest="handover_loss", type=float, default=0.10,
+                   help="share of a handed-over account's won amount counted as lost "
+                   "(default 0.10; 1 keeps every relationship)")
+    p.add_argument("--shrink", type=int, default=10,
+                   help="pull each rep's win rate towards the team's by this many deals")
+    p.add_argument("--apply", action="store_true",
+                   help="give the territories their suggested reps, as one undoable edit")
+    _period_args(p)
+    _format_arg(p)
+
     p = sub.add_parser("overlay", help="your own map layers: a table keyed by ZIP5, ZIP3, "
                        "county, state, departement or H3 cell with numeric columns")
     osub = p.add_subparsers(dest="overlay_command", required=True)
@@ -1077,6 +1092,25 @@ def _cmd_profile(args) -> int:
         cur, plan, period, scope, args.top))
 
 
+def _cmd_repfit(args) -> int:
+    from analytics import rep_fit
+
+    with Store(args.db, read_only=not args.apply) as store:
+        period, _ = resolve(store.get_meta("as_of"), args.period, args.as_of)
+        cur = store.cursor()
+        plan = plans.get_plan(cur, args.plan)
+        fit = rep_fit.rep_fit(cur, plan, period, handover_loss=args.handover_loss,
+                              shrink=args.shrink)
+        h = fit.headline()
+        print(f"{h['changes']} of {h['territories']} territories would change rep: expected "
+              f"won {h['expected_current']:,.0f} -> {h['expected_suggested']:,.0f} "
+              f"({h['gain']:+,.0f}; handover loss {args.handover_loss:g})", file=sys.stderr)
+        if args.apply:
+            print(rep_fit.apply_rep_fit(store, plan, fit), file=sys.stderr)
+    _emit(fit.table, args)
+    return EXIT_OK
+
+
 def _known_territories(cur, plan, ids: list[str]) -> None:
     """Refuse a territory id the plan does not have (a typo would give an empty table)."""
     known = set(plans.territories(cur, plan)["territory_id"])
@@ -1347,7 +1381,7 @@ COMMANDS = {
     "export": _cmd_export, "user": _cmd_user, "overlay": _cmd_overlay,
     "routes": _cmd_routes, "strengths": _cmd_strengths, "pairs": _cmd_pairs,
     "review": _cmd_review, "segments": _cmd_segments, "funnel": _cmd_funnel,
-    "profile": _cmd_profile,
+    "profile": _cmd_profile, "repfit": _cmd_repfit,
 }
 
 

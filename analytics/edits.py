@@ -320,6 +320,32 @@ def update_territory(store: Store, plan: Plan, territory_id: str, *,
     return commit_edit(store, plan, label, build)
 
 
+def set_reps(store: Store, plan: Plan, reps: dict[str, str | None], *,
+             expected: dict[str, str | None] | None = None,
+             label: str = "Set reps") -> EditResult:
+    """Give several territories a rep each in one edit (one undo takes all back).
+    `expected`: each territory's rep as the caller saw it; if another edit changed one
+    since, nothing is saved."""
+
+    def build(cur):
+        terr = territory_rows(cur, plan)
+        for rep in sorted({r for r in reps.values() if r is not None}):
+            _check_fields(cur, {"rep_id": rep})
+        changes = []
+        for tid, rep in reps.items():
+            before = require_territory(terr, tid, plan)
+            if expected is not None and before.get("rep_id") != expected.get(tid):
+                raise InputError(f"{tid}'s rep is now {before.get('rep_id')!r}, not "
+                                 f"{expected.get(tid)!r} as suggested: the plan changed "
+                                 "since; nothing saved. Look at the suggestion again")
+            if before.get("rep_id") != rep:
+                changes.append((TERRITORY, tid, _territory_json(before),
+                                _territory_json({**before, "rep_id": rep})))
+        return changes, 0
+
+    return commit_edit(store, plan, label, build)
+
+
 def set_locked(store: Store, plan: Plan, territory_id: str, locked: bool) -> EditResult:
     return update_territory(store, plan, territory_id, locked=locked)
 

@@ -5,7 +5,7 @@ slipping deals, the top accounts)."""
 import plotly.graph_objects as go
 import streamlit as st
 
-from analytics import funnel, plans, review, swot
+from analytics import funnel, plans, rep_fit, review, swot, users
 from analytics import performance as pf
 from analytics.errors import InputError
 from ui.context import sidebar_context
@@ -184,3 +184,59 @@ else:
     st.dataframe(profile, hide_index=True, key="review_profile")
 st.caption("The same from the command line (docs/cli.md): python -m analytics review "
            f"--territory {literal(repr(territory))} --format md")
+
+st.divider()
+st.subheader("Rep fit: who should hold which territory")
+st.caption(
+    "For the whole plan: the assignment of today's reps to the territories with a rep that "
+    "gives the highest expected won amount (each territory's deal flow by segment x the "
+    "rep's win rate there, pulled towards the team's), less the share of the won amount "
+    "of accounts that would change hands. A suggestion only; applying it is one edit that "
+    "Undo takes back. Rules: docs/metrics.md, \"Rep fit\".")
+f1, f2, _ = st.columns([1, 1, 2])
+loss = f1.number_input("Handover loss", 0.0, 1.0, rep_fit.HANDOVER_LOSS, 0.05,
+                       key="fit_loss", format="%.2f",
+                       help="Share of a handed-over account's won amount counted as lost "
+                       "with the relationship: 1 keeps every account with its rep")
+shrink = f2.number_input("Shrink (deals)", 0, 100, review.MIN_CLOSED, 1, key="fit_shrink",
+                         help="Each rep's win rate is pulled towards the team's by this "
+                         "many deals, so a rep's few lucky deals do not count much")
+
+
+@st.cache_data(show_spinner="Fitting reps to territories...", max_entries=16)
+def _fit(key, loss, shrink, _ctx):
+    return rep_fit.rep_fit(_ctx.cur, _ctx.plan, _ctx.period, handover_loss=loss,
+                           shrink=shrink)
+
+
+try:
+    fit = _fit(key, float(loss), int(shrink), ctx)
+except InputError as exc:
+    st.info(literal(exc))
+    st.stop()
+h = fit.headline()
+more = h["gain"] / h["expected_current"] if h["expected_current"] else None
+flash = st.session_state.pop("fit_done", None)
+if flash:
+    st.success(flash)
+st.write(f"**{h['changes']} of {h['territories']}** territories would change rep: expected "
+         f"won {money(h['expected_current'])} today, {money(h['expected_suggested'])} "
+         f"suggested ({percent(more)} more).")
+st.dataframe(fit.table, hide_index=True, key="fit_table",
+             column_order=["territory_id", "territory_name", "current_rep_name",
+                           "suggested_rep_name", "gain", "expected_current",
+                           "expected_suggested", "handover_accounts", "handover_won",
+                           "deal_flow", "current_rep", "suggested_rep"])
+can_edit = users.current().role in users.EDITORS
+if st.button(f"Apply: give {h['changes']} territories their suggested rep (one edit)",
+             key="fit_apply",
+             disabled=not h["changes"] or not can_edit or plan.state == "snapshot",
+             help=None if can_edit else "Only admins and managers change plans"):
+    try:
+        done = rep_fit.apply_rep_fit(ctx.store, plan, fit)
+    except InputError as exc:
+        st.error(literal(exc))
+    else:  # the plan's new stamp makes every cached number above fresh
+        st.session_state["fit_done"] = (f"{literal(str(done))}. Undo on the map page or "
+                                        "`python -m analytics plan undo` takes it back.")
+        st.rerun()

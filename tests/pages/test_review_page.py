@@ -98,3 +98,39 @@ def test_the_meeting_pack_for_the_territory(app):
     assert app.get("download_button")
     labels = [b.proto.label for b in app.get("download_button")]
     assert "Download the meeting pack" in labels
+
+
+def territory_reps(db) -> dict[str, str]:
+    with Store(db) as s:
+        return dict(s.cursor().execute(
+            "SELECT territory_id, rep_id FROM territories WHERE plan_id = 1").fetchall())
+
+
+def test_rep_fit_is_shown_then_applied_as_one_edit(app, demo_db):
+    from analytics import rep_fit
+
+    with Store(demo_db, read_only=True) as s:
+        cur = s.cursor()
+        want = rep_fit.rep_fit(cur, plans.get_plan(cur, None), Period.year(2026))
+    open_review(app, territory="T07")
+    table = next(d.value for d in app.dataframe if "suggested_rep" in d.value.columns)
+    assert table["suggested_rep"].tolist() == want.table["suggested_rep"].tolist()
+    before = territory_reps(app.db_path)
+    app.button(key="fit_apply").click().run()
+    assert not app.exception
+    after = territory_reps(app.db_path)
+    moved = dict(zip(want.changes["territory_id"], want.changes["suggested_rep"],
+                     strict=True))
+    assert after == {**before, **moved}
+    assert any("Undo" in s.value for s in app.success)
+
+
+def test_a_higher_handover_loss_suggests_fewer_changes(app):
+    open_review(app, territory="T07")
+    changes = {}
+    for loss in (0.0, 0.1, 1.0):
+        app.number_input(key="fit_loss").set_value(loss).run()
+        table = next(d.value for d in app.dataframe if "suggested_rep" in d.value.columns)
+        changes[loss] = int((table["suggested_rep"] != table["current_rep"]).sum())
+    assert changes[0.0] >= changes[0.1] >= changes[1.0]
+    assert changes[1.0] < changes[0.0]
