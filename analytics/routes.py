@@ -499,9 +499,9 @@ def week_file(week: Week, fmt: str, day: int | None = None) -> str:
 
 def file_name(week: Week, fmt: str, day: int | None = None) -> str:
     """week-R001-2026-10-01.gpx, or day-2-R001-2026-10-02.csv."""
-    import re
+    from analytics.file_names import stem
 
-    who = re.sub(r"[^A-Za-z0-9._-]+", "_", week.rep_id).strip("._") or "rep"
+    who = stem(week.rep_id, "rep")
     if day is None:
         return f"week-{who}-{week.dates[0].isoformat()}.{fmt}"
     return f"day-{day}-{who}-{week.dates[day - 1].isoformat()}.{fmt}"

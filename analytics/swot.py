@@ -23,6 +23,7 @@ import pandas as pd
 from analytics import catalog, funnel, metrics, plans, review
 from analytics import performance as pf
 from analytics.errors import InputError
+from analytics.file_names import stem
 from analytics.period import Period
 from analytics.plans import Plan
 from analytics.settings import Settings
@@ -83,6 +84,10 @@ class Review:
                    for ln in self.quadrant(q)] for q in QUADRANTS},
             "funnel": _records(self.funnel), "team_funnel": _records(self.team_funnel),
         }
+
+    def file_name(self, fmt: str) -> str:
+        """review-T07-2026-09-30.md (the territory id made safe for a file system)."""
+        return f"review-{stem(self.territory_id, 'territory')}-{self.as_of.isoformat()}.{fmt}"
 
     def json(self) -> str:
         return json.dumps(self.as_dict(), indent=2, ensure_ascii=False)

@@ -95,10 +95,10 @@ for i, (q, title) in enumerate(QUADRANT_TITLES.items()):
 
 d1, d2, _ = st.columns([1, 1, 3])
 d1.download_button("Review (Markdown)", result.markdown().encode("utf-8"),
-                   file_name=f"review-{territory}.md", mime="text/markdown",
+                   file_name=result.file_name("md"), mime="text/markdown",
                    key="review_md", on_click="ignore")
 d2.download_button("Review (JSON)", result.json().encode("utf-8"),
-                   file_name=f"review-{territory}.json", mime="application/json",
+                   file_name=result.file_name("json"), mime="application/json",
                    key="review_json", on_click="ignore")
 if st.button("Build this territory's meeting pack (PDF)", key="review_pack_build"):
     from analytics import exports
@@ -114,7 +114,7 @@ if st.button("Build this territory's meeting pack (PDF)", key="review_pack_build
 built = st.session_state.get("review_pack")
 if built and built["key"] == (key, territory):
     st.download_button("Download the meeting pack", built["data"],
-                       file_name=f"review-{territory}.pdf", mime=built["mime"],
+                       file_name=result.file_name("pdf"), mime=built["mime"],
                        key="review_pack_download", type="primary", on_click="ignore")
 
 st.divider()

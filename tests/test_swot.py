@@ -180,3 +180,13 @@ def test_segment_analysis_by_lead_source_against_pandas(demo_db, frames):
             len(w) / (len(w) + (lost["lead_source"] == source).sum()))
         cycle = (w["close_date"] - w["created_date"]).dt.days
         assert row["sales_cycle_days"] == pytest.approx(cycle.mean())
+
+
+def test_file_names_come_from_the_one_rule(t07):
+    from dataclasses import replace as dc_replace
+
+    assert t07.file_name("md") == "review-T07-2026-09-30.md"
+    hostile = dc_replace(t07, territory_id="../../etc/pass wd")
+    assert hostile.file_name("pdf") == "review-etc_pass_wd-2026-09-30.pdf"
+    assert dc_replace(t07, territory_id="...").file_name("md") == \
+        "review-territory-2026-09-30.md"

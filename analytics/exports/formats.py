@@ -4,13 +4,12 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 import tempfile
 from pathlib import Path
 
 import duckdb
 
-from analytics import plans
+from analytics import file_names, plans
 from analytics.errors import InputError
 from analytics.exports.gis import write_geojson, write_gpkg
 from analytics.exports.pack import PlanPack
@@ -48,13 +47,8 @@ def check_format(fmt: str) -> str:
     return f
 
 
-FILE_STEM_MAX = 100
-"""Characters of a plan name kept in a file name (file systems allow 255 bytes)."""
-
-
 def default_filename(plan_name: str, fmt: str) -> str:
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", plan_name).strip("._")[:FILE_STEM_MAX]
-    return (slug.rstrip("._") or "plan") + EXTENSIONS[check_format(fmt)]
+    return file_names.stem(plan_name, "plan") + EXTENSIONS[check_format(fmt)]
 
 
 def _plan_of(cur, plan: Plan | str | None) -> Plan:
