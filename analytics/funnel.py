@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analytics import catalog
+from analytics import catalog, stage_history
 from analytics.performance import Scope, scoped_cte
 from analytics.period import Period
 from analytics.plans import Plan
@@ -40,88 +40,75 @@ WON_ROW = "Closed Won"
 
 
 def stage_order(cur) -> list[str]:
-    """The open stages in the order deals pass them (see the module docstring)."""
-    rows = cur.execute(
-        """WITH firsts AS (
-               SELECT opportunity_id, stage, min(changed_at) AS first_at FROM stage_history
-               WHERE stage_class = 'open' GROUP BY ALL),
-           ranked AS (
-               SELECT stage, dense_rank() OVER (PARTITION BY opportunity_id ORDER BY first_at)
-                      AS pos FROM firsts)
-           SELECT stage FROM ranked GROUP BY stage ORDER BY avg(pos), stage""").fetchall()
-    return [r[0] for r in rows]
+    """The open stages in the order deals pass them (kept at import: stage_history.py)."""
+    return stage_history.stage_order(cur)
 
 
-def cohort(cur, plan: Plan, period: Period, scope: Scope | None = None) -> pd.DataFrame:
-    """The closed deals in scope: opportunity_id, stage (won | lost), territory_id,
-    rep_id (the territory's), segment."""
+def _cohort_sql(plan: Plan, period: Period, scope: Scope | None) -> tuple[str, list]:
+    """`cohort`: the closed deals in scope (opportunity_id, won)."""
     scope = scope or Scope()
     cte, params = scoped_cte(plan, scope, "NULL")
     sale_where, sale_params = scope.flt.sales_sql("s")
-    return cur.execute(
-        f"""WITH {cte}
-            SELECT s.opportunity_id, s.stage, sc.territory_id, sc.rep_id, sc.segment
+    return (f"""{cte},
+        cohort AS (
+            SELECT s.opportunity_id, s.stage = 'won' AS won
             FROM sales s JOIN scoped sc ON sc.account_key = s.account_key
             WHERE s.stage IN ('won', 'lost') AND s.close_date BETWEEN ? AND ?
-              AND {sale_where}""",
-        [*params, period.start, period.end, *sale_params]).df()
+              AND {sale_where})""",
+            [*params, period.start, period.end, *sale_params])
+
+
+HISTORY_CTE = """h AS (
+    SELECT h.opportunity_id, h.stage, list_position(?::VARCHAR[], h.stage) - 1 AS pos,
+           h.days_in_stage
+    FROM stage_history h SEMI JOIN cohort c ON c.opportunity_id = h.opportunity_id)"""
+"""The cohort's stage changes with each stage's position in the order (a parameter)."""
 
 
 def funnel(cur, plan: Plan, period: Period, scope: Scope | None = None,
            order: list[str] | None = None) -> pd.DataFrame:
     """FUNNEL_COLUMNS, one row per open stage then `Closed Won` (see the module
-    docstring); `order`: the stage order when the caller has it already."""
-    deals = cohort(cur, plan, period, scope)
-    return funnel_of(cur, deals, order)
-
-
-def funnel_of(cur, deals: pd.DataFrame, order: list[str] | None = None) -> pd.DataFrame:
-    """The funnel of a cohort (`cohort`'s columns; at least opportunity_id and stage)."""
-    won = int((deals["stage"] == "won").sum())
-    closed = len(deals)
+    docstring); `order`: the stage order when the caller has it already. Summed in the
+    database (per furthest stage and outcome; per stage for the days)."""
     order = stage_order(cur) if order is None else order
-    hist = pd.DataFrame(columns=["opportunity_id", "stage", "changed_at", "next_at"])
-    if order and closed:
-        cur.register("funnel_cohort", deals[["opportunity_id"]])
-        try:
-            hist = cur.execute(
-                """SELECT h.opportunity_id, h.stage, h.stage_class, h.changed_at,
-                          lead(h.changed_at) OVER (PARTITION BY h.opportunity_id
-                              ORDER BY h.changed_at, h.stage_class DESC, h.stage) AS next_at
-                   FROM stage_history h
-                   WHERE h.opportunity_id IN (SELECT opportunity_id FROM funnel_cohort)"""
-            ).df()
-        finally:
-            cur.unregister("funnel_cohort")
-    if hist.empty:
+    cohort, params = _cohort_sql(plan, period, scope)
+    hist = HISTORY_CTE
+    by_far = cur.execute(
+        f"""WITH {cohort}, {hist},
+            far AS (SELECT opportunity_id, max(pos) AS far, count(*) AS changes
+                    FROM h GROUP BY 1)
+            SELECT coalesce(f.far, 0) AS far, c.won, f.changes IS NOT NULL AS has_history,
+                   count(*) AS deals
+            FROM cohort c LEFT JOIN far f USING (opportunity_id) GROUP BY ALL""",
+        [*params, order]).fetchall()
+    won = sum(n for _, w, _, n in by_far if w)
+    closed = sum(n for *_, n in by_far)
+    if not order or not any(has for _, _, has, _ in by_far):
         lost = closed - won
+        rate = catalog.divide(won, closed).item()
         return pd.DataFrame([
-            ["Closed", 0, closed, lost, catalog.divide(won, closed).item(),
-             catalog.divide(won, closed).item(), np.nan, np.nan, CLOSED_ONLY],
+            ["Closed", 0, closed, lost, rate, rate, np.nan, np.nan, CLOSED_ONLY],
             [WON_ROW, 1, won, 0, np.nan, 1.0 if won else np.nan, np.nan, np.nan,
              CLOSED_ONLY]], columns=FUNNEL_COLUMNS)
-    pos = {s: i for i, s in enumerate(order)}
-    opn = hist[hist["stage"].isin(pos)]
-    furthest = opn.assign(p=opn["stage"].map(pos)).groupby("opportunity_id")["p"].max()
-    d = deals.set_index("opportunity_id")
-    far = furthest.reindex(d.index).fillna(0).astype(int).to_numpy()  # no open stage: 1st
-    is_won = (d["stage"] == "won").to_numpy()
     n = len(order)
-    reached = np.array([int(((far >= k) | is_won).sum()) for k in range(n)])
-    lost_here = np.array([int(((far == k) & ~is_won).sum()) for k in range(n)])
-    left = opn[opn["next_at"].notna()]
-    spent = (left.assign(days=(pd.to_datetime(left["next_at"])
-                               - pd.to_datetime(left["changed_at"])).dt.days)
-             .groupby(["opportunity_id", "stage"])["days"].sum().reset_index())
-    mean = spent.groupby("stage")["days"].mean()
-    median = spent.groupby("stage")["days"].median()
+    reached = np.array([sum(d for f, w, _, d in by_far if w or f >= k) for k in range(n)])
+    lost_here = np.array([sum(d for f, w, _, d in by_far if not w and f == k)
+                          for k in range(n)])
+    days = cur.execute(
+        f"""WITH {cohort}, {hist},
+            per_deal AS (SELECT opportunity_id, stage, sum(days_in_stage) AS d FROM h
+                         WHERE pos IS NOT NULL AND days_in_stage IS NOT NULL GROUP BY 1, 2)
+            SELECT stage, avg(d), median(d) FROM per_deal GROUP BY 1""",
+        [*params, order]).fetchall()
+    mean = {s: m for s, m, _ in days}
+    median = {s: md for s, _, md in days}
     nxt = np.append(reached[1:], won)
     rows = pd.DataFrame({
         "stage": order, "position": range(n), "reached": reached, "lost_here": lost_here,
         "conversion_next": catalog.divide(nxt, reached),
         "conversion_won": catalog.divide(np.full(n, won), reached),
-        "days_mean": [mean.get(s, np.nan) for s in order],
-        "days_median": [median.get(s, np.nan) for s in order],
+        "days_mean": [float(mean.get(s, np.nan)) for s in order],
+        "days_median": [float(median.get(s, np.nan)) for s in order],
         "source": FROM_HISTORY})
     last = pd.DataFrame([[WON_ROW, n, won, 0, np.nan, 1.0 if won else np.nan, np.nan,
                           np.nan, FROM_HISTORY]], columns=FUNNEL_COLUMNS)

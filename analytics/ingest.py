@@ -41,6 +41,7 @@ from analytics.schema import (
     Field,
     TableSpec,
 )
+from analytics.stage_history import NEXT_CHANGE, store_stage_order
 from analytics.store import Store
 
 CSV_SUFFIXES = {".csv", ".txt", ".tsv"}
@@ -888,9 +889,11 @@ def _write_history(cur, report: TableReport, replace: bool) -> None:
     `replace`); identical rows count once."""
     cur.execute(
         f"""CREATE OR REPLACE TEMP TABLE new_history AS
-        SELECT DISTINCT opportunity_id, trim(stage) AS stage,
-               {stage_class_sql('stage')} AS stage_class, changed_at
-        FROM h_stage_history WHERE __row NOT IN (SELECT __row FROM rej)"""
+        WITH rows AS (
+            SELECT DISTINCT opportunity_id, trim(stage) AS stage,
+                   {stage_class_sql('stage')} AS stage_class, changed_at
+            FROM h_stage_history WHERE __row NOT IN (SELECT __row FROM rej))
+        SELECT *, {NEXT_CHANGE} - changed_at AS days_in_stage FROM rows"""
     )
     if replace:
         report.removed = cur.execute("SELECT count(*) FROM stage_history").fetchone()[0]
@@ -904,8 +907,10 @@ def _write_history(cur, report: TableReport, replace: bool) -> None:
         if report.updated:
             report.notes.append(f"{report.updated} stored stage changes of the same deals "
                                 "were replaced by the file's")
-    total = cur.execute("INSERT INTO stage_history SELECT * FROM new_history").fetchone()[0]
+    total = cur.execute("INSERT INTO stage_history BY NAME SELECT * FROM new_history") \
+        .fetchone()[0]
     report.inserted, report.updated = total, 0
+    store_stage_order(cur)
 
 
 # --------------------------------------------------------------------------------------
@@ -1046,6 +1051,7 @@ def load(
                 if replace:
                     cur.execute("DELETE FROM stage_history WHERE opportunity_id NOT IN "
                                 "(SELECT opportunity_id FROM sales)")
+                    store_stage_order(cur)
             elif name == "stage_history":
                 _write_history(cur, tr, replace)
             else:
@@ -1119,6 +1125,7 @@ def _drop_orphans(cur, tr: TableReport, sales_loaded: bool) -> None:
             tr.notes.append(f"{gone} deals of accounts no longer in the file were removed")
         cur.execute("DELETE FROM stage_history WHERE opportunity_id NOT IN "
                     "(SELECT opportunity_id FROM sales)")
+        store_stage_order(cur)
     cur.execute(
         "DELETE FROM account_overrides WHERE account_id NOT IN (SELECT account_id FROM accounts)"
     )

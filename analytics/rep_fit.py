@@ -12,7 +12,7 @@ highest total expected won amount (`scipy.optimize.linear_sum_assignment`):
 - `flow(t, s)`: the amount of t's deals closed (won or lost) in the period in segment s:
   what the territory puts in front of its rep;
 - `rate(r, s)`: the rep's win rate by count in s over all their closed deals (a deal counts
-  for its own rep, else its account's territory's: review.closed_deals), pulled towards
+  for its own rep, else its account's territory's: review.closed_counts), pulled towards
   the team's rate in s by `shrink` deals of it: `(won + shrink x team) / (closed + shrink)`,
   so three lucky deals do not move a rep;
 - `handed(r, t)`: the won amount in the period of t's accounts owned (`owner_rep_id`) by
@@ -66,23 +66,22 @@ class RepFit:
 def _inputs(cur, plan: Plan, period: Period, shrink: int):
     terr = plans.territories(cur, plan)
     slots = terr[terr["rep_id"].notna()].reset_index(drop=True)
-    deals = review.closed_deals(cur, plan, period, "segment")
-    deals["value"] = deals["value"].fillna("(none)")
-    won = deals["stage"] == "won"
-    team = deals.assign(w=won).groupby("value")["w"].agg(["sum", "count"])
-    team_rate = team["sum"] / team["count"]
-    mine = deals[deals["rep_id"].notna()].assign(w=won).groupby(["rep_id", "value"])["w"] \
-        .agg(["sum", "count"])
+    counts = review.closed_counts(cur, plan, period, "segment")
+    counts["closed"] = counts["won_deals"] + counts["lost_deals"]
+    team = counts.groupby("value")[["won_deals", "closed"]].sum()
+    team_rate = team["won_deals"] / team["closed"]
+    mine = counts[counts["rep_id"].notna()].groupby(["rep_id", "value"])[
+        ["won_deals", "closed"]].sum()
     segments = list(team_rate.index)
     reps = list(dict.fromkeys(slots["rep_id"]))
     rate = pd.DataFrame(np.tile(team_rate.to_numpy(), (len(reps), 1)), index=reps,
                         columns=segments)
     for (rep, seg), row in mine.iterrows():
         if rep in rate.index:
-            rate.loc[rep, seg] = (row["sum"] + shrink * team_rate[seg]) \
-                / (row["count"] + shrink)
-    flow = deals[deals["territory_id"].notna()].pivot_table(
-        index="territory_id", columns="value", values="amount", aggfunc="sum",
+            rate.loc[rep, seg] = (row["won_deals"] + shrink * team_rate[seg]) \
+                / (row["closed"] + shrink)
+    flow = counts[counts["territory_id"].notna()].pivot_table(
+        index="territory_id", columns="value", values="closed_amount", aggfunc="sum",
         fill_value=0.0).reindex(index=slots["territory_id"], columns=segments, fill_value=0.0)
     cte, params = resolved_cte(plan)
     owned = cur.execute(

@@ -60,11 +60,13 @@ def territory_sql(territories) -> tuple[str, list]:
     return "a.territory_id IN (SELECT unnest(?::VARCHAR[]))", [list(territories)]
 
 
-def closed_deals(cur, plan: Plan, period: Period, by: str = "segment",
-                 territories: tuple[str, ...] = ()) -> pd.DataFrame:
+def closed_counts(cur, plan: Plan, period: Period, by: str = "segment",
+                  territories: tuple[str, ...] = ()) -> pd.DataFrame:
     """The deals won or lost with a close date in the period (of accounts in `territories`
-    when given): rep_id (the deal's, else its account's territory rep), the account's
-    territory_id, the `by` value, stage, amount."""
+    when given), counted per rep_id (the deal's, else its account's territory rep), the
+    account's territory_id and the `by` value ("(none)" when empty): won_deals,
+    lost_deals, won_amount, closed_amount. Summed in the database: 10M deals come back as
+    a few thousand rows."""
     if by not in BY:
         raise InputError(f"--by {by!r}: one of {', '.join(BY)}")
     cte, params = resolved_cte(plan)
@@ -72,10 +74,15 @@ def closed_deals(cur, plan: Plan, period: Period, by: str = "segment",
     return cur.execute(
         f"""WITH {cte}
             SELECT coalesce(s.rep_id, t.rep_id) AS rep_id, a.territory_id,
-                   {BY[by]} AS value, s.stage, s.amount
+                   coalesce({BY[by]}, '(none)') AS value,
+                   count(*) FILTER (WHERE s.stage = 'won') AS won_deals,
+                   count(*) FILTER (WHERE s.stage = 'lost') AS lost_deals,
+                   coalesce(sum(s.amount) FILTER (WHERE s.stage = 'won'), 0) AS won_amount,
+                   sum(s.amount) AS closed_amount
             FROM sales s JOIN resolved a ON a.account_id = s.account_id
             LEFT JOIN territories t ON t.plan_id = ? AND t.territory_id = a.territory_id
-            WHERE s.stage IN ('won', 'lost') AND s.close_date BETWEEN ? AND ? AND {where}""",
+            WHERE s.stage IN ('won', 'lost') AND s.close_date BETWEEN ? AND ? AND {where}
+            GROUP BY ALL""",
         [*params, plan.plan_id, period.start, period.end, *where_params]).df()
 
 
@@ -86,9 +93,8 @@ def rep_strengths(cur, plan: Plan, period: Period, *, by: str = "segment",
     With `territories`, the deals of those territories' accounts, against the team there."""
     if min_closed < 1:
         raise InputError("--min-closed: at least 1")
-    deals = closed_deals(cur, plan, period, by, territories)
-    deals = deals[deals["rep_id"].notna()]
-    out = versus_team(deals, "rep_id", min_closed)
+    counts = closed_counts(cur, plan, period, by, territories)
+    out = versus_team(counts[counts["rep_id"].notna()], "rep_id", min_closed)
     out["by"] = by
     names = dict(cur.execute("SELECT rep_id, name FROM reps").fetchall())
     out["rep_name"] = out["rep_id"].map(names)
@@ -100,29 +106,25 @@ def rep_strengths(cur, plan: Plan, period: Period, *, by: str = "segment",
         .reset_index(drop=True)
 
 
-def versus_team(deals: pd.DataFrame, who: str, min_closed: int) -> pd.DataFrame:
-    """Per (`who`, value) of closed deals (`closed_deals`' columns): won and lost deals,
-    win rate with its Wilson interval, average won deal, the same for everyone in the
-    value (the team), and the verdict (strong / weak / as the team / too few closed)."""
-    deals = deals.assign(value=deals["value"].fillna("(none)"))
-    won = deals["stage"] == "won"
-    deals = deals.assign(won_deal=won.astype(int), lost_deal=(~won).astype(int),
-                         won_amount=np.where(won, deals["amount"], 0.0))
-    sums = ["won_deal", "lost_deal", "won_amount"]
-    mine = deals.groupby([who, "value"], as_index=False)[sums].sum()
-    team = deals.groupby("value")[sums].sum()
+def versus_team(counts: pd.DataFrame, who: str, min_closed: int) -> pd.DataFrame:
+    """Per (`who`, value) of `closed_counts`: won and lost deals, win rate with its Wilson
+    interval, average won deal, the same for everyone in the value (the team: every row
+    given), and the verdict (strong / weak / as the team / too few closed)."""
+    sums = ["won_deals", "lost_deals", "won_amount"]
+    mine = counts.groupby([who, "value"], as_index=False)[sums].sum()
+    team = counts.groupby("value")[sums].sum()
     out = pd.DataFrame({who: mine[who], "value": mine["value"]})
-    out["won_deals"] = mine["won_deal"].astype(int)
-    out["lost_deals"] = mine["lost_deal"].astype(int)
+    out["won_deals"] = mine["won_deals"].astype(int)
+    out["lost_deals"] = mine["lost_deals"].astype(int)
     out["closed"] = out["won_deals"] + out["lost_deals"]
     out["win_rate"] = catalog.win_rate(out["won_deals"], out["lost_deals"])
     out["win_rate_low"], out["win_rate_high"] = wilson_interval(out["won_deals"],
                                                                 out["closed"])
     t = team.loc[out["value"]]
-    out["team_closed"] = (t["won_deal"] + t["lost_deal"]).to_numpy().astype(int)
-    out["team_win_rate"] = catalog.win_rate(t["won_deal"], t["lost_deal"])
+    out["team_closed"] = (t["won_deals"] + t["lost_deals"]).to_numpy().astype(int)
+    out["team_win_rate"] = catalog.win_rate(t["won_deals"], t["lost_deals"])
     out["avg_deal_size"] = catalog.avg_deal_size(mine["won_amount"], out["won_deals"])
-    out["team_avg_deal_size"] = catalog.avg_deal_size(t["won_amount"], t["won_deal"])
+    out["team_avg_deal_size"] = catalog.avg_deal_size(t["won_amount"], t["won_deals"])
     out["verdict"] = verdicts(out, min_closed)
     return out
 

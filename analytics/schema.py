@@ -84,7 +84,8 @@ CREATE TABLE IF NOT EXISTS stage_history (
     opportunity_id VARCHAR NOT NULL,
     stage VARCHAR NOT NULL,
     stage_class VARCHAR NOT NULL,
-    changed_at DATE NOT NULL
+    changed_at DATE NOT NULL,
+    days_in_stage INTEGER
 );
 
 CREATE SEQUENCE IF NOT EXISTS plan_ids START 1;

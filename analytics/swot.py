@@ -186,9 +186,9 @@ def territory_review(cur, plan: Plan, period: Period, as_of: dt.date, settings: 
     # strengths and weaknesses of win rate: the territory against the team, by segment and
     # by product; then its rep's own (over all the rep's deals)
     for by in ("segment", "product"):
-        deals = review.closed_deals(cur, plan, period, by)
-        deals = deals[deals["territory_id"].notna()]
-        vs = review.versus_team(deals, "territory_id", review.MIN_CLOSED)
+        counts = review.closed_counts(cur, plan, period, by)
+        vs = review.versus_team(counts[counts["territory_id"].notna()], "territory_id",
+                                review.MIN_CLOSED)
         vs = vs[vs["territory_id"] == territory]
         for r in vs.itertuples():
             if r.verdict not in ("strong", "weak"):

@@ -115,8 +115,8 @@ def test_cli_strengths_bad_input(demo_db, capsys):
     assert "at least 1" in capsys.readouterr().err
     assert main(["strengths", "--db", str(demo_db), "--by", "color"]) == 2
     with Store(demo_db, read_only=True) as s, pytest.raises(InputError, match="one of"):
-        review.closed_deals(s.cursor(), plans.get_plan(s.cursor(), None),
-                            Period.year(2026), by="color")
+        review.closed_counts(s.cursor(), plans.get_plan(s.cursor(), None),
+                             Period.year(2026), by="color")
 
 
 # -- products bought together ----------------------------------------------------------------

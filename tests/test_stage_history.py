@@ -162,3 +162,13 @@ def test_map_override_for_the_history(store, make_csv):
     assert report.clean
     assert rows(store, "SELECT stage, changed_at FROM stage_history") == [
         ("Closed Won", dt.date(2026, 3, 1))]
+
+
+def test_days_in_stage_and_the_stage_order_are_kept_at_import(loaded):
+    got = rows(loaded, "SELECT stage, days_in_stage FROM stage_history "
+                       "WHERE opportunity_id = 'O1' ORDER BY changed_at")
+    assert got == [("Prospecting", 31), ("Proposal", 28), ("Closed Won", None)]
+    # first entered at position 1: Prospecting (3 deals); at 2: Proposal (O1) and
+    # Negotiation/Review (O4): a tie, by name
+    assert scalar(loaded, "SELECT value FROM meta WHERE key = 'stage_order'") == \
+        '["Prospecting", "Negotiation/Review", "Proposal"]'
