@@ -1299,8 +1299,10 @@ def _cmd_export(args) -> int:
             first = routes.default_start(as_of)
             weeks = tuple(routes.plan_week(cur, plan, territory=t, start=first,
                                            settings=settings) for t in args.week)
-            reviews = tuple(swot.territory_review(cur, plan, period, as_of, settings, t)
-                            for t in args.review)
+            team = swot.team_facts(cur, plan, period, as_of, settings) if args.review \
+                else None
+            reviews = tuple(swot.territory_review(cur, plan, period, as_of, settings, t,
+                                                  team=team) for t in args.review)
             focus = tuple(dict.fromkeys([*args.week, *args.review]))
             pack = exports.PlanPack(cur, plan, period=period, as_of=as_of, settings=settings,
                                     baseline=baseline, weeks=weeks, focus=focus,

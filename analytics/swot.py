@@ -154,11 +154,45 @@ def to_date(period: Period, as_of: dt.date) -> Period:
     return Period(period.start, min(period.end, max(as_of, period.start)))
 
 
+@dataclass
+class Team:
+    """What every territory's review of one plan, period and as-of date compares with,
+    computed once (`team_facts`) and shared: a page caches it, a pack of several reviews
+    builds it once."""
+
+    summary_rows: pd.DataFrame
+    funnel: pd.DataFrame
+    order: list[str]
+    counts: dict[str, pd.DataFrame]
+    strengths: pd.DataFrame
+    area: pd.DataFrame
+    area_to_date: pd.DataFrame
+    segments: pd.DataFrame
+    competitors: pd.DataFrame
+    big_deal: float
+
+
+def team_facts(cur, plan: Plan, period: Period, as_of: dt.date, settings: Settings) -> Team:
+    order = funnel.stage_order(cur)
+    rows, _ = metrics.summary(cur, plan, period, as_of, settings)
+    threshold = cur.execute("SELECT quantile_cont(amount, ?) FROM sales WHERE stage = 'open'",
+                            [BIG_DEAL_QUANTILE]).fetchone()[0]
+    return Team(
+        summary_rows=rows, funnel=funnel.funnel(cur, plan, period, None, order), order=order,
+        counts={by: review.closed_counts(cur, plan, period, by)
+                for by in ("segment", "product")},
+        strengths=review.rep_strengths(cur, plan, period, by="segment"),
+        area=pf.area_table(cur, plan, period, as_of, pf.Level("territory")),
+        area_to_date=pf.area_table(cur, plan, to_date(period, as_of), as_of,
+                                   pf.Level("territory")),
+        segments=pf.breakdown(cur, plan, period, as_of, "segment"),
+        competitors=competitors(cur, plan, period), big_deal=float(threshold or 0))
+
+
 def territory_review(cur, plan: Plan, period: Period, as_of: dt.date, settings: Settings,
-                     territory: str, *, summary_rows: pd.DataFrame | None = None,
-                     team_funnel: pd.DataFrame | None = None) -> Review:
-    """The SWOT of one territory (rules in docs/metrics.md). `summary_rows` (the plan's
-    territory metrics) and `team_funnel` may be passed when the caller has them."""
+                     territory: str, *, team: Team | None = None) -> Review:
+    """The SWOT of one territory (rules in docs/metrics.md); `team`: `team_facts` of the
+    same plan, period, as-of date and settings when the caller has them."""
     terr = plans.territories(cur, plan)
     row = terr[terr["territory_id"] == territory]
     if row.empty:
@@ -171,22 +205,18 @@ def territory_review(cur, plan: Plan, period: Period, as_of: dt.date, settings: 
             "period": f"{period.start.isoformat()}:{period.end.isoformat()}"}
     own = {**base, "territory": territory}
     lines: list[Line] = []
-    order = funnel.stage_order(cur)
-    mine_funnel = funnel.funnel(cur, plan, period, pf.Scope(territories=(territory,)), order)
-    if team_funnel is None:
-        team_funnel = funnel.funnel(cur, plan, period, None, order)
-    if summary_rows is None:
-        summary_rows, _ = metrics.summary(cur, plan, period, as_of, settings)
-    area = pf.area_table(cur, plan, period, as_of, pf.Level("territory"))
+    team = team or team_facts(cur, plan, period, as_of, settings)
+    mine_funnel = funnel.funnel(cur, plan, period, pf.Scope(territories=(territory,)),
+                                team.order)
+    area = team.area
     me = area[area["area"] == territory]
     me = me.iloc[0] if len(me) else None
-    srow = summary_rows[summary_rows["territory_id"] == territory]
+    srow = team.summary_rows[team.summary_rows["territory_id"] == territory]
     srow = srow.iloc[0] if len(srow) else None
 
     # strengths and weaknesses of win rate: the territory against the team, by segment and
     # by product; then its rep's own (over all the rep's deals)
-    for by in ("segment", "product"):
-        counts = review.closed_counts(cur, plan, period, by)
+    for by, counts in team.counts.items():
         vs = review.versus_team(counts[counts["territory_id"].notna()], "territory_id",
                                 review.MIN_CLOSED)
         vs = vs[vs["territory_id"] == territory]
@@ -203,7 +233,7 @@ def territory_review(cur, plan: Plan, period: Period, as_of: dt.date, settings: 
                 f"{review.MIN_CLOSED}+ closed", r.win_rate, r.team_win_rate, "performance",
                 {**own, by: r.value, "metric": "win_rate_count", "level": "territory"}))
     if rep:
-        strengths = review.rep_strengths(cur, plan, period, by="segment")
+        strengths = team.strengths
         for r in strengths[(strengths["rep_id"] == rep)
                            & strengths["verdict"].isin(["strong", "weak"])].itertuples():
             quadrant = "strengths" if r.verdict == "strong" else "weaknesses"
@@ -216,7 +246,7 @@ def territory_review(cur, plan: Plan, period: Period, as_of: dt.date, settings: 
                 r.team_win_rate, "review", {**own, "drill": "strengths"}))
 
     # weaknesses: the leakiest stage, attainment behind pace
-    leak = funnel.worst_leak(mine_funnel, team_funnel, review.MIN_CLOSED)
+    leak = funnel.worst_leak(mine_funnel, team.funnel, review.MIN_CLOSED)
     if leak is not None:
         lines.append(Line(
             "weaknesses",
@@ -247,7 +277,7 @@ def territory_review(cur, plan: Plan, period: Period, as_of: dt.date, settings: 
             f"{_pct(me['penetration'])} against the plan's {_pct(plan_pen)}",
             "penetration below the plan's, with whitespace", me["penetration"], plan_pen,
             "performance", {**own, "metric": "whitespace", "level": "territory"}))
-    lines += _untapped(cur, plan, period, as_of, territory, own)
+    lines += _untapped(cur, plan, period, as_of, territory, own, team.segments)
     if srow is not None and srow["status"] == "under-served":
         lines.append(Line(
             "opportunities",
@@ -273,21 +303,21 @@ def territory_review(cur, plan: Plan, period: Period, as_of: dt.date, settings: 
                  "unit": str(plan.unit)}))
 
     # threats: growth, competitors, slipping deals
-    lines += _growth(cur, plan, period, as_of, territory, base)
-    lines += _competitors(cur, plan, period, territory, own)
-    lines += _slipping(cur, plan, as_of, territory, own)
+    lines += _growth(team.area_to_date, period, as_of, territory, base)
+    lines += _competitors(cur, plan, period, territory, own, team.competitors)
+    lines += _slipping(cur, plan, as_of, territory, own, team.big_deal)
     return Review(territory, _text(t["territory_name"]), rep, _text(t["rep_name"]),
-                  plan.name, period, as_of, lines, mine_funnel, team_funnel)
+                  plan.name, period, as_of, lines, mine_funnel, team.funnel)
 
 
-def _untapped(cur, plan, period, as_of, territory, own) -> list[Line]:
+def _untapped(cur, plan, period, as_of, territory, own, team) -> list[Line]:
     """Segments whose penetration in the territory is below the plan's in the same
     segment, the largest whitespace first."""
     mine = pf.breakdown(cur, plan, period, as_of, "segment",
                         pf.Scope(territories=(territory,)))
     if mine.empty:
         return []
-    team = pf.breakdown(cur, plan, period, as_of, "segment").set_index("segment")
+    team = team.set_index("segment")
     out = []
     mine = mine[mine["whitespace"] > 0].sort_values(["whitespace", "segment"],
                                                     ascending=[False, True])
@@ -309,10 +339,10 @@ def _untapped(cur, plan, period, as_of, territory, own) -> list[Line]:
     return out
 
 
-def _growth(cur, plan, period, as_of, territory, base) -> list[Line]:
-    """Won to date against the same dates a year earlier, below the plan's growth."""
+def _growth(rows, period, as_of, territory, base) -> list[Line]:
+    """Won to date against the same dates a year earlier, below the plan's growth (`rows`:
+    the territories' area table over the period to date)."""
     span = to_date(period, as_of)
-    rows = pf.area_table(cur, plan, span, as_of, pf.Level("territory"))
     rows = rows[rows["area"].notna()]
     me = rows[rows["area"] == territory]
     plan_growth = catalog.growth(rows["won"].sum(), rows["won_prior"].sum()).item()
@@ -354,7 +384,7 @@ def competitors(cur, plan: Plan, period: Period,
                              ascending=[False, True, True]).reset_index(drop=True)
 
 
-def _competitors(cur, plan, period, territory, own) -> list[Line]:
+def _competitors(cur, plan, period, territory, own, team) -> list[Line]:
     mine = competitors(cur, plan, period, (territory,))
     named = mine[~mine["competitor"].isin(["(not recorded)", "(no decision)"])]
     if named.empty:
@@ -363,7 +393,6 @@ def _competitors(cur, plan, period, territory, own) -> list[Line]:
     top, count = by.index[0], int(by.iloc[0])
     if count < MIN_LOSSES:
         return []
-    team = competitors(cur, plan, period)
     share = count / mine["lost_deals"].sum()
     team_share = team.loc[team["competitor"] == top, "lost_deals"].sum() \
         / team["lost_deals"].sum()
@@ -376,16 +405,17 @@ def _competitors(cur, plan, period, territory, own) -> list[Line]:
         team_share, "review", {**own, "drill": "competitors"})]
 
 
-def slipping_deals(cur, plan: Plan, as_of: dt.date,
-                   territories: tuple[str, ...] = ()) -> tuple[pd.DataFrame, float]:
+def slipping_deals(cur, plan: Plan, as_of: dt.date, territories: tuple[str, ...] = (),
+                   threshold: float | None = None) -> tuple[pd.DataFrame, float]:
     """(open deals whose close date is before the as-of date and whose amount is at least
     the plan's BIG_DEAL_QUANTILE of open deal amounts, largest first; that threshold)."""
     from analytics.resolution import resolved_cte
 
     cte, cte_params = resolved_cte(plan)
-    threshold = cur.execute(
-        "SELECT quantile_cont(amount, ?) FROM sales WHERE stage = 'open'",
-        [BIG_DEAL_QUANTILE]).fetchone()[0]
+    if threshold is None:
+        threshold = cur.execute(
+            "SELECT quantile_cont(amount, ?) FROM sales WHERE stage = 'open'",
+            [BIG_DEAL_QUANTILE]).fetchone()[0]
     where, params = review.territory_sql(territories)
     frame = cur.execute(
         f"""WITH {cte}
@@ -399,8 +429,8 @@ def slipping_deals(cur, plan: Plan, as_of: dt.date,
     return frame, float(threshold or 0)
 
 
-def _slipping(cur, plan, as_of, territory, own) -> list[Line]:
-    late, threshold = slipping_deals(cur, plan, as_of, (territory,))
+def _slipping(cur, plan, as_of, territory, own, threshold) -> list[Line]:
+    late, threshold = slipping_deals(cur, plan, as_of, (territory,), threshold)
     if late.empty:
         return []
     return [Line(

@@ -5,8 +5,8 @@ slipping deals, the top accounts)."""
 import plotly.graph_objects as go
 import streamlit as st
 
-from analytics import funnel, plans, rep_fit, review, swot, users
 from analytics import performance as pf
+from analytics import plans, rep_fit, review, swot, users
 from analytics.errors import InputError
 from ui.context import sidebar_context
 from ui.page_entry import run_through_app
@@ -59,21 +59,17 @@ key = (ctx.db_key, ctx.data_version, plan.plan_id, stamp, str(ctx.period),
        ctx.as_of.isoformat())
 
 
-@st.cache_data(show_spinner=False, max_entries=8)
+@st.cache_data(show_spinner="Measuring the team...", max_entries=8)
 def _team(key, settings_json, _ctx):
-    """What every territory's review shares: the plan's metrics and the team's funnel."""
-    from analytics import metrics
-
-    rows, _ = metrics.summary(_ctx.cur, _ctx.plan, _ctx.period, _ctx.as_of, _ctx.settings)
-    return rows, funnel.funnel(_ctx.cur, _ctx.plan, _ctx.period)
+    """What every territory's review of this plan and period compares with."""
+    return swot.team_facts(_ctx.cur, _ctx.plan, _ctx.period, _ctx.as_of, _ctx.settings)
 
 
 @st.cache_data(show_spinner="Reviewing the territory...", max_entries=32)
 def _review(key, territory, settings_json, _ctx):
-    rows, team_funnel = _team(key, settings_json, _ctx)
     return swot.territory_review(_ctx.cur, _ctx.plan, _ctx.period, _ctx.as_of,
-                                 _ctx.settings, territory, summary_rows=rows,
-                                 team_funnel=team_funnel)
+                                 _ctx.settings, territory,
+                                 team=_team(key, settings_json, _ctx))
 
 
 try:
