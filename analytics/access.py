@@ -107,6 +107,8 @@ def scope_cursor(cur: duckdb.DuckDBPyConnection, user: User) -> duckdb.DuckDBPyC
         "sales": in_accounts,
         "stage_history": f"opportunity_id IN (SELECT opportunity_id FROM {db}.sales "
                          f"WHERE {in_accounts})",
+        "deal_stages": f"opportunity_id IN (SELECT opportunity_id FROM {db}.sales "
+                       f"WHERE {in_accounts})",
         "reps": "rep_id = (SELECT rep_id FROM scope_user)",
     }
     for table in _stored_tables(cur, catalog):

@@ -58,29 +58,35 @@ def _cohort_sql(plan: Plan, period: Period, scope: Scope | None) -> tuple[str, l
             [*params, period.start, period.end, *sale_params])
 
 
-HISTORY_CTE = """h AS (
-    SELECT h.opportunity_id, h.stage, list_position(?::VARCHAR[], h.stage) - 1 AS pos,
-           h.days_in_stage
-    FROM stage_history h SEMI JOIN cohort c ON c.opportunity_id = h.opportunity_id)"""
-"""The cohort's stage changes with each stage's position in the order (a parameter)."""
+DEALS_CTE = """d AS MATERIALIZED (
+    SELECT c.won, ds.stages, ds.days,
+           coalesce(list_max(list_transform(ds.stages, lambda x: list_position(?::VARCHAR[], x))),
+                    1) - 1 AS far
+    FROM cohort c LEFT JOIN deal_stages ds USING (opportunity_id))"""
+"""The cohort's deals with their stages (deal_stages) and the position of the furthest
+open stage in the order (a parameter; none recorded: the first)."""
 
 
 def funnel(cur, plan: Plan, period: Period, scope: Scope | None = None,
            order: list[str] | None = None) -> pd.DataFrame:
     """FUNNEL_COLUMNS, one row per open stage then `Closed Won` (see the module
     docstring); `order`: the stage order when the caller has it already. Summed in the
-    database (per furthest stage and outcome; per stage for the days)."""
+    database over one row per deal (`deal_stages`, kept at import)."""
     order = stage_order(cur) if order is None else order
     cohort, params = _cohort_sql(plan, period, scope)
-    hist = HISTORY_CTE
-    by_far = cur.execute(
-        f"""WITH {cohort}, {hist},
-            far AS (SELECT opportunity_id, max(pos) AS far, count(*) AS changes
-                    FROM h GROUP BY 1)
-            SELECT coalesce(f.far, 0) AS far, c.won, f.changes IS NOT NULL AS has_history,
-                   count(*) AS deals
-            FROM cohort c LEFT JOIN far f USING (opportunity_id) GROUP BY ALL""",
+    rows = cur.execute(
+        f"""WITH {cohort}, {DEALS_CTE},
+            per_stage AS (
+                SELECT unnest(stages) AS stage, unnest(days) AS d FROM d
+                WHERE stages IS NOT NULL)
+            SELECT 'deals' AS kind, far, won, stages IS NOT NULL AS has, count(*) AS n,
+                   NULL::VARCHAR AS stage, NULL::DOUBLE AS mean, NULL::DOUBLE AS median
+            FROM d GROUP BY ALL
+            UNION ALL
+            SELECT 'days', NULL, NULL, NULL, NULL, stage, avg(d), median(d)
+            FROM per_stage WHERE d IS NOT NULL GROUP BY stage""",
         [*params, order]).fetchall()
+    by_far = [(f, w, has, n) for kind, f, w, has, n, *_ in rows if kind == "deals"]
     won = sum(n for _, w, _, n in by_far if w)
     closed = sum(n for *_, n in by_far)
     if not order or not any(has for _, _, has, _ in by_far):
@@ -94,16 +100,10 @@ def funnel(cur, plan: Plan, period: Period, scope: Scope | None = None,
     reached = np.array([sum(d for f, w, _, d in by_far if w or f >= k) for k in range(n)])
     lost_here = np.array([sum(d for f, w, _, d in by_far if not w and f == k)
                           for k in range(n)])
-    days = cur.execute(
-        f"""WITH {cohort}, {hist},
-            per_deal AS (SELECT opportunity_id, stage, sum(days_in_stage) AS d FROM h
-                         WHERE pos IS NOT NULL AND days_in_stage IS NOT NULL GROUP BY 1, 2)
-            SELECT stage, avg(d), median(d) FROM per_deal GROUP BY 1""",
-        [*params, order]).fetchall()
-    mean = {s: m for s, m, _ in days}
-    median = {s: md for s, _, md in days}
+    mean = {r[5]: r[6] for r in rows if r[0] == "days"}
+    median = {r[5]: r[7] for r in rows if r[0] == "days"}
     nxt = np.append(reached[1:], won)
-    rows = pd.DataFrame({
+    table = pd.DataFrame({
         "stage": order, "position": range(n), "reached": reached, "lost_here": lost_here,
         "conversion_next": catalog.divide(nxt, reached),
         "conversion_won": catalog.divide(np.full(n, won), reached),
@@ -112,7 +112,7 @@ def funnel(cur, plan: Plan, period: Period, scope: Scope | None = None,
         "source": FROM_HISTORY})
     last = pd.DataFrame([[WON_ROW, n, won, 0, np.nan, 1.0 if won else np.nan, np.nan,
                           np.nan, FROM_HISTORY]], columns=FUNNEL_COLUMNS)
-    return pd.concat([rows, last], ignore_index=True)[FUNNEL_COLUMNS]
+    return pd.concat([table, last], ignore_index=True)[FUNNEL_COLUMNS]
 
 
 def worst_leak(mine: pd.DataFrame, team: pd.DataFrame, min_reached: int) -> dict | None:

@@ -41,7 +41,7 @@ from analytics.schema import (
     Field,
     TableSpec,
 )
-from analytics.stage_history import NEXT_CHANGE, store_stage_order
+from analytics.stage_history import NEXT_CHANGE, refresh_deal_stages, store_stage_order
 from analytics.store import Store
 
 CSV_SUFFIXES = {".csv", ".txt", ".tsv"}
@@ -910,6 +910,7 @@ def _write_history(cur, report: TableReport, replace: bool) -> None:
     total = cur.execute("INSERT INTO stage_history BY NAME SELECT * FROM new_history") \
         .fetchone()[0]
     report.inserted, report.updated = total, 0
+    refresh_deal_stages(cur, None if replace else "SELECT opportunity_id FROM new_history")
     store_stage_order(cur)
 
 
@@ -1049,9 +1050,7 @@ def load(
                 )
                 _write(cur, SALES, "new_sales", tr, replace)
                 if replace:
-                    cur.execute("DELETE FROM stage_history WHERE opportunity_id NOT IN "
-                                "(SELECT opportunity_id FROM sales)")
-                    store_stage_order(cur)
+                    _drop_orphan_history(cur)
             elif name == "stage_history":
                 _write_history(cur, tr, replace)
             else:
@@ -1112,6 +1111,14 @@ def _no_statistics_folding(store: Store):
         cur.close()
 
 
+def _drop_orphan_history(cur) -> None:
+    """The history of deals no longer stored goes with them."""
+    for table in ("stage_history", "deal_stages"):
+        cur.execute(f"DELETE FROM {table} WHERE opportunity_id NOT IN "
+                    "(SELECT opportunity_id FROM sales)")
+    store_stage_order(cur)
+
+
 def _drop_orphans(cur, tr: TableReport, sales_loaded: bool) -> None:
     """After replacing accounts: deals and pins of accounts that are gone go too."""
     if not sales_loaded:
@@ -1123,9 +1130,7 @@ def _drop_orphans(cur, tr: TableReport, sales_loaded: bool) -> None:
                 "DELETE FROM sales WHERE account_id NOT IN (SELECT account_id FROM accounts)"
             )
             tr.notes.append(f"{gone} deals of accounts no longer in the file were removed")
-        cur.execute("DELETE FROM stage_history WHERE opportunity_id NOT IN "
-                    "(SELECT opportunity_id FROM sales)")
-        store_stage_order(cur)
+        _drop_orphan_history(cur)
     cur.execute(
         "DELETE FROM account_overrides WHERE account_id NOT IN (SELECT account_id FROM accounts)"
     )

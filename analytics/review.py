@@ -87,13 +87,15 @@ def closed_counts(cur, plan: Plan, period: Period, by: str = "segment",
 
 
 def rep_strengths(cur, plan: Plan, period: Period, *, by: str = "segment",
-                  min_closed: int = MIN_CLOSED,
-                  territories: tuple[str, ...] = ()) -> pd.DataFrame:
+                  min_closed: int = MIN_CLOSED, territories: tuple[str, ...] = (),
+                  counts: pd.DataFrame | None = None) -> pd.DataFrame:
     """STRENGTH_COLUMNS, one row per (rep, value) with a closed deal, strongest first.
-    With `territories`, the deals of those territories' accounts, against the team there."""
+    With `territories`, the deals of those territories' accounts, against the team there.
+    `counts`: `closed_counts` of the same arguments when the caller has them."""
     if min_closed < 1:
         raise InputError("--min-closed: at least 1")
-    counts = closed_counts(cur, plan, period, by, territories)
+    if counts is None:
+        counts = closed_counts(cur, plan, period, by, territories)
     out = versus_team(counts[counts["rep_id"].notna()], "rep_id", min_closed)
     out["by"] = by
     names = dict(cur.execute("SELECT rep_id, name FROM reps").fetchall())

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-SCHEMA_VERSION = 8
+from analytics.stage_history import DAYS_IN_STAGE_SQL, deal_stages_sql
+
+SCHEMA_VERSION = 9
 
 H3_RESOLUTIONS: tuple[int, ...] = (3, 4, 5, 6, 7, 8)
 """Resolutions whose cell every account carries (computed at import, never by parent-of)."""
@@ -26,6 +28,19 @@ PLAN_EVENTS = """CREATE TABLE IF NOT EXISTS plan_events (
 );"""
 CREATION_EVENTS = ("created", "cloned", "snapshot of", "restored from")
 """The first entry of every plan's history: how it came to be (plans.new_plan logs it)."""
+
+STAGE_HISTORY_DDL = """CREATE TABLE IF NOT EXISTS stage_history (
+    opportunity_id VARCHAR NOT NULL,
+    stage VARCHAR NOT NULL,
+    stage_class VARCHAR NOT NULL,
+    changed_at DATE NOT NULL,
+    days_in_stage INTEGER
+);"""
+DEAL_STAGES_DDL = """CREATE TABLE IF NOT EXISTS deal_stages (
+    opportunity_id VARCHAR NOT NULL,
+    stages VARCHAR[] NOT NULL,
+    days INTEGER[] NOT NULL
+);"""
 
 DDL = f"""
 CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR);
@@ -80,13 +95,9 @@ CREATE TABLE IF NOT EXISTS sales (
     loss_reason VARCHAR
 );
 
-CREATE TABLE IF NOT EXISTS stage_history (
-    opportunity_id VARCHAR NOT NULL,
-    stage VARCHAR NOT NULL,
-    stage_class VARCHAR NOT NULL,
-    changed_at DATE NOT NULL,
-    days_in_stage INTEGER
-);
+{STAGE_HISTORY_DDL}
+
+{DEAL_STAGES_DDL}
 
 CREATE SEQUENCE IF NOT EXISTS plan_ids START 1;
 
@@ -245,6 +256,16 @@ MIGRATIONS: dict[int, list[str]] = {
         "ALTER TABLE sales ADD COLUMN IF NOT EXISTS lead_source VARCHAR",
         "ALTER TABLE sales ADD COLUMN IF NOT EXISTS lost_to VARCHAR",
         "ALTER TABLE sales ADD COLUMN IF NOT EXISTS loss_reason VARCHAR",
+    ],
+    # 8 -> 9: each change's days in its stage and one row of stages per deal, kept at
+    # import (analytics/stage_history.py): worked out here for a history already stored
+    9: [
+        STAGE_HISTORY_DDL,
+        "ALTER TABLE stage_history ADD COLUMN IF NOT EXISTS days_in_stage INTEGER",
+        DAYS_IN_STAGE_SQL,
+        DEAL_STAGES_DDL,
+        "DELETE FROM deal_stages",
+        deal_stages_sql(),
     ],
 }
 """Statements that bring a database of version N-1 to version N."""

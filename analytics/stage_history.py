@@ -7,6 +7,9 @@ sums (docs/metrics.md, "The pipeline funnel").
   that changes the history.
 - **days_in_stage**: from a change to the deal's next change (NULL for its last), written
   on the rows as they are imported (a file holds a deal's whole history).
+- **deal_stages**: one row per deal: the stages it entered (in the order it first entered
+  them) and the days it spent in each (summed when it came back; NULL for the last), so a
+  funnel joins one row per deal instead of grouping every change (`refresh_deal_stages`).
 """
 
 from __future__ import annotations
@@ -30,6 +33,33 @@ def computed_stage_order(cur) -> list[str]:
                                                 ORDER BY first_at) AS pos FROM firsts)
            SELECT stage FROM ranked GROUP BY stage ORDER BY avg(pos), stage""").fetchall()
     return [r[0] for r in rows]
+
+
+def deal_stages_sql(where: str = "") -> str:
+    """The INSERT of `deal_stages` rows for the history rows `where` keeps."""
+    return f"""INSERT INTO deal_stages
+        SELECT opportunity_id, list(stage ORDER BY first_at, stage),
+               list(d ORDER BY first_at, stage)
+        FROM (SELECT opportunity_id, stage, min(changed_at) AS first_at,
+                     sum(days_in_stage) AS d
+              FROM stage_history {where} GROUP BY 1, 2)
+        GROUP BY 1"""
+
+
+DAYS_IN_STAGE_SQL = f"""UPDATE stage_history SET days_in_stage = n.d
+    FROM (SELECT opportunity_id, stage, changed_at, {NEXT_CHANGE} - changed_at AS d
+          FROM stage_history) n
+    WHERE stage_history.opportunity_id = n.opportunity_id AND stage_history.stage = n.stage
+      AND stage_history.changed_at = n.changed_at"""
+"""Every stored change's days in stage (a database upgraded from before they were kept)."""
+
+
+def refresh_deal_stages(cur, deals: str | None = None) -> None:
+    """Rebuild `deal_stages` for the deals `deals` selects (SQL of opportunity ids), or all;
+    deals without a history left have no row."""
+    where = f"WHERE opportunity_id IN ({deals})" if deals else ""
+    cur.execute(f"DELETE FROM deal_stages {where}")
+    cur.execute(deal_stages_sql(where))
 
 
 def store_stage_order(cur) -> None:

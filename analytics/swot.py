@@ -172,16 +172,21 @@ class Team:
     big_deal: float
 
 
-def team_facts(cur, plan: Plan, period: Period, as_of: dt.date, settings: Settings) -> Team:
+def team_facts(cur, plan: Plan, period: Period, as_of: dt.date, settings: Settings, *,
+               summary_rows: pd.DataFrame | None = None) -> Team:
+    """`summary_rows`: the plan's territory metrics when the caller has them (the app
+    keeps the per-unit cube they come from across pages)."""
     order = funnel.stage_order(cur)
-    rows, _ = metrics.summary(cur, plan, period, as_of, settings)
+    rows = summary_rows if summary_rows is not None \
+        else metrics.summary(cur, plan, period, as_of, settings)[0]
     threshold = cur.execute("SELECT quantile_cont(amount, ?) FROM sales WHERE stage = 'open'",
                             [BIG_DEAL_QUANTILE]).fetchone()[0]
+    counts = {by: review.closed_counts(cur, plan, period, by) for by in ("segment", "product")}
     return Team(
         summary_rows=rows, funnel=funnel.funnel(cur, plan, period, None, order), order=order,
-        counts={by: review.closed_counts(cur, plan, period, by)
-                for by in ("segment", "product")},
-        strengths=review.rep_strengths(cur, plan, period, by="segment"),
+        counts=counts,
+        strengths=review.rep_strengths(cur, plan, period, by="segment",
+                                       counts=counts["segment"]),
         area=pf.area_table(cur, plan, period, as_of, pf.Level("territory")),
         area_to_date=pf.area_table(cur, plan, to_date(period, as_of), as_of,
                                    pf.Level("territory")),

@@ -10,6 +10,7 @@ from analytics import plans, rep_fit, review, swot, users
 from analytics.errors import InputError
 from ui.context import sidebar_context
 from ui.page_entry import run_through_app
+from ui.plan_metrics import plan_metrics
 from ui.text import literal
 from ui.widgets import money, percent
 
@@ -61,8 +62,11 @@ key = (ctx.db_key, ctx.data_version, plan.plan_id, stamp, str(ctx.period),
 
 @st.cache_data(show_spinner="Measuring the team...", max_entries=8)
 def _team(key, settings_json, _ctx):
-    """What every territory's review of this plan and period compares with."""
-    return swot.team_facts(_ctx.cur, _ctx.plan, _ctx.period, _ctx.as_of, _ctx.settings)
+    """What every territory's review of this plan and period compares with (the plan's
+    metrics from the cube the map page keeps)."""
+    rows, _, _ = plan_metrics(_ctx)
+    return swot.team_facts(_ctx.cur, _ctx.plan, _ctx.period, _ctx.as_of, _ctx.settings,
+                           summary_rows=rows)
 
 
 @st.cache_data(show_spinner="Reviewing the territory...", max_entries=32)

@@ -28,7 +28,7 @@ DEMO_DIR = REPO / "data" / "demo"
 ALL_TABLES = (
     "meta", "reps", "accounts", "sales", "plans", "territories", "plan_units",
     "account_overrides", "territory_types", "assignment_rules", "plan_events", "snapshots",
-    "users", "stage_history",
+    "users", "stage_history", "deal_stages",
 )
 
 

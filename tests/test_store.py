@@ -92,3 +92,36 @@ def test_version_1_database_is_migrated(tmp_path):
             "SELECT count(*) FROM sales WHERE account_key IS NULL").fetchone()[0]
         assert missing == 0
         assert _state_totals(store).equals(expected)
+
+
+def test_a_version_8_history_gets_its_days_and_deal_stages(tmp_path, make_csv):
+    """A database from before the days in stage and deal_stages were kept (schema 8)."""
+    from analytics import funnel, plans
+
+    path = tmp_path / "v8.duckdb"
+    acc = make_csv("a.csv", [["account_id", "lat", "lon"], ["A1", 40.7, -74.0]])
+    deals = make_csv("d.csv", [["opportunity_id", "account_id", "amount", "close_date",
+                                "stage"], ["O1", "A1", 10, "2026-03-01", "won"]])
+    hist = make_csv("h.csv", [["OpportunityId", "StageName", "CreatedDate"],
+                              ["O1", "Prospecting", "2026-01-01"],
+                              ["O1", "Proposal", "2026-02-01"],
+                              ["O1", "Closed Won", "2026-03-01"]])
+    with Store(path) as store:
+        ingest.load(store, accounts=acc, sales=deals, stage_history=hist)
+    con = duckdb.connect(str(path))
+    con.execute("DROP TABLE deal_stages")
+    con.execute("ALTER TABLE stage_history DROP COLUMN days_in_stage")
+    con.execute("DELETE FROM meta WHERE key = 'stage_order'")
+    con.execute("UPDATE meta SET value = '8' WHERE key = 'schema_version'")
+    con.close()
+    with Store(path) as store:
+        cur = store.cursor()
+        assert cur.execute("SELECT stage, days_in_stage FROM stage_history ORDER BY "
+                           "changed_at").fetchall() == [("Prospecting", 31), ("Proposal", 28),
+                                                       ("Closed Won", None)]
+        assert cur.execute("SELECT stages, days FROM deal_stages").fetchall() == [
+            (["Prospecting", "Proposal", "Closed Won"], [31, 28, None])]
+        plans.create_plan(store, "P", UnitType.parse("county"))
+        got = funnel.funnel(cur, plans.get_plan(cur, "P"), Period.year(2026))
+        assert got["stage"].tolist() == ["Prospecting", "Proposal", "Closed Won"]
+        assert got["days_mean"].tolist()[:2] == [31, 28]

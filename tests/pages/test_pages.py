@@ -71,6 +71,26 @@ def test_data_page_reports_bad_rows_and_stores_good_ones(app):
     assert _count(app.db_path, "accounts") == before + 2
 
 
+def test_data_page_imports_a_stage_history_with_its_bad_rows(app):
+    app.run()
+    app.switch_page("pages/data.py").run()
+    before = _count(app.db_path, "stage_history")
+    csv = (b"OpportunityId,StageName,CreatedDate\n"
+           b"OPP-000001,Prospecting,2025-11-09\n"
+           b"OPP-000001,Closed Won,2026-03-12\n"
+           b"NO-SUCH-DEAL,Prospecting,2026-01-01\n")
+    app.file_uploader(key="upload_stage_history").set_value(
+        ("history.csv", csv, "text/csv")).run()
+    app.button[0].click().run()
+    assert not app.exception
+    report = app.dataframe[0].value
+    assert report[["file", "row", "column", "value"]].to_dict("records") == [{
+        "file": "history.csv", "row": 4, "column": "OpportunityId",
+        "value": "NO-SUCH-DEAL"}]
+    # OPP-000001's six stored changes are replaced by the file's two
+    assert _count(app.db_path, "stage_history") == before - 6 + 2
+
+
 def test_plans_page_imports_a_plan(app, tmp_path):
     app.run()
     app.switch_page("pages/plans.py").run()
