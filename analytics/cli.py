@@ -25,6 +25,7 @@ from analytics import (
     demo,
     edits,
     ingest,
+    jsonable,
     metrics,
     performance,
     plans,
@@ -666,7 +667,7 @@ def _cmd_summary(args) -> int:
         rows, plan_row = metrics.summary(cur, plan, period, as_of, settings,
                                          baseline=baseline)
     if args.format == "json":
-        _emit({"territories": _records(rows), "plan": _jsonable(plan_row)}, args)
+        _emit({"territories": jsonable.records(rows), "plan": jsonable.plain(plan_row)}, args)
     else:
         _emit(metrics.summary_frame(rows, plan_row), args)
     return EXIT_OK
@@ -711,9 +712,9 @@ def _cmd_balance(args) -> int:
             saved = plan.name
     rows, whole = result.after
     report = {**result.report, "moved_units": len(result.moved_units), "saved_as": saved,
-              "plan": _jsonable(whole)}
+              "plan": jsonable.plain(whole)}
     if args.format == "json":
-        _emit({**report, "territories": _records(rows)}, args)
+        _emit({**report, "territories": jsonable.records(rows)}, args)
     else:
         frame = metrics.summary_frame(rows, whole)
         _emit(frame, args)
@@ -730,18 +731,6 @@ def _cmd_balance(args) -> int:
     return EXIT_OK
 
 
-def _jsonable(value):
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, float) and value != value:
-        return None
-    if hasattr(value, "item"):  # numpy scalars
-        return _jsonable(value.item())
-    return value
-
-
-def _records(frame: pd.DataFrame) -> list[dict]:
-    return [_jsonable(r) for r in frame.to_dict(orient="records")]
 
 
 def _cmd_plan(args) -> int:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import math
 from dataclasses import asdict, dataclass, field
 from urllib.parse import urlencode
 
@@ -24,6 +23,7 @@ from analytics import catalog, funnel, metrics, plans, review
 from analytics import performance as pf
 from analytics.errors import InputError
 from analytics.file_names import stem
+from analytics.jsonable import plain, records
 from analytics.period import Period
 from analytics.plans import Plan
 from analytics.settings import Settings
@@ -79,10 +79,10 @@ class Review:
             "territory_id": self.territory_id, "territory_name": self.territory_name,
             "rep_id": self.rep_id, "rep_name": self.rep_name, "plan": self.plan,
             "period": str(self.period), "as_of": self.as_of.isoformat(),
-            **{q: [{**{k: _clean(v) for k, v in asdict(ln).items()
+            **{q: [{**{k: plain(v) for k, v in asdict(ln).items()
                        if k not in ("quadrant", "page", "params")}, "link": ln.link()}
                    for ln in self.quadrant(q)] for q in QUADRANTS},
-            "funnel": _records(self.funnel), "team_funnel": _records(self.team_funnel),
+            "funnel": records(self.funnel), "team_funnel": records(self.team_funnel),
         }
 
     def file_name(self, fmt: str) -> str:
@@ -133,20 +133,8 @@ def _money(v) -> str:
     return catalog.format_value("won", v)
 
 
-def _clean(v):
-    if isinstance(v, float | np.floating):
-        return None if math.isnan(v) else float(v)
-    if isinstance(v, np.integer):
-        return int(v)
-    return v
-
-
 def _text(v) -> str | None:
     return v if isinstance(v, str) else None
-
-
-def _records(frame: pd.DataFrame) -> list[dict]:
-    return [{k: _clean(v) for k, v in row.items()} for row in frame.to_dict("records")]
 
 
 def to_date(period: Period, as_of: dt.date) -> Period:
