@@ -219,7 +219,7 @@ def territory_review(cur, plan: Plan, period: Period, as_of: dt.date, settings: 
             quadrant = "strengths" if r.verdict == "strong" else "weaknesses"
             lines.append(Line(
                 quadrant,
-                f"Wins {_pct(r.win_rate)} of {r.value} deals (95% interval "
+                f"The territory wins {_pct(r.win_rate)} of {r.value} deals (95% interval "
                 f"{_pct(r.win_rate_low)}-{_pct(r.win_rate_high)}, {r.closed} closed) "
                 f"against the team's {_pct(r.team_win_rate)}",
                 f"win rate by {by}: the 95% interval clear of the team's rate, "
@@ -393,7 +393,7 @@ def _competitors(cur, plan, period, territory, own, team) -> list[Line]:
     return [Line(
         "threats",
         f"{top} took {count} of the territory's {int(mine['lost_deals'].sum())} lost deals "
-        f"({_pct(share)}; the team: {_pct(team_share)}), most often on {reason}",
+        f"({_pct(share)}; the team: {_pct(team_share)}); the reason given most: {reason}",
         f"the competitor most often named on lost deals, {MIN_LOSSES}+ losses", share,
         team_share, "review", {**own, "drill": "competitors"})]
 
