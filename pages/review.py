@@ -5,8 +5,9 @@ slipping deals, the top accounts)."""
 import plotly.graph_objects as go
 import streamlit as st
 
+from analytics import funnel, plans, rep_fit, review, swot, users
 from analytics import performance as pf
-from analytics import plans, rep_fit, review, swot, users
+from analytics.cube import AccountFilter
 from analytics.errors import InputError
 from ui.context import sidebar_context
 from ui.page_entry import run_through_app
@@ -137,12 +138,28 @@ if drill == "segments":
                                 "sales_cycle_days": st.column_config.NumberColumn(
                                     "sales cycle (days)", format="%.0f")})
 elif drill == "funnel":
-    team = result.team_funnel.set_index("stage")
-    shown = result.funnel.assign(
-        team_conversion_next=result.funnel["stage"].map(team["conversion_next"]),
-        team_days_median=result.funnel["stage"].map(team["days_median"]))
+    segments = [r[0] for r in cur.execute(
+        "SELECT DISTINCT segment FROM accounts WHERE segment IS NOT NULL ORDER BY 1")
+        .fetchall()]
+    seg = st.selectbox("Segment", ["All segments", *segments], key="review_funnel_segment",
+                       help="The funnel of one segment's deals, the territory's against "
+                       "the team's in the same segment")
+    if seg == "All segments":
+        mine_f, team_f = result.funnel, result.team_funnel
+    else:
+        only = AccountFilter(segments=(seg,))
+        mine_f = funnel.funnel(cur, plan, period, pf.Scope(flt=only, territories=(territory,)))
+        team_f = funnel.funnel(cur, plan, period, pf.Scope(flt=only))
+    team = team_f.set_index("stage")
+    shown = mine_f.assign(
+        team_conversion_next=mine_f["stage"].map(team["conversion_next"]),
+        team_days_median=mine_f["stage"].map(team["days_median"]))
+    worst = shown.loc[shown["lost_here"].idxmax()] if shown["lost_here"].sum() else None
     st.caption(f"Source: {literal(shown['source'].iloc[0])}. The deals closed in the period; "
-               "a deal reached a stage when its history holds it or a later one.")
+               "a deal reached a stage when its history holds it or a later one."
+               + (f" Most deals are lost at {literal(worst['stage'])} "
+                  f"({worst['lost_here']:,} of {shown['lost_here'].sum():,})."
+                  if worst is not None else ""))
     fig = go.Figure(go.Funnel(y=shown["stage"], x=shown["reached"],
                               textinfo="value+percent initial"))
     fig.update_layout(height=320, margin={"l": 10, "r": 10, "t": 10, "b": 10})

@@ -89,6 +89,31 @@ def test_the_funnel_against_the_team(app):
     table = next(d.value for d in app.dataframe if "reached" in d.value.columns)
     assert table["stage"].tolist()[0] == "Prospecting"
     assert table["team_conversion_next"].notna().sum() == 5
+    worst = table.loc[table["lost_here"].idxmax(), "stage"]
+    assert any(f"Most deals are lost at {worst}" in shown(c.value) for c in app.caption)
+
+
+@pytest.mark.parametrize("segment", ["Hospital", "Clinic", "Surgery Center",
+                                     "Physician Practice"])
+def test_the_funnel_of_each_segment(app, demo_db, segment):
+    from analytics import funnel
+    from analytics.cube import AccountFilter
+    from analytics.performance import Scope
+
+    open_review(app, territory="T20", drill="funnel")
+    app.selectbox(key="review_funnel_segment").select(segment).run()
+    assert not app.exception
+    table = next(d.value for d in app.dataframe if "reached" in d.value.columns)
+    with Store(demo_db, read_only=True) as s:
+        cur = s.cursor()
+        plan = plans.get_plan(cur, None)
+        only = AccountFilter(segments=(segment,))
+        want = funnel.funnel(cur, plan, Period.year(2026),
+                             Scope(flt=only, territories=("T20",)))
+        team = funnel.funnel(cur, plan, Period.year(2026), Scope(flt=only))
+    assert table["reached"].tolist() == want["reached"].tolist()
+    assert table["team_conversion_next"].round(9).tolist()[:5] == \
+        team["conversion_next"].round(9).tolist()[:5]
 
 
 def test_the_meeting_pack_for_the_territory(app):
