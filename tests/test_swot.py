@@ -193,3 +193,23 @@ def test_file_names_come_from_the_one_rule(t07):
     assert hostile.file_name("pdf") == "review-etc_pass_wd-2026-09-30.pdf"
     assert dc_replace(t07, territory_id="...").file_name("md") == \
         "review-territory-2026-09-30.md"
+
+
+@pytest.mark.parametrize("territory", ["T1", "T2", "T3", "T4", "T5"])
+def test_every_small_world_territory_has_a_review(small_db, territory):
+    """No stage history, a territory without a rep (T3), one without accounts (T5), one
+    with quota and capacity 0 (T4): each review says what it can and nothing else."""
+    from conftest import SMALL_AS_OF, SMALL_PERIOD
+
+    with Store(small_db, read_only=True) as s:
+        cur = s.cursor()
+        got = swot.territory_review(cur, plans.get_plan(cur, None), SMALL_PERIOD,
+                                    SMALL_AS_OF, load_settings(s), territory)
+    assert set(got.funnel["source"]) == {"closed deals only (no stage history imported)"}
+    assert all(ln.params.get("drill") != "funnel" for ln in got.lines)  # no stage to blame
+    assert all(ln.params.get("drill") != "competitors" for ln in got.lines)
+    json.loads(got.json())
+    assert got.markdown().startswith(f"# Territory review: {territory}")
+    if territory == "T3":
+        assert got.rep_id is None
+        assert "no rep" in got.markdown()

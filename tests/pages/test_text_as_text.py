@@ -20,7 +20,7 @@ TERRITORY = "[click](http://evil.example/territory)"
 REP = "**bold** :red[x] $x$ <b>http://evil.example/rep</b>"
 LINK = "[x](http://evil.example/link)"
 PAGES = ["pages/map.py", "pages/performance.py", "pages/coverage.py", "pages/plans.py",
-         "pages/data.py", "pages/settings.py"]
+         "pages/data.py", "pages/settings.py", "pages/review.py"]
 LIVE = re.compile(r"\]\(http|(?<!\\)http://evil|<b>")
 
 
@@ -44,6 +44,8 @@ def hostile(app):
         cur.execute("UPDATE plans SET name = ? WHERE name = 'Current alignment'", [PLAN])
         cur.execute("UPDATE territories SET name = ? WHERE territory_id = 'T01'", [TERRITORY])
         cur.execute("UPDATE reps SET name = ? WHERE rep_id = 'R001'", [REP])
+        for column in ("lost_to", "loss_reason"):  # the review's competitor line
+            cur.execute(f"UPDATE sales SET {column} = ? WHERE {column} IS NOT NULL", [LINK])
     return app
 
 
@@ -95,3 +97,10 @@ def test_literal_round_trips(text):
     assert shown(md) == " ".join(text.splitlines())
     assert not LIVE.search(md)
     assert "\n" not in md
+
+
+def test_the_review_names_a_typed_competitor_as_typed(hostile):
+    hostile.run()
+    hostile.switch_page("pages/review.py").run()
+    lines = [shown(m.value) for m in hostile.markdown if "[evidence](" in m.value]
+    assert any(line.startswith(f"{LINK} took ") for line in lines), lines
