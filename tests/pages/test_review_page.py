@@ -24,6 +24,13 @@ def open_review(app, **params):
     return app
 
 
+def on_demo(db, build):
+    """`build(cur, plan)` on the demo database's active plan: the engine's own answer."""
+    with Store(db, read_only=True) as s:
+        cur = s.cursor()
+        return build(cur, plans.get_plan(cur, None))
+
+
 def engine_review(db, territory):
     with Store(db, read_only=True) as s:
         cur = s.cursor()
@@ -76,10 +83,8 @@ def test_every_cut_of_the_segment_table(app, demo_db, by):
     app.segmented_control(key="review_by").set_value(by).run()
     assert not app.exception
     table = next(d.value for d in app.dataframe if "won_deals" in d.value.columns)
-    with Store(demo_db, read_only=True) as s:
-        cur = s.cursor()
-        want = review.segment_analysis(cur, plans.get_plan(cur, None), Period.year(2026), by,
-                                       Scope(territories=("T07",)))
+    want = on_demo(demo_db, lambda cur, plan: review.segment_analysis(
+        cur, plan, Period.year(2026), by, Scope(territories=("T07",))))
     assert table["value"].tolist() == want["value"].tolist()
     assert table["won"].round(2).tolist() == want["won"].round(2).tolist()
 
@@ -104,13 +109,11 @@ def test_the_funnel_of_each_segment(app, demo_db, segment):
     app.selectbox(key="review_funnel_segment").select(segment).run()
     assert not app.exception
     table = next(d.value for d in app.dataframe if "reached" in d.value.columns)
-    with Store(demo_db, read_only=True) as s:
-        cur = s.cursor()
-        plan = plans.get_plan(cur, None)
-        only = AccountFilter(segments=(segment,))
-        want = funnel.funnel(cur, plan, Period.year(2026),
-                             Scope(flt=only, territories=("T20",)))
-        team = funnel.funnel(cur, plan, Period.year(2026), Scope(flt=only))
+    only = AccountFilter(segments=(segment,))
+    want = on_demo(demo_db, lambda cur, plan: funnel.funnel(
+        cur, plan, Period.year(2026), Scope(flt=only, territories=("T20",))))
+    team = on_demo(demo_db, lambda cur, plan: funnel.funnel(
+        cur, plan, Period.year(2026), Scope(flt=only)))
     assert table["reached"].tolist() == want["reached"].tolist()
     assert table["team_conversion_next"].round(9).tolist()[:5] == \
         team["conversion_next"].round(9).tolist()[:5]
@@ -134,9 +137,7 @@ def territory_reps(db) -> dict[str, str]:
 def test_rep_fit_is_shown_then_applied_as_one_edit(app, demo_db):
     from analytics import rep_fit
 
-    with Store(demo_db, read_only=True) as s:
-        cur = s.cursor()
-        want = rep_fit.rep_fit(cur, plans.get_plan(cur, None), Period.year(2026))
+    want = on_demo(demo_db, lambda cur, plan: rep_fit.rep_fit(cur, plan, Period.year(2026)))
     open_review(app, territory="T07")
     table = next(d.value for d in app.dataframe if "suggested_rep" in d.value.columns)
     assert table["suggested_rep"].tolist() == want.table["suggested_rep"].tolist()
