@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from analytics.stage_history import DAYS_IN_STAGE_SQL, deal_stages_sql
+from analytics.stage_history import DAYS_IN_STAGE_SQL, refresh_deal_stages
 
 SCHEMA_VERSION = 9
 
@@ -264,11 +264,11 @@ MIGRATIONS: dict[int, list[str]] = {
         "ALTER TABLE stage_history ADD COLUMN IF NOT EXISTS days_in_stage INTEGER",
         DAYS_IN_STAGE_SQL,
         DEAL_STAGES_DDL,
-        "DELETE FROM deal_stages",
-        deal_stages_sql(),
+        refresh_deal_stages,
     ],
 }
-"""Statements that bring a database of version N-1 to version N."""
+"""Statements that bring a database of version N-1 to version N (SQL text, or a function
+of the cursor for work SQL alone cannot do in bounded memory)."""
 
 PLAN_STATES = ("planning", "active", "archived")
 """States a manager sets; exactly one plan is active."""

@@ -54,12 +54,23 @@ DAYS_IN_STAGE_SQL = f"""UPDATE stage_history SET days_in_stage = n.d
 """Every stored change's days in stage (a database upgraded from before they were kept)."""
 
 
+ROWS_PER_PASS = 4_000_000
+"""Changes grouped into deal rows per pass: the list aggregate holds its groups in memory
+(50M changes in one pass ran out of a 3 GB limit), so big histories go in slices of deals."""
+
+
 def refresh_deal_stages(cur, deals: str | None = None) -> None:
     """Rebuild `deal_stages` for the deals `deals` selects (SQL of opportunity ids), or all;
     deals without a history left have no row."""
-    where = f"WHERE opportunity_id IN ({deals})" if deals else ""
+    keep = [f"opportunity_id IN ({deals})"] if deals else []
+    where = f"WHERE {keep[0]}" if keep else ""
     cur.execute(f"DELETE FROM deal_stages {where}")
-    cur.execute(deal_stages_sql(where))
+    rows = cur.execute(f"SELECT count(*) FROM stage_history {where}").fetchone()[0]
+    parts = max(1, -(-rows // ROWS_PER_PASS))
+    for k in range(parts):
+        slice_ = [f"hash(opportunity_id) % {parts} = {k}"] if parts > 1 else []
+        conds = keep + slice_
+        cur.execute(deal_stages_sql(f"WHERE {' AND '.join(conds)}" if conds else ""))
 
 
 def store_stage_order(cur) -> None:

@@ -142,7 +142,7 @@ class Store:
             with self.transaction() as cur:
                 for step in range(version + 1, SCHEMA_VERSION + 1):
                     for sql in MIGRATIONS[step]:
-                        cur.execute(sql)
+                        sql(cur) if callable(sql) else cur.execute(sql)
                 cur.execute(DDL)  # tables a migration added: CREATE ... IF NOT EXISTS
                 cur.execute(
                     "UPDATE meta SET value = ? WHERE key = 'schema_version'",

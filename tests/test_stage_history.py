@@ -172,3 +172,15 @@ def test_days_in_stage_and_the_stage_order_are_kept_at_import(loaded):
     # Negotiation/Review (O4): a tie, by name
     assert scalar(loaded, "SELECT value FROM meta WHERE key = 'stage_order'") == \
         '["Prospecting", "Negotiation/Review", "Proposal"]'
+
+
+def test_deal_stages_built_in_slices_equal_one_pass(loaded, monkeypatch):
+    from analytics import stage_history
+
+    whole = sorted(rows(loaded, "SELECT * FROM deal_stages"))
+    assert whole == [("O1", ["Prospecting", "Proposal", "Closed Won"], [31, 28, None]),
+                     ("O3", ["Prospecting", "Closed Lost"], [89, None]),
+                     ("O4", ["Prospecting", "Negotiation/Review"], [61, None])]
+    monkeypatch.setattr(stage_history, "ROWS_PER_PASS", 2)  # 7 changes: 4 slices
+    stage_history.refresh_deal_stages(loaded.cursor())
+    assert sorted(rows(loaded, "SELECT * FROM deal_stages")) == whole
