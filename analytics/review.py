@@ -15,8 +15,6 @@ territories), strengths describe people, so the deal's own rep wins.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pandas as pd
 
@@ -141,17 +139,24 @@ def verdicts(frame: pd.DataFrame, min_closed: int) -> np.ndarray:
         ["strong", "weak", f"fewer than {min_closed} closed"], "as the team")
 
 
-def strength_line(row) -> str:
-    """One sentence with its evidence, e.g. "Avery Nguyen (R001) wins 62% of Hospital deals
-    (95% interval 48-74%, 34 closed) against the team's 41%"."""
-    def pct(v):
-        return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.0%}"
+def pct(value) -> str:
+    """A rate in whole percent, "-" when empty (review sentences)."""
+    return "-" if catalog.missing(value) else f"{value:.0%}"
 
-    who = f"{row['rep_name']} ({row['rep_id']})" if isinstance(row["rep_name"], str) \
-        else str(row["rep_id"])
+
+def wins_text(who: str, row) -> str:
+    """"WHO wins 62% of Hospital deals (95% interval 48%-74%, 34 closed) against the
+    team's 41%" from a `versus_team` row (a mapping)."""
     return (f"{who} wins {pct(row['win_rate'])} of {row['value']} deals (95% interval "
             f"{pct(row['win_rate_low'])}-{pct(row['win_rate_high'])}, {row['closed']} "
-            f"closed) against the team's {pct(row['team_win_rate'])}: {row['verdict']}")
+            f"closed) against the team's {pct(row['team_win_rate'])}")
+
+
+def strength_line(row) -> str:
+    """One sentence with its evidence and the verdict, for a rep_strengths row."""
+    who = f"{row['rep_name']} ({row['rep_id']})" if isinstance(row["rep_name"], str) \
+        else str(row["rep_id"])
+    return f"{wins_text(who, row)}: {row['verdict']}"
 
 
 PAIR_COLUMNS = ["product_a", "product_b", "accounts_both", "accounts_a", "accounts_b",

@@ -26,6 +26,8 @@ from analytics.file_names import stem
 from analytics.jsonable import plain, records
 from analytics.period import Period
 from analytics.plans import Plan
+from analytics.resolution import resolved_cte
+from analytics.review import pct
 from analytics.settings import Settings
 
 QUADRANTS = ("strengths", "weaknesses", "opportunities", "threats")
@@ -110,7 +112,7 @@ class Review:
         team = self.team_funnel.set_index("stage")["conversion_next"]
         for r in self.funnel.itertuples():
             out.append(f"| {_md(r.stage)} | {r.reached:,} | {r.lost_here:,} | "
-                       f"{_pct(r.conversion_next)} | {_pct(team.get(r.stage))} | "
+                       f"{pct(r.conversion_next)} | {pct(team.get(r.stage))} | "
                        f"{_num(r.days_median)} |")
         out += ["", f"Funnel source: {self.funnel['source'].iloc[0]}.", ""]
         return "\n".join(out)
@@ -119,10 +121,6 @@ class Review:
 def _md(text) -> str:
     """Typed text in Markdown: the characters that would make links or emphasis escaped."""
     return "".join("\\" + c if c in "\\`*_[]<>#|!" else c for c in str(text))
-
-
-def _pct(v) -> str:
-    return "-" if catalog.missing(v) else f"{v:.0%}"
 
 
 def _num(v) -> str:
@@ -213,47 +211,43 @@ def territory_review(cur, plan: Plan, period: Period, as_of: dt.date, settings: 
         vs = review.versus_team(counts[counts["territory_id"].notna()], "territory_id",
                                 review.MIN_CLOSED)
         vs = vs[vs["territory_id"] == territory]
-        for r in vs.itertuples():
-            if r.verdict not in ("strong", "weak"):
+        for r in vs.to_dict("records"):
+            if r["verdict"] not in ("strong", "weak"):
                 continue
-            quadrant = "strengths" if r.verdict == "strong" else "weaknesses"
+            quadrant = "strengths" if r["verdict"] == "strong" else "weaknesses"
             lines.append(Line(
-                quadrant,
-                f"The territory wins {_pct(r.win_rate)} of {r.value} deals (95% interval "
-                f"{_pct(r.win_rate_low)}-{_pct(r.win_rate_high)}, {r.closed} closed) "
-                f"against the team's {_pct(r.team_win_rate)}",
+                quadrant, review.wins_text("The territory", r),
                 f"win rate by {by}: the 95% interval clear of the team's rate, "
-                f"{review.MIN_CLOSED}+ closed", r.win_rate, r.team_win_rate, "performance",
-                {**own, by: r.value, "metric": "win_rate_count", "level": "territory"}))
+                f"{review.MIN_CLOSED}+ closed", r["win_rate"], r["team_win_rate"],
+                "performance",
+                {**own, by: r["value"], "metric": "win_rate_count", "level": "territory"}))
     if rep:
         strengths = team.strengths
-        for r in strengths[(strengths["rep_id"] == rep)
-                           & strengths["verdict"].isin(["strong", "weak"])].itertuples():
-            quadrant = "strengths" if r.verdict == "strong" else "weaknesses"
+        mine = strengths[(strengths["rep_id"] == rep)
+                         & strengths["verdict"].isin(["strong", "weak"])]
+        for r in mine.to_dict("records"):
+            quadrant = "strengths" if r["verdict"] == "strong" else "weaknesses"
             lines.append(Line(
-                quadrant,
-                f"The rep {r.rep_name or rep} wins {_pct(r.win_rate)} of {r.value} deals "
-                f"(95% interval {_pct(r.win_rate_low)}-{_pct(r.win_rate_high)}, {r.closed} "
-                f"closed) against the team's {_pct(r.team_win_rate)}",
-                "rep strength by segment (all the rep's closed deals)", r.win_rate,
-                r.team_win_rate, "review", {**own, "drill": "strengths"}))
+                quadrant, review.wins_text(f"The rep {r['rep_name'] or rep}", r),
+                "rep strength by segment (all the rep's closed deals)", r["win_rate"],
+                r["team_win_rate"], "review", {**own, "drill": "strengths"}))
 
     # weaknesses: the leakiest stage, attainment behind pace
     leak = funnel.worst_leak(mine_funnel, team.funnel, review.MIN_CLOSED)
     if leak is not None:
         lines.append(Line(
             "weaknesses",
-            f"Only {_pct(leak['conversion_next'])} of deals that reach {leak['stage']} go "
+            f"Only {pct(leak['conversion_next'])} of deals that reach {leak['stage']} go "
             f"on ({leak['reached']:,} reached, {leak['lost_here']:,} lost there) against "
-            f"the team's {_pct(leak['conversion_next_team'])}",
+            f"the team's {pct(leak['conversion_next_team'])}",
             "the stage whose conversion to the next falls furthest below the team's, the "
             "95% interval clear of it", leak["conversion_next"], leak["conversion_next_team"],
             "review", {**own, "drill": "funnel"}))
     if me is not None and not catalog.missing(me["pace"]) and me["pace"] < 1:
         lines.append(Line(
             "weaknesses",
-            f"Attainment {_pct(me['attainment'])} of a {_money(me['quota'])} quota: pace "
-            f"{me['pace']:.2f} (behind: {_pct(to_date(period, as_of).days / period.days)} of "
+            f"Attainment {pct(me['attainment'])} of a {_money(me['quota'])} quota: pace "
+            f"{me['pace']:.2f} (behind: {pct(to_date(period, as_of).days / period.days)} of "
             "the period has passed)",
             "pace below 1 (attainment / elapsed share of the period)", me["pace"], 1.0,
             "performance", {**own, "metric": "attainment", "level": "territory"}))
@@ -267,7 +261,7 @@ def territory_review(cur, plan: Plan, period: Period, as_of: dt.date, settings: 
         lines.append(Line(
             "opportunities",
             f"{_money(me['whitespace'])} of whitespace: penetration "
-            f"{_pct(me['penetration'])} against the plan's {_pct(plan_pen)}",
+            f"{pct(me['penetration'])} against the plan's {pct(plan_pen)}",
             "penetration below the plan's, with whitespace", me["penetration"], plan_pen,
             "performance", {**own, "metric": "whitespace", "level": "territory"}))
     lines += _untapped(cur, plan, period, as_of, territory, own, team.segments)
@@ -276,7 +270,7 @@ def territory_review(cur, plan: Plan, period: Period, as_of: dt.date, settings: 
             "opportunities",
             f"Under-served: {srow['workload_hours']:,.0f} h of visits and travel a year "
             f"against {srow['capacity_hours']:,.0f} h of capacity (utilization "
-            f"{_pct(srow['utilization'])}): accounts the rep cannot reach",
+            f"{pct(srow['utilization'])}): accounts the rep cannot reach",
             "status under-served (utilization above 1 + overload tolerance)",
             srow["utilization"], 1.0 + settings.overload_tolerance, "coverage", own))
     if me is not None:
@@ -322,7 +316,7 @@ def _untapped(cur, plan, period, as_of, territory, own, team) -> list[Line]:
         out.append(Line(
             "opportunities",
             f"Untapped {r.segment}: {_money(r.whitespace)} of whitespace, penetration "
-            f"{_pct(r.penetration)} against the plan's {_pct(team_pen)} in {r.segment}",
+            f"{pct(r.penetration)} against the plan's {pct(team_pen)} in {r.segment}",
             "a segment's penetration below the plan's in that segment (largest whitespace "
             f"first, at most {UNTAPPED_SEGMENTS})", r.penetration, team_pen, "performance",
             {**own, "segment": r.segment, "metric": "whitespace", "level": "unit",
@@ -360,8 +354,6 @@ def competitors(cur, plan: Plan, period: Period,
     """Lost deals closing in the period by the competitor they went to (`lost_to`, blank =
     not recorded) and loss reason: count, amount, and the share of the losses."""
     where, params = review.territory_sql(territories)
-    from analytics.resolution import resolved_cte
-
     cte, cte_params = resolved_cte(plan)
     frame = cur.execute(
         f"""WITH {cte}
@@ -393,7 +385,7 @@ def _competitors(cur, plan, period, territory, own, team) -> list[Line]:
     return [Line(
         "threats",
         f"{top} took {count} of the territory's {int(mine['lost_deals'].sum())} lost deals "
-        f"({_pct(share)}; the team: {_pct(team_share)}); the reason given most: {reason}",
+        f"({pct(share)}; the team: {pct(team_share)}); the reason given most: {reason}",
         f"the competitor most often named on lost deals, {MIN_LOSSES}+ losses", share,
         team_share, "review", {**own, "drill": "competitors"})]
 
@@ -402,8 +394,6 @@ def slipping_deals(cur, plan: Plan, as_of: dt.date, territories: tuple[str, ...]
                    threshold: float | None = None) -> tuple[pd.DataFrame, float]:
     """(open deals whose close date is before the as-of date and whose amount is at least
     the plan's BIG_DEAL_QUANTILE of open deal amounts, largest first; that threshold)."""
-    from analytics.resolution import resolved_cte
-
     cte, cte_params = resolved_cte(plan)
     if threshold is None:
         threshold = cur.execute(
