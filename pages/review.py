@@ -77,6 +77,30 @@ def _review(key, territory, settings_json, _ctx):
                                  team=_team(key, settings_json, _ctx))
 
 
+@st.cache_data(show_spinner=False, max_entries=64)
+def _drill(key, territory, what, arg, settings_json, _ctx):
+    """A drill-down's table for one territory (`arg`: the cut or the segment), computed
+    once per plan, period and data, not on every rerun of the page."""
+    cur, plan, period = _ctx.cur, _ctx.plan, _ctx.period
+    mine = pf.Scope(territories=(territory,))
+    if what == "segments":
+        return review.segment_analysis(cur, plan, period, arg, mine)
+    if what == "funnel":  # one segment's: the territory's and the team's
+        only = AccountFilter(segments=(arg,))
+        return (funnel.funnel(cur, plan, period, pf.Scope(flt=only, territories=(territory,))),
+                funnel.funnel(cur, plan, period, pf.Scope(flt=only)))
+    if what == "strengths":
+        return review.rep_strengths(cur, plan, period, territories=(territory,))
+    if what == "products":
+        return review.product_pairs(cur, plan, period, territories=(territory,))
+    if what == "competitors":
+        return swot.competitors(cur, plan, period, (territory,))
+    if what == "slipping":
+        team = _team(key, settings_json, _ctx)
+        return swot.slipping_deals(cur, plan, _ctx.as_of, (territory,), team.big_deal)
+    return review.top_accounts_profile(cur, plan, period, mine)
+
+
 try:
     result = _review(key, territory, ctx.settings.to_json(), ctx)
 except InputError as exc:
@@ -123,13 +147,17 @@ st.subheader("Drill-down")
 drill = st.segmented_control("Show", list(DRILL_LABELS), key="review_drill",
                              format_func=DRILL_LABELS.get) or "segments"
 st.query_params["drill"] = drill
-mine = pf.Scope(territories=(territory,))
-cur, period = ctx.cur, ctx.period
+settings_json = ctx.settings.to_json()
+
+
+def drill_table(what: str, arg=None):
+    return _drill(key, territory, what, arg, settings_json, ctx)
+
 
 if drill == "segments":
     by = st.segmented_control("By", list(BY_LABELS), key="review_by",
                               format_func=BY_LABELS.get, default="segment") or "segment"
-    table = review.segment_analysis(cur, plan, period, by, mine)
+    table = drill_table("segments", by)
     st.dataframe(table.drop(columns="by"), hide_index=True, key="review_segments",
                  column_config={"win_rate": st.column_config.NumberColumn(format="percent"),
                                 "share_of_won": st.column_config.NumberColumn(
@@ -138,7 +166,7 @@ if drill == "segments":
                                 "sales_cycle_days": st.column_config.NumberColumn(
                                     "sales cycle (days)", format="%.0f")})
 elif drill == "funnel":
-    segments = [r[0] for r in cur.execute(
+    segments = [r[0] for r in ctx.cur.execute(
         "SELECT DISTINCT segment FROM accounts WHERE segment IS NOT NULL ORDER BY 1")
         .fetchall()]
     seg = st.selectbox("Segment", ["All segments", *segments], key="review_funnel_segment",
@@ -147,9 +175,7 @@ elif drill == "funnel":
     if seg == "All segments":
         mine_f, team_f = result.funnel, result.team_funnel
     else:
-        only = AccountFilter(segments=(seg,))
-        mine_f = funnel.funnel(cur, plan, period, pf.Scope(flt=only, territories=(territory,)))
-        team_f = funnel.funnel(cur, plan, period, pf.Scope(flt=only))
+        mine_f, team_f = drill_table("funnel", seg)
     team = team_f.set_index("stage")
     shown = mine_f.assign(
         team_conversion_next=mine_f["stage"].map(team["conversion_next"]),
@@ -171,30 +197,29 @@ elif drill == "funnel":
                                  "team_conversion_next")})
 elif drill == "strengths":
     rep = terr.loc[terr["territory_id"] == territory, "rep_id"].iloc[0]
-    table = review.rep_strengths(cur, plan, period, by="segment")
+    table = _team(key, settings_json, ctx).strengths
     if isinstance(rep, str):
         st.write(f"**{literal(result.rep_name or rep)}**, all their closed deals, against "
                  "the team:")
         st.dataframe(table[table["rep_id"] == rep], hide_index=True,
                      key="review_rep_strengths")
     st.write("Every rep on this territory's accounts, against the team there:")
-    st.dataframe(review.rep_strengths(cur, plan, period, territories=(territory,)),
-                 hide_index=True, key="review_territory_strengths")
+    st.dataframe(drill_table("strengths"), hide_index=True,
+                 key="review_territory_strengths")
 elif drill == "products":
-    st.dataframe(review.product_pairs(cur, plan, period, territories=(territory,)),
-                 hide_index=True, key="review_pairs")
+    st.dataframe(drill_table("products"), hide_index=True, key="review_pairs")
 elif drill == "competitors":
-    st.dataframe(swot.competitors(cur, plan, period, (territory,)), hide_index=True,
+    st.dataframe(drill_table("competitors"), hide_index=True,
                  key="review_competitors",
                  column_config={"share_of_losses": st.column_config.NumberColumn(
                      format="percent")})
 elif drill == "slipping":
-    late, threshold = swot.slipping_deals(cur, plan, ctx.as_of, (territory,))
+    late, threshold = drill_table("slipping")
     st.caption(f"Open deals of at least {money(threshold)} whose close date is before "
                f"{ctx.as_of}: {len(late):,}, {money(late['amount'].sum())}.")
     st.dataframe(late, hide_index=True, key="review_slipping")
 else:
-    profile = review.top_accounts_profile(cur, plan, period, mine)
+    profile = drill_table("profile")
     won_share = profile.loc[profile["what"] == "share of won", "top"].iloc[0]
     st.caption(f"The top {review.TOP_N} accounts by won amount hold "
                f"{percent(won_share)} of the territory's won amount.")
