@@ -2,6 +2,8 @@
 funnel against the team, and the drill-downs (segments, strengths, products, competitors,
 slipping deals, the top accounts)."""
 
+from urllib.parse import quote, urljoin, urlsplit
+
 import plotly.graph_objects as go
 import streamlit as st
 
@@ -118,8 +120,18 @@ for i, (q, title) in enumerate(QUADRANT_TITLES.items()):
             st.markdown(f"{literal(line.text)} · [evidence]({line.link()})",
                         help=literal(f"Rule: {line.rule}"))
 
+def app_base() -> str:
+    """The app's address as this browser reaches it, so the evidence links of a downloaded
+    review open from the meeting notes ("" when unknown; only scheme, host and path kept,
+    every other character percent-encoded)."""
+    parts = urlsplit(st.context.url or "")
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return ""
+    return quote(urljoin(f"{parts.scheme}://{parts.netloc}{parts.path}", "."), safe=":/.-_~")
+
+
 d1, d2, _ = st.columns([1, 1, 3])
-d1.download_button("Review (Markdown)", result.markdown().encode("utf-8"),
+d1.download_button("Review (Markdown)", result.markdown(app_base()).encode("utf-8"),
                    file_name=result.file_name("md"), mime="text/markdown",
                    key="review_md", on_click="ignore")
 d2.download_button("Review (JSON)", result.json().encode("utf-8"),

@@ -63,6 +63,19 @@ def test_an_evidence_link_opens_the_explorer_on_the_numbers(page, app_url):
     assert explorer.get_by_test_id("stAlert").count() == 0  # every link value was known
 
 
+def test_the_downloaded_review_links_back_into_the_app(page, app_url, tmp_path):
+    page.goto(f"{app_url}/review?territory=T07")
+    wait_for_app(page)
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Review (Markdown)").click()
+    text = (download.value.path()).read_text(encoding="utf-8")
+    links = [part.split(")")[0] for part in text.split("([evidence](")[1:]]
+    assert links
+    assert all(link.startswith(f"{app_url}/performance?") or
+               link.startswith(f"{app_url}/review?") or
+               link.startswith(f"{app_url}/coverage?") for link in links), links[:3]
+
+
 def test_a_funnel_line_opens_the_reviews_funnel(page, app_url):
     page.goto(f"{app_url}/review?territory=T07")
     wait_for_app(page)
