@@ -153,6 +153,12 @@ quota or visit count). 1e308 passed the finite check, then sums overflowed to in
 the Map and Coverage pages and the exports failed."""
 
 
+DUPLICATE_ID = "duplicate %s: the same id is on rows %s (fix the file so each id appears once)"
+"""A repeated id's reason (printf: the id's field, the rows that share it), in every engine."""
+UNKNOWN_ACCOUNT = "account %s does not exist: import it in the accounts file first"
+"""A deal of an account that is not imported (printf: the account id), in every engine."""
+
+
 def parse_mapping(items: Iterable[str]) -> dict[str, dict[str, str]]:
     """`["accounts.lat=Y", ...]` -> `{"accounts": {"lat": "Y"}}`, checked against the specs."""
     out: dict[str, dict[str, str]] = {}
@@ -433,20 +439,29 @@ def _lit(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _date_format(cur, view: str, src: str) -> str:
-    """Day-first or month-first for slash dates, decided once per column."""
+def date_format_counts(cur, view: str, column: str) -> tuple[int, int]:
+    """(values only month-first reads, values only day-first reads) of a slash-date column
+    (its header): summed over a file's parts, they decide its format (`date_format_of`)."""
     mdy, dmy = cur.execute(
         f"SELECT count(*) FILTER (WHERE try_strptime(v, '%m/%d/%Y') IS NULL "
         f"AND try_strptime(v, '%d/%m/%Y') IS NOT NULL), "
         f"count(*) FILTER (WHERE try_strptime(v, '%d/%m/%Y') IS NULL "
         f"AND try_strptime(v, '%m/%d/%Y') IS NOT NULL) "
-        f"FROM (SELECT trim(CAST({src} AS VARCHAR)) AS v FROM {view})"
+        f"FROM (SELECT trim(CAST({_q(column)} AS VARCHAR)) AS v FROM {view})"
     ).fetchone()
+    return int(mdy), int(dmy)
+
+
+def date_format_of(mdy: int, dmy: int) -> str:
+    """Day-first or month-first for slash dates, decided once per column."""
     return "%d/%m/%Y" if mdy > 0 and dmy == 0 else "%m/%d/%Y"
 
 
-def _field_sql(cur, view: str, f: Field, src: str | None, src_type: str | None):
-    """(value expression, raw text expression, error expression) for one field."""
+def _field_sql(cur, view: str, f: Field, src: str | None, src_type: str | None,
+               date_format: str | None = None):
+    """(value expression, raw text expression, error expression) for one field;
+    `date_format`: the column's slash-date order when decided elsewhere (over a whole
+    file read in parts), else decided here from `view`."""
     if src is None:
         null = {"number": "NULL::DOUBLE", "lat": "NULL::DOUBLE", "lon": "NULL::DOUBLE",
                 "date": "NULL::DATE", "flag": "NULL::BOOLEAN"}.get(f.kind, "NULL::VARCHAR")
@@ -492,7 +507,7 @@ def _field_sql(cur, view: str, f: Field, src: str | None, src_type: str | None):
                           f"{NUMBER_MAX:,.0f}; check the column and its unit'")
     elif f.kind == "date":
         if is_text:
-            fmt = _date_format(cur, view, col)
+            fmt = date_format or date_format_of(*date_format_counts(cur, view, src))
             value = (
                 f"COALESCE(TRY_CAST({raw} AS DATE), "
                 f"CAST(try_strptime({raw}, '{fmt}') AS DATE), "
@@ -525,8 +540,9 @@ def _field_sql(cur, view: str, f: Field, src: str | None, src_type: str | None):
     return value, raw, error
 
 
-def _stage(
-    cur, view: str, spec: TableSpec, chosen: dict[str, str], *, materialize: bool = True
+def stage_table(
+    cur, view: str, spec: TableSpec, chosen: dict[str, str], *, materialize: bool = True,
+    date_formats: dict[str, str] | None = None, whole_file: bool = True,
 ) -> tuple[str, list[str]]:
     """Stage `t_<table>` with value, raw_ and err_ columns, and collect rejections in `rej`;
     return it and the fields whose values are checked.
@@ -534,6 +550,9 @@ def _stage(
     `materialize=False` makes `t_<table>` a view: DuckDB then computes only the columns a
     query reads (the big deal files never get their raw and error texts copied), and the
     checks wait for the table's rules, which run them in one scan (`scan_checks`).
+    `whole_file=False`: `view` is one part of a file (the Spark job's partition): only the
+    checks of single values run, ids repeated across parts are the caller's to find, and
+    `date_formats` (field -> slash-date order) says what the whole file decided.
     """
     types = dict(cur.execute(f"SELECT column_name, column_type FROM "
                              f"(DESCRIBE SELECT * FROM {view})").fetchall())
@@ -541,7 +560,8 @@ def _stage(
     checked = []
     for f in spec.fields:
         src = chosen.get(f.name)
-        value, raw, error = _field_sql(cur, view, f, src, types.get(src) if src else None)
+        value, raw, error = _field_sql(cur, view, f, src, types.get(src) if src else None,
+                                       (date_formats or {}).get(f.name))
         parts += [f"{value} AS {f.name}", f"{raw} AS raw_{f.name}", f"{error} AS err_{f.name}"]
         if src is not None and error != "NULL::VARCHAR":
             checked.append(f.name)
@@ -552,8 +572,10 @@ def _stage(
         "CREATE OR REPLACE TEMP TABLE rej (__row BIGINT, col VARCHAR, value VARCHAR, "
         "reason VARCHAR)"
     )
-    if materialize:
+    if materialize and whole_file:
         scan_checks(cur, table, spec, chosen, checked, {})
+    elif materialize:
+        value_checks(cur, table, spec, chosen, checked)
     return table, checked
 
 
@@ -626,8 +648,7 @@ def duplicate_rows(cur, table: str, spec: TableSpec, chosen: dict[str, str]) -> 
     cur.execute(
         f"""INSERT INTO rej
         SELECT t.__row, {_lit(chosen[key])}, t.{key},
-               'duplicate {key}: the same id is on rows ' || d.rows_list ||
-               ' (fix the file so each id appears once)'
+               printf({_lit(DUPLICATE_ID)}, {_lit(key)}, d.rows_list)
         FROM (SELECT __row, {key} FROM {table} WHERE {key} IN (SELECT {key} FROM dup_keys)) t
         JOIN (
             SELECT {key}, string_agg(CAST(__row AS VARCHAR), ', ' ORDER BY __row) AS rows_list
@@ -639,7 +660,7 @@ def duplicate_rows(cur, table: str, spec: TableSpec, chosen: dict[str, str]) -> 
 # --------------------------------------------------------------------------------------
 # per-table rules
 # --------------------------------------------------------------------------------------
-def _accounts_rules(cur, chosen: dict[str, str], report: TableReport) -> None:
+def accounts_rules(cur, chosen: dict[str, str], report: TableReport) -> None:
     lat_c, lon_c = chosen.get("lat", "lat"), chosen.get("lon", "lon")
     zeros = cur.execute(
         "SELECT count(*) FROM t_accounts WHERE lat = 0 AND lon = 0"
@@ -730,11 +751,12 @@ def _accounts_rules(cur, chosen: dict[str, str], report: TableReport) -> None:
                             "postal code")
 
 
-def _accounts_final(cur, known_reps: bool) -> pa.Table:
-    """Valid accounts with every unit column computed (vectorised)."""
+def accounts_final(cur, keep_row: bool = False) -> pa.Table:
+    """Valid accounts with every unit column computed (vectorised), in file order;
+    `keep_row` keeps each one's `__row`."""
     cur.complete()
     rel = cur.sql(
-        """SELECT t.account_id, t.name, p.lat, p.lon, p.postal_code, p.country, t.segment,
+        """SELECT t.__row, t.account_id, t.name, p.lat, p.lon, p.postal_code, p.country, t.segment,
                   t.industry, coalesce(t.potential, 0) AS potential, t.owner_rep_id,
                   t.last_activity_date, t.visits_per_year, p.placed_by, p.zip5, p.zip3,
                   p.zip_state, p.fr_dept, p.fr_commune
@@ -772,15 +794,15 @@ def _accounts_final(cur, known_reps: bool) -> pa.Table:
         "zip5", "zip3", "county", "state", "fr_dept", "fr_commune",
         *[f"h3_r{r}" for r in H3_RESOLUTIONS],
     ]
-    return table.select(order)
+    return table.select(["__row", *order] if keep_row else order)
 
 
 def pc_equal(column: pa.ChunkedArray, value: str) -> np.ndarray:
     return np.asarray(column.to_numpy(zero_copy_only=False) == value, dtype=bool)
 
 
-def _sales_rules(cur, chosen, checked: list[str], report: TableReport,
-                 account_source: str) -> None:
+def sales_stage_view(cur, chosen: dict[str, str], report: TableReport) -> None:
+    """`s_sales`: the staged deals with each one's stage class (`stage_norm`)."""
     stage_c = chosen.get("stage")
     has_flags = "is_won" in chosen and "is_closed" in chosen
     won = ", ".join(_lit(s) for s in sorted(WON_STAGES))
@@ -801,8 +823,13 @@ def _sales_rules(cur, chosen, checked: list[str], report: TableReport,
         )
     cur.execute(f"CREATE OR REPLACE TEMP VIEW s_sales AS SELECT *, {stage_sql} AS stage_norm "
                 "FROM t_sales")
-    rules = {"account": ("s.account_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM "
-                         f"{account_source} a WHERE a.account_id = s.account_id)")}
+
+
+def sales_row_rules(chosen: dict[str, str]) -> dict[str, str]:
+    """The deal rules that look at one row alone (name -> SQL condition on the row `s`)."""
+    stage_c = chosen.get("stage")
+    has_flags = "is_won" in chosen and "is_closed" in chosen
+    rules = {}
     if "created_date" in chosen:
         rules["created"] = "s.created_date > s.close_date"
     if stage_c and not has_flags:
@@ -810,7 +837,13 @@ def _sales_rules(cur, chosen, checked: list[str], report: TableReport,
     elif has_flags:
         rules["stage"] = ("s.stage_norm IS NULL AND s.err_is_closed IS NULL "
                           "AND s.err_is_won IS NULL")
-    broken = scan_checks(cur, "s_sales", SALES, chosen, checked, rules)
+    return rules
+
+
+def sales_row_rejections(cur, chosen: dict[str, str], broken: set[str]) -> None:
+    """Rejections of the single-row rules in `broken` (names of `sales_row_rules`)."""
+    stage_c = chosen.get("stage")
+    has_flags = "is_won" in chosen and "is_closed" in chosen
     if "stage" in broken and stage_c and not has_flags:
         cur.execute(
             f"""INSERT INTO rej SELECT __row, {_lit(stage_c)}, raw_stage,
@@ -832,11 +865,20 @@ def _sales_rules(cur, chosen, checked: list[str], report: TableReport,
             || 'the created and close date columns'
             FROM s_sales WHERE created_date > close_date"""
         )
+
+
+def _sales_rules(cur, chosen, checked: list[str], report: TableReport,
+                 account_source: str) -> None:
+    sales_stage_view(cur, chosen, report)
+    rules = {"account": ("s.account_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM "
+                         f"{account_source} a WHERE a.account_id = s.account_id)"),
+             **sales_row_rules(chosen)}
+    broken = scan_checks(cur, "s_sales", SALES, chosen, checked, rules)
+    sales_row_rejections(cur, chosen, broken)
     if "account" in broken:
         cur.execute(
             f"""INSERT INTO rej SELECT s.__row, {_lit(chosen['account_id'])}, s.account_id,
-            'account ' || s.account_id || ' does not exist: import it in the accounts file '
-            || 'first'
+            printf({_lit(UNKNOWN_ACCOUNT)}, s.account_id)
             FROM t_sales s
             WHERE s.account_id IS NOT NULL
               AND NOT EXISTS (SELECT 1 FROM {account_source} a
@@ -996,12 +1038,12 @@ def load(
             headers = read_source(cur, Path(path), view, label)
             chosen = match_columns(headers, spec, mapping.get(name), file=label)
             tr.columns = chosen
-            table, checked = _stage(cur, view, spec, chosen,
+            table, checked = stage_table(cur, view, spec, chosen,
                                     materialize=name not in ("sales", "stage_history"))
             if name == "stage_history":
                 table = _history_rules(cur, chosen, checked, tr)
             elif name == "accounts":
-                _accounts_rules(cur, chosen, tr)
+                accounts_rules(cur, chosen, tr)
             elif name == "sales":
                 source = "accounts"
                 if files["accounts"] is not None:
@@ -1035,7 +1077,7 @@ def load(
                 )
                 _write(cur, REPS, "new_reps", tr, replace)
             elif name == "accounts":
-                accounts_source = _new_accounts(cur, _accounts_final(cur, known_reps=True))
+                accounts_source = _new_accounts(cur, accounts_final(cur))
                 _write(cur, ACCOUNTS, accounts_source, tr, replace)
                 if replace:
                     _drop_orphans(cur, tr, sales_loaded=files["sales"] is not None)

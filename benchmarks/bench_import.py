@@ -216,8 +216,8 @@ def _child_import(data: Path, db: Path) -> dict:
             finally:
                 cur.close()
 
-    for name in ("read_source", "match_columns", "_stage", "_date_format", "_accounts_rules",
-                 "_accounts_final", "_sales_rules", "_collect", "_write"):
+    for name in ("read_source", "match_columns", "stage_table", "date_format_counts",
+                 "accounts_rules", "accounts_final", "_sales_rules", "_collect", "_write"):
         clock.wrap(ingest, name)
     for name in ("locate_county", "county_from_cells", "locate",
                  "_tree", "_county_cells"):  # the last two: reference files, once a process
