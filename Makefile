@@ -7,7 +7,7 @@ PY      = $(VENV)/bin/python
 PORT   ?= 8501
 ADDRESS ?= 127.0.0.1
 
-.PHONY: run test lint e2e bench bench-map bench-explorer bench-balance bench-team bench-exports bench-routes bench-review chromium clean
+.PHONY: run test lint java e2e bench bench-map bench-explorer bench-balance bench-team bench-exports bench-routes bench-review chromium clean
 
 $(VENV)/.app: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -15,7 +15,7 @@ $(VENV)/.app: requirements.txt
 	$(PY) -m pip install --quiet -r requirements.txt
 	touch $@
 
-$(VENV)/.dev: $(VENV)/.app requirements-dev.txt
+$(VENV)/.dev: $(VENV)/.app requirements-dev.txt requirements-spark.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
@@ -36,8 +36,16 @@ chromium:
 lint: $(VENV)/.dev
 	$(PY) -m ruff check .
 
+## java: Debian's Java 17 runtime for Spark in local mode (the heavy path's tests)
+java:
+	@java -version 2>&1 | grep -Eq 'version "(1[7-9]|[2-9][0-9])' || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq openjdk-17-jre-headless >/dev/null; }
+	@java -version 2>&1 | head -1
+
 ## test: install everything the tests need, lint, then run every test (browser tests too)
-test: $(VENV)/.dev chromium lint
+test: $(VENV)/.dev chromium java lint
 	$(PY) -m pytest
 
 ## bench: the import and aggregation benchmark (1M accounts, 10M deals; several minutes)

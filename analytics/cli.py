@@ -513,6 +513,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("info", help="what the database holds")
     _db_arg(p)
+
+    p = sub.add_parser("attach", help="a database on the Spark job's output "
+                       "(python -m analytics.spark.job): accounts and reps stored, the "
+                       "deals read in place from its Parquet files (docs/scale-out.md)")
+    _db_arg(p)
+    p.add_argument("--from", dest="folder", required=True, type=Path, metavar="DIR",
+                   help="the job's --out folder")
+    p.add_argument("--report", type=Path, metavar="CSV",
+                   help="write the rows the job rejected here (file, row, column, value, "
+                   "reason)")
     _rules_parser(sub)
     return parser
 
@@ -1107,11 +1117,30 @@ def _known_territories(cur, plan, ids: list[str]) -> None:
         if t not in known:
             raise InputError(f"--territory {t!r} is not in plan {plan.name!r}")
 
+def _cmd_attach(args) -> int:
+    from analytics import attach
+
+    attach.check_output(args.folder.resolve())  # before the database file is made
+    with Store(args.db, check_attached=False) as store:
+        info = attach.attach(store, args.folder)
+    rejected = attach.rejected_rows(args.folder)
+    for row in rejected[:50]:
+        print("rejected: {}, row {}, column {!r}: {!r}: {}".format(*row), file=sys.stderr)
+    if len(rejected) > 50:
+        print(f"... and {len(rejected) - 50} more", file=sys.stderr)
+    if args.report is not None:
+        args.report.write_bytes(csv_text(attach.rejected_frame(args.folder)).encode("utf-8"))
+        print(f"rejection report written to {args.report}", file=sys.stderr)
+    print(json.dumps(info, indent=1))
+    return EXIT_OK
+
+
 def _cmd_info(args) -> int:
     with Store(args.db, read_only=True) as store:
         info = {
             "database": str(store.path),
             "dataset": store.get_meta("dataset"),
+            "attached_from": store.attached_from,
             "as_of": store.get_meta("as_of"),
             **store.counts(store.cursor()),
             "plans": plans.list_plans(store.cursor())[["name", "unit_type", "state"]]
@@ -1367,7 +1396,7 @@ COMMANDS = {
     "territories": _cmd_territories, "summary": _cmd_summary, "balance": _cmd_balance,
     "market": _cmd_market,
     "plan": _cmd_plan,
-    "info": _cmd_info, "rank": _cmd_rank, "coverage": _cmd_coverage,
+    "info": _cmd_info, "attach": _cmd_attach, "rank": _cmd_rank, "coverage": _cmd_coverage,
     "rules": _cmd_rules,
     "export": _cmd_export, "user": _cmd_user, "overlay": _cmd_overlay,
     "routes": _cmd_routes, "strengths": _cmd_strengths, "pairs": _cmd_pairs,

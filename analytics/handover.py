@@ -114,7 +114,7 @@ def _acting(store, as_user: str | None, os_user: str):
     from analytics import users
 
     if as_user:
-        return users.get_user(store.con.cursor(), as_user)
+        return users.get_user(store.unscoped_cursor(), as_user)
     return users.User(os_user or "unknown", "admin", local=True)
 
 

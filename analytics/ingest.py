@@ -1023,6 +1023,12 @@ def load(
     if not any(files.values()):
         raise InputError("nothing to load: give --accounts, --sales, --reps and/or "
                          "--stage-history")
+    if store.attached_from and (accounts or sales or reps):
+        raise InputError(
+            f"this database reads its accounts and deals from the Spark job's output "
+            f"{store.attached_from}: run the job on the new files and attach its output "
+            "again (docs/scale-out.md); a stage history file can still be loaded here",
+            file=str(store.path))
     report = ImportReport()
     accounts_source = "accounts"  # where this import's accepted accounts are read
     with _no_statistics_folding(store), store.transaction() as cur:

@@ -48,7 +48,8 @@ class DatabaseBusy(InputError):
 class Store:
     """A territory database. Use as a context manager or call `close()`."""
 
-    def __init__(self, path: str | Path | None = None, *, read_only: bool = False) -> None:
+    def __init__(self, path: str | Path | None = None, *, read_only: bool = False,
+                 check_attached: bool = True) -> None:
         self.path = Path(path) if path is not None else default_db_path()
         if read_only and not self.path.exists():
             raise InputError(
@@ -73,6 +74,7 @@ class Store:
         if not read_only:
             self._migrate()
         self._check_version()
+        self.attached_from = self._attached_from(check_attached)
 
     # -- lifecycle ---------------------------------------------------------------------
     def close(self) -> None:
@@ -90,8 +92,39 @@ class Store:
         from analytics import access, users
 
         who = users.current()
-        cur = self.con.cursor()
+        cur = self.unscoped_cursor()
         return access.scope_cursor(cur, who) if access.is_scoped(who) else cur
+
+    def unscoped_cursor(self) -> duckdb.DuckDBPyConnection:
+        """A cursor on the whole database, whoever acts (sign-in, meta, counts)."""
+        from analytics.attach import prepare_cursor
+
+        cur = self.con.cursor()
+        prepare_cursor(cur, getattr(self, "attached_from", None))
+        return cur
+
+    def _attached_from(self, check: bool) -> str | None:
+        """The Spark job output whose deals this database reads (analytics/attach.py);
+        with `check`, an `InputError` saying what to do when it is gone."""
+        from analytics.attach import ATTACHED_FROM
+        from analytics.spark import output
+
+        if self._version() is None:
+            return None
+        row = self.con.cursor().execute("SELECT value FROM meta WHERE key = ?",
+                                        [ATTACHED_FROM]).fetchone()
+        if row is None:
+            return None
+        if check:
+            try:
+                output.read_manifest(Path(row[0]))
+            except InputError as exc:
+                raise InputError(
+                    f"this database reads its deals from the Spark job's output {row[0]}, "
+                    f"which is not usable now ({exc.message}): put the folder back, or "
+                    "attach a new output with `python -m analytics attach --db "
+                    f"{self.path} --from FOLDER`", file=str(self.path)) from exc
+        return row[0]
 
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -169,19 +202,19 @@ class Store:
 
     # -- settings kept with the data ---------------------------------------------------
     def get_meta(self, key: str, default: str | None = None) -> str | None:
-        row = self.con.cursor().execute("SELECT value FROM meta WHERE key = ?",
-                                        [key]).fetchone()
+        row = self.unscoped_cursor().execute("SELECT value FROM meta WHERE key = ?",
+                                             [key]).fetchone()
         return row[0] if row else default
 
     def set_meta(self, key: str, value: str, cur: duckdb.DuckDBPyConnection | None = None):
-        (cur or self.con.cursor()).execute(
+        (cur or self.unscoped_cursor()).execute(
             "INSERT OR REPLACE INTO meta VALUES (?, ?)", [key, value]
         )
 
     def counts(self, cur: duckdb.DuckDBPyConnection | None = None) -> dict[str, int]:
         """Rows through `cur` (what its person may read), else in the whole database
         (whether it is empty, whoever asks)."""
-        cur = cur or self.con.cursor()
+        cur = cur or self.unscoped_cursor()
         return {
             t: cur.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
             for t in ("accounts", "sales", "reps", "plans")

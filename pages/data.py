@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from analytics import demo, ingest, overlays, users
+from analytics import attach, demo, ingest, overlays, users
 from analytics.errors import InputError
 from analytics.exports.cells import csv_text
 from analytics.schema import TABLES
@@ -27,6 +27,23 @@ if who.role != "admin":  # the engine refuses it anyway: say so instead of offer
             f"signed in as {literal(who.username)} ({who.role}).")
     st.stop()
 
+attached = ctx.store.attached_from
+if attached:
+    st.subheader("Data from the Spark job")
+    st.info(f"This database reads its deals in place from the Spark job's output "
+            f"{literal(attached)}; its accounts and reps were stored from it. To import "
+            "newer accounts, deals or reps, run the job on them and attach its output "
+            "again (docs/scale-out.md): plans, edits and settings stay. A stage history "
+            "file can still be imported here.")
+    job_rejected = attach.rejected_frame(attached)
+    if len(job_rejected):
+        st.write(f"**{len(job_rejected):,} rows** were rejected by the job and not stored.")
+        st.dataframe(job_rejected.head(1000), hide_index=True, key="job_rejections")
+        st.download_button(
+            "Download the job's rejection report (CSV)",
+            csv_text(job_rejected).encode("utf-8"), file_name="rejected-rows.csv",
+            mime="text/csv", on_click="ignore", key="job_rejections_csv")
+
 st.subheader("Import files")
 st.write(
     "CSV (any delimiter, UTF-8 or Latin-1), Excel or Parquet. Columns are matched by name, "
@@ -34,8 +51,9 @@ st.write(
     "with an id already stored are updated, new ones added."
 )
 uploads = {}
-cols = st.columns(4)
-for col, table in zip(cols, ("accounts", "sales", "reps", "stage_history"), strict=True):
+tables = ("stage_history",) if attached else ("accounts", "sales", "reps", "stage_history")
+cols = st.columns(len(tables))
+for col, table in zip(cols, tables, strict=True):
     uploads[table] = col.file_uploader(
         {"accounts": "Accounts", "sales": "Deals (opportunities)", "reps": "Reps",
          "stage_history": "Stage history (optional)"}[table],
@@ -139,6 +157,10 @@ st.write(
     "US hospitals (CMS FY2016) and clinics at real ZIP points, 40 reps, two years of deals "
     "and the plan *Current alignment*. See `data/SOURCES.md`."
 )
+if attached:
+    st.caption("Not on a database attached to a Spark job's output: make a new database "
+               "for the default dataset (`python -m analytics demo --db NEW.duckdb`).")
+    st.stop()
 sure = st.checkbox("I understand: every account, deal, rep and plan here is replaced",
                    key="reload_sure")
 if st.button("Reload the default dataset (replaces all data and plans)", disabled=not sure):

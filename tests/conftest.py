@@ -280,3 +280,54 @@ def territory_numbers(cur, plan, period: Period, flt=None) -> tuple[pd.DataFrame
 def is_empty(v) -> bool:
     """An empty metric: None (dicts, JSON), NaN (frames, CSV) or pandas' NA."""
     return v is None or v is pd.NA or (isinstance(v, float | np.floating) and math.isnan(v))
+
+
+# --------------------------------------------------------------------------------------
+# the heavy path: one Spark job run per session (analytics/spark/job.py)
+# --------------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def spark():
+    """A real Spark in local mode (two cores), started once: Java and pyspark are
+    installed by `make test`."""
+    from analytics.spark import job
+
+    session = job.session("local[2]")
+    yield session
+    session.stop()
+
+
+def _same_world(path: Path, store_of: Callable[[Path], object]) -> None:
+    """The demo's plan, settings and as-of date in a database (loaded or attached)."""
+    import json
+
+    from analytics.settings import save_settings
+    from analytics.units import UnitType
+
+    info = json.loads((DEMO_DIR / "dataset.json").read_text())
+    with store_of(path) as s:
+        plans.import_plan(s, info["plan"], UnitType.parse(info["plan_unit"]),
+                          DEMO_DIR / "plan_current_alignment.csv", state="active")
+        save_settings(s, Settings(**info["settings"]))
+        s.set_meta("as_of", info["as_of"])
+
+
+@pytest.fixture(scope="session")
+def spark_world(spark, tmp_path_factory) -> dict[str, Path]:
+    """The messy inputs (tests/spark_inputs.py) through `load` into `loaded`, and through
+    the Spark job into `out`, attached as `attached`; both with the demo's plan."""
+    from analytics import attach, ingest
+    from analytics.spark import job
+    from tests.spark_inputs import write_messy_inputs
+
+    folder = tmp_path_factory.mktemp("spark")
+    inputs = write_messy_inputs(folder / "in")
+    loaded, attached, out = folder / "loaded.duckdb", folder / "attached.duckdb", folder / "out"
+    with Store(loaded) as s:
+        report = ingest.load(s, **{k: str(v) for k, v in inputs.items()})
+    job.run(spark, out=str(out), **{k: str(v) for k, v in inputs.items()})
+    with Store(attached) as s:
+        attach.attach(s, out)
+    for db in (loaded, attached):
+        _same_world(db, Store)
+    return {**inputs, "loaded": loaded, "attached": attached, "out": out,
+            "report": report, "folder": folder}
