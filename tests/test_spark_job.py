@@ -283,3 +283,32 @@ def test_an_attached_database_refuses_imports_and_says_where_its_data_is(attache
     assert "python -m analytics attach" in err
     moved.rename(out)
     assert _cli("info", "--db", str(db))[0] == 0
+
+
+def test_a_rep_reads_only_their_own_deals_from_the_attached_files(attached_copy, spark_world):
+    """The rep's cursor shadows the Parquet-backed `sales` view like the stored table:
+    their deals are the deals of their territory's accounts, worked out in pandas."""
+    from analytics import users
+
+    db, out = attached_copy
+    code, _, err = _cli("plan", "import", "--db", str(db), "--name", "Current", "--unit",
+                        "county", "--state", "active",
+                        str(Path("data/demo/plan_current_alignment.csv")))
+    assert code == 0, err
+    plan = pd.read_csv("data/demo/plan_current_alignment.csv", dtype=str)
+    accounts = pq.read_table(out / "accounts").to_pandas()
+    deals = pq.read_table(out / "sales").to_pandas()
+    rep = "R003"
+    counties = set(plan.loc[plan["rep_id"] == rep, "unit_id"])
+    mine = set(accounts.loc[accounts["county"].isin(counties), "account_key"])
+    expected = sorted(deals.loc[deals["account_key"].isin(mine), "opportunity_id"])
+    assert 0 < len(expected) < len(deals)
+    with Store(db) as s:
+        users.add_user(s, "ada", "admin", "correct horse battery")
+        with users.acting_as(users.get_user(s.cursor(), "ada")):
+            users.add_user(s, "rita", "rep", "correct horse battery", rep_id=rep)
+    with Store(db, read_only=True) as s, \
+            users.acting_as(users.get_user(s.unscoped_cursor(), "rita")):
+        got = [r[0] for r in s.cursor().execute(
+            "SELECT opportunity_id FROM sales ORDER BY opportunity_id").fetchall()]
+    assert got == expected

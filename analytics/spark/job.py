@@ -20,6 +20,7 @@ import os
 import shutil
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import pyarrow as pa
@@ -33,16 +34,22 @@ from analytics.spark import output, parts
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-def session(master: str = "local[2]", memory: str | None = None, app: str = "territory-atlas"):
-    """A SparkSession; on `local[*]` its Python workers import this checkout."""
+def session(master: str = "local[2]", memory: str | None = None, app: str = "territory-atlas",
+            ui: bool = False):
+    """A SparkSession; on `local[*]` its Python workers import this checkout. `ui` keeps
+    Spark's web UI on (its REST API gives `stage_metrics`)."""
     from pyspark.sql import SparkSession
 
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    # pyspark 4.3 warns it is not certified on pandas 3; the job passes Arrow, not pandas
+    os.environ.setdefault("PYTHONWARNINGS",
+                          "ignore:PySpark does not yet fully support pandas:FutureWarning")
+    warnings.filterwarnings("ignore", "PySpark does not yet fully support pandas")
     path = os.environ.get("PYTHONPATH", "")
     if str(REPO_ROOT) not in path.split(os.pathsep):
         os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), path) if p)
     builder = (SparkSession.builder.appName(app)
-               .config("spark.ui.enabled", "false")
+               .config("spark.ui.enabled", "true" if ui else "false")
                .config("spark.ui.showConsoleProgress", "false")
                .config("spark.sql.session.timeZone", "UTC")
                .config("spark.sql.execution.arrow.maxRecordsPerBatch", "200000"))
@@ -287,6 +294,22 @@ def run(spark, *, accounts: str, sales: str, out: str, reps: str | None = None,
     return output.write_manifest(out_path, rows, summary)
 
 
+def stage_metrics(spark) -> list[dict]:
+    """Each finished stage's tasks, time, input, output and shuffle bytes, from Spark's
+    REST API (the session needs `ui=True`): what a cluster would move, measured."""
+    import urllib.request
+
+    sc = spark.sparkContext
+    url = f"{sc.uiWebUrl}/api/v1/applications/{sc.applicationId}/stages?status=complete"
+    with urllib.request.urlopen(url, timeout=30) as answer:  # noqa: S310 (our own UI)
+        stages = json.loads(answer.read())
+    keys = ("stageId", "name", "numTasks", "executorRunTime", "inputBytes", "inputRecords",
+            "outputBytes", "outputRecords", "shuffleReadBytes", "shuffleWriteBytes",
+            "shuffleWriteRecords", "memoryBytesSpilled", "diskBytesSpilled")
+    return sorted(({k: st.get(k) for k in keys} for st in stages),
+                  key=lambda st: st["stageId"])
+
+
 def _reps(raw_reps, chosen, label):
     """The reps through `load`'s own staging on the driver: (stored rows, rejections)."""
     import duckdb
@@ -325,15 +348,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--master", default=None,
                         help="Spark master (default: spark-submit's, else local[2])")
     parser.add_argument("--driver-memory", default=None)
+    parser.add_argument("--stage-metrics", type=Path, metavar="JSON",
+                        help="write each Spark stage's time and shuffle bytes here")
     args = parser.parse_args(argv)
     try:
         mapping = ingest.parse_mapping(args.map)
         master = args.master or (None if os.environ.get("SPARK_ENV_LOADED")
                                  or "spark.master" in os.environ.get("PYSPARK_SUBMIT_ARGS", "")
                                  else "local[2]")
-        spark = session(master, args.driver_memory)
+        spark = session(master, args.driver_memory, ui=args.stage_metrics is not None)
         manifest = run(spark, accounts=args.accounts, sales=args.sales, reps=args.reps,
                        out=args.out, mapping=mapping)
+        if args.stage_metrics is not None:
+            args.stage_metrics.write_text(json.dumps(stage_metrics(spark), indent=1))
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
