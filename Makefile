@@ -7,7 +7,7 @@ PY      = $(VENV)/bin/python
 PORT   ?= 8501
 ADDRESS ?= 127.0.0.1
 
-.PHONY: run test lint java e2e bench bench-map bench-explorer bench-balance bench-team bench-exports bench-routes bench-review chromium clean
+.PHONY: run test lint java e2e bench bench-spark bench-map bench-explorer bench-balance bench-team bench-exports bench-routes bench-review chromium clean
 
 $(VENV)/.app: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -86,3 +86,8 @@ bench-balance: $(VENV)/.dev
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
+
+## bench-spark: the Spark job against load and attach at 1M, 3M and 10M deals, and the
+## app's pages on the attached result (about 12 minutes on 2 cores)
+bench-spark: $(VENV)/.dev java
+	$(PY) benchmarks/bench_spark.py

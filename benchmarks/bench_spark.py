@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # the app's pages run in this process (AppTest)
 OUT = ROOT / "benchmarks" / "out"
 PY = sys.executable
 PAGES = ["pages/map.py", "pages/performance.py", "pages/coverage.py", "pages/plans.py",
@@ -104,7 +105,13 @@ def one_size(accounts: int, deals: int, work: Path, driver_memory: str) -> dict:
     job = measured([PY, "-m", "analytics.spark.job", "--accounts", files["accounts"],
                     "--sales", files["sales"], "--reps", files["reps"], "--out", str(out),
                     "--master", f"local[{os.cpu_count()}]",
-                    "--driver-memory", driver_memory], work / "job.log")
+                    "--driver-memory", driver_memory,
+                    "--stage-metrics", str(work / "stages.json")], work / "job.log")
+    stages = json.loads((work / "stages.json").read_text())
+    job["stages"] = len(stages)
+    job["shuffle_write_mb"] = round(sum(st["shuffleWriteBytes"] or 0
+                                        for st in stages) / 2**20, 1)
+    job["input_mb"] = round(sum(st["inputBytes"] or 0 for st in stages) / 2**20, 1)
     load = measured([PY, "-m", "analytics", "load", "--db", str(loaded),
                      "--accounts", files["accounts"], "--sales", files["sales"],
                      "--reps", files["reps"]], work / "load.log")
@@ -155,12 +162,38 @@ def app_views(db: Path, plan_file: Path | None, plan_unit: str) -> dict:
         t = time.perf_counter()
         app.sidebar.date_input(key="period").set_value(period).run()
         filters[label] = round(time.perf_counter() - t, 2)
-    segments = [w for w in app.sidebar.multiselect if "egment" in w.label]
-    if segments:
-        t = time.perf_counter()
-        segments[0].set_value(segments[0].options[:1]).run()
-        filters["segment filter"] = round(time.perf_counter() - t, 2)
+    segment = app.multiselect(key="f_segment")
+    t = time.perf_counter()
+    segment.set_value(segment.options[:1]).run()
+    filters["segment filter"] = round(time.perf_counter() - t, 2)
+    assert not app.exception
     return {"first_view_s": views, "new_filter_s": filters}
+
+
+GRAINS = {
+    "month x segment x industry x product x stage": "segment, industry, product, stage",
+    "month x segment x product x stage": "segment, product, stage",
+    "month x stage": "stage",
+}
+
+
+def aggregate_rows(out: Path) -> dict:
+    """Rows of the per-unit aggregates the app would hold instead of the deals, at the
+    grain its filters need (each unit type x close month x ...), counted on the output."""
+    import duckdb
+
+    con = duckdb.connect()
+    con.read_parquet(str(out / "sales" / "*.parquet")).create_view("s")
+    con.read_parquet(str(out / "accounts" / "*.parquet")).create_view("a")
+    con.execute("CREATE VIEW d AS SELECT s.close_date, s.stage, s.product, a.* "
+                "FROM s JOIN a USING (account_key)")
+    rows = {}
+    for unit in ("h3_r8", "h3_r6", "h3_r5", "zip5", "county", "zip3", "state"):
+        for grain, cols in GRAINS.items():
+            rows[f"{unit}: {grain}"] = con.execute(
+                f"SELECT count(*) FROM (SELECT DISTINCT {unit}, "
+                f"date_trunc('month', close_date), {cols} FROM d)").fetchone()[0]
+    return rows
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -169,17 +202,27 @@ def main(argv: list[str] | None = None) -> int:
                    help="accounts:deals,... (default: 1M, 3M and 10M deals)")
     p.add_argument("--driver-memory", default="6g")
     p.add_argument("--no-app", action="store_true", help="skip the app's page timings")
+    p.add_argument("--reuse", action="store_true",
+                   help="take each size's job / load / attach numbers from its last run "
+                   "(benchmarks/out/spark_work/A_D/run.json) when there")
     args = p.parse_args(argv)
     runs = []
     for size in args.sizes.split(","):
         accounts, deals = (int(x) for x in size.split(":"))
         work = OUT / "spark_work" / f"{accounts}_{deals}"
-        shutil.rmtree(work, ignore_errors=True)
-        work.mkdir(parents=True)
-        run = one_size(accounts, deals, work, args.driver_memory)
+        if args.reuse and (work / "run.json").exists():
+            run = json.loads((work / "run.json").read_text())
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+            work.mkdir(parents=True)
+            run = one_size(accounts, deals, work, args.driver_memory)
+            (work / "run.json").write_text(json.dumps(run))
         runs.append(run)
         print(json.dumps(run), flush=True)
     result = {"machine": {"cpus": os.cpu_count()}, "runs": runs}
+    big = runs[-1]
+    result["aggregate_rows"] = aggregate_rows(
+        OUT / "spark_work" / f"{big['accounts']}_{big['deals']}" / "out")
     if not args.no_app:
         big = runs[-1]
         work = OUT / "spark_work" / f"{big['accounts']}_{big['deals']}"
@@ -188,17 +231,20 @@ def main(argv: list[str] | None = None) -> int:
         result["app"] = {name: app_views(work / f"{name}.duckdb", plan, "h3:5")
                          for name in ("attached", "loaded")}
     lines = ["size (accounts / deals) | job s | job peak GB | load s | load peak GB | "
-             "attach s | job us/deal | load us/deal"]
+             "attach s | job us/deal | load us/deal | job stages | job shuffle MB"]
     for r in runs:
         lines.append(
             f"{r['accounts']:,} / {r['deals']:,} | {r['job']['seconds']} | "
             f"{r['job']['peak_gb']} | {r['load']['seconds']} | {r['load']['peak_gb']} | "
             f"{r['attach']['seconds']} | {1e6 * r['job']['seconds'] / r['deals']:.1f} | "
-            f"{1e6 * r['load']['seconds'] / r['deals']:.1f}")
+            f"{1e6 * r['load']['seconds'] / r['deals']:.1f} | {r['job']['stages']} | "
+            f"{r['job']['shuffle_write_mb']}")
     if "app" in result:
         for name, v in result["app"].items():
             lines.append(f"app on the {name} database: first views {v['first_view_s']}; "
                          f"new filter/period {v['new_filter_s']}")
+    for name, n in result["aggregate_rows"].items():
+        lines.append(f"aggregate {name}: {n:,} rows (deals: {big['deals']:,})")
     text = "\n".join(lines)
     print(text)
     (OUT / "bench_spark.json").write_text(json.dumps(result, indent=1))

@@ -32,6 +32,9 @@ from analytics.schema import ACCOUNTS, REPS, SALES, TableSpec
 from analytics.spark import output, parts
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+DEAL_FILE_ROWS = 250_000
+"""Deals per output file (Spark writes each as one row group): small enough that a
+period's question skips the files of other dates."""
 
 
 def session(master: str = "local[2]", memory: str | None = None, app: str = "territory-atlas",
@@ -92,6 +95,13 @@ def read_rows(spark, path: str, label: str):
     return df.withColumn("__row", start + F.col("__index") + 1).drop("__file", "__index")
 
 
+def _cols(names):
+    """Columns by their exact names (a header may hold dots or spaces)."""
+    from pyspark.sql import functions as F
+
+    return [F.col("`" + n.replace("`", "``") + "`") for n in names]
+
+
 def _chosen(df, spec: TableSpec, mapping: dict[str, str] | None, label: str):
     headers = [c for c in df.columns if c != "__row"]
     return match_columns(headers, spec, mapping, file=label)
@@ -119,7 +129,8 @@ def _date_formats(df, spec: TableSpec, chosen: dict[str, str]) -> dict[str, str]
                                   ("dmy", pa.int64())]))
 
     sums = {c: [0, 0] for c in columns}
-    for row in (df.select(*columns).mapInArrow(counts, "column string, mdy long, dmy long")
+    for row in (df.select(*_cols(columns)).mapInArrow(counts,
+                                                     "column string, mdy long, dmy long")
                 .groupBy("column").sum("mdy", "dmy").collect()):
         sums[row[0]] = [row[1], row[2]]
     return {field: ingest.date_format_of(*sums[col]) for field, col in wanted.items()}
@@ -135,7 +146,7 @@ def _staged(df, chosen: dict[str, str], schema, part):
         for batch in batches:
             yield from part(pa.Table.from_batches([batch])).to_batches()
 
-    return df.select(*columns).mapInArrow(run, from_arrow_schema(schema))
+    return df.select(*_cols(columns)).mapInArrow(run, from_arrow_schema(schema))
 
 
 # --------------------------------------------------------------------------------------
@@ -208,6 +219,10 @@ def run(spark, *, accounts: str, sales: str, out: str, reps: str | None = None,
     from pyspark.sql import functions as F
 
     mapping, labels = mapping or {}, labels or {}
+    if "://" in out:
+        raise InputError("the output must be a folder on this machine or a mounted one "
+                         "(the manifest is written there): copy it to object storage "
+                         "after the job if needed (docs/scale-out.md)", file=out)
     started = time.perf_counter()
     label = {"accounts": labels.get("accounts", accounts),
              "sales": labels.get("sales", sales),
@@ -237,6 +252,10 @@ def run(spark, *, accounts: str, sales: str, out: str, reps: str | None = None,
     accepted, ranged = _numbered(spark, accepted.drop("rejections"))
     account_columns = [f.name for f in parts.table_schema("accounts")]
     accepted = accepted.select("__row", "zero_coords", *account_columns).persist()
+    n, top = accepted.agg(F.count("*"), F.max("account_key")).first()
+    if n and top != n:  # a range recomputed differently (a lost executor): never guess
+        raise RuntimeError(f"account keys were numbered 1..{top} for {n} accounts: run the "
+                           "job again")
 
     # deals: each row staged in its partition; repeats and unknown accounts across rows
     sal_formats = _date_formats(raw_sal, SALES, chosen_sal)
@@ -271,7 +290,12 @@ def run(spark, *, accounts: str, sales: str, out: str, reps: str | None = None,
         shutil.rmtree(out_path / table, ignore_errors=True)
     (accepted.drop("__row", "zero_coords").orderBy("account_key")
      .write.mode("overwrite").parquet(str(out_path / "accounts")))
-    deals.write.mode("overwrite").parquet(str(out_path / "sales"))
+    # in close-date order, in files of DEAL_FILE_ROWS: a period's question then reads only
+    # the files and row groups of its dates (Parquet min/max)
+    (deals.repartitionByRange(max(1, deals.rdd.getNumPartitions()), "close_date")
+     .sortWithinPartitions("close_date", "opportunity_id")
+     .write.mode("overwrite").option("maxRecordsPerFile", DEAL_FILE_ROWS)
+     .parquet(str(out_path / "sales")))
     spark.createDataFrame(reps_table).coalesce(1).write.mode("overwrite").parquet(
         str(out_path / "reps"))
     rejected.orderBy("file", "row", "column").coalesce(1).write.mode("overwrite").parquet(
