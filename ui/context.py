@@ -10,6 +10,7 @@ import duckdb
 import streamlit as st
 
 from analytics import access, demo, handover, plans, users
+from analytics.errors import InputError
 from analytics.period import Period
 from analytics.settings import Settings, load_settings
 from analytics.store import Store, default_db_path
@@ -25,13 +26,23 @@ def get_store(path: str) -> Store:
     are handed to it (analytics/handover.py).
     """
     store = Store(path)
-    if not any(store.counts().values()):
+    if not store.attached_from and not any(store.counts().values()):
         # the server filling its own empty file, not a person's import: whoever opened the
         # first page (before any sign-in, or a viewer) must not stop the quick start
         with users.acting_as(users.local_admin()):
             demo.build_demo(store)
     handover.Watcher(store).start()  # `load` from a terminal runs here while the app runs
     return store
+
+
+def open_store() -> Store:
+    """The server's database, or the page stops with what to do when it cannot be opened
+    (another version's file, the Spark output it reads gone)."""
+    try:
+        return get_store(str(default_db_path()))
+    except InputError as exc:
+        st.error(literal(exc))
+        st.stop()
 
 
 @dataclass
@@ -63,7 +74,7 @@ def _default_as_of(store: Store) -> dt.date:
 
 def sidebar_context() -> Context:
     """Draw the shared sidebar (dataset, plan, period) and return what the pages need."""
-    store = get_store(str(default_db_path()))
+    store = open_store()
     cur = store.cursor()
     version = store.get_meta("data_version")
     if st.session_state.get("_data_version", version) != version:

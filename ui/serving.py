@@ -29,13 +29,12 @@ def exposure_warning() -> None:
     """A warning on every page when the server listens beyond this machine and nobody has
     to sign in (the database has no users yet)."""
     from analytics import users
-    from analytics.store import default_db_path
-    from ui.context import get_store
+    from ui.context import open_store
 
     address = st.get_option("server.address")
     if is_local(address):
         return
-    if users.has_users(get_store(str(default_db_path())).cursor()):
+    if users.has_users(open_store().cursor()):
         return  # everyone signs in first
     st.warning(
         "This server listens on an address other machines can reach, and the database has "

@@ -16,7 +16,7 @@ import streamlit as st
 
 from analytics import users
 from analytics.errors import InputError
-from ui.context import get_store
+from ui.context import open_store
 from ui.text import literal
 
 KEY = "atlas_user"
@@ -37,9 +37,7 @@ def session_user() -> users.User | None:
 def signed_in() -> users.User:
     """The person using this session; draws the sign-in form and stops the run until one
     has signed in when the database has users."""
-    from analytics.store import default_db_path
-
-    store = get_store(str(default_db_path()))
+    store = open_store()
     cur = store.cursor()
     if not users.has_users(cur):
         st.session_state[KEY] = users.local_admin()

@@ -85,3 +85,24 @@ def test_a_filter_and_a_period_on_the_attached_data(spark_world, tmp_path, monke
     assert seen[0]["metrics"] == seen[1]["metrics"]
     for a, b in zip(seen[0]["tables"], seen[1]["tables"], strict=True):
         assert a.equals(b) or a.round(6).equals(b.round(6))
+
+
+def test_a_moved_job_output_is_said_plainly(spark_world, tmp_path, monkeypatch):
+    """The database reads its deals from a folder that is gone: the page says which and
+    how to attach again, instead of a file error."""
+    out = tmp_path / "out"
+    shutil.copytree(spark_world["out"], out)
+    db = tmp_path / "moved.duckdb"
+    from analytics import attach
+    from analytics.store import Store
+
+    with Store(db) as s:
+        attach.attach(s, out)
+    shutil.rmtree(out)
+    monkeypatch.setenv("TERRITORY_ATLAS_DB", str(db))
+    app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    app.run()
+    assert not app.exception
+    text = " ".join(e.value for e in app.error)
+    assert literal(str(out)) in text
+    assert "attach a new output" in text
