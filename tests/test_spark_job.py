@@ -312,3 +312,29 @@ def test_a_rep_reads_only_their_own_deals_from_the_attached_files(attached_copy,
         got = [r[0] for r in s.cursor().execute(
             "SELECT opportunity_id FROM sales ORDER BY opportunity_id").fetchall()]
     assert got == expected
+
+
+def test_the_job_command_maps_columns_and_exits_2_on_bad_input(spark, spark_world, tmp_path,
+                                                               capsys):
+    """`python -m analytics.spark.job` as a person runs it: --map names a column the
+    matcher cannot guess; a missing file exits 2 with the file named, nothing written."""
+    deals = pq.read_table(spark_world["sales"]).rename_columns(
+        ["Customer Ref" if c == "AccountId" else c
+         for c in pq.read_table(spark_world["sales"]).column_names])
+    renamed = tmp_path / "deals.parquet"
+    pq.write_table(deals, renamed)
+    out = tmp_path / "out"
+    common = ["--accounts", str(spark_world["accounts"]), "--reps", str(spark_world["reps"]),
+              "--out", str(out)]
+    assert job.main([*common, "--sales", str(tmp_path / "nope.parquet")]) == 2
+    assert "nope.parquet" in capsys.readouterr().err
+    assert not (out / output.MANIFEST).exists()
+    assert job.main([*common, "--sales", str(renamed)]) == 2       # no account column
+    assert "account_id" in capsys.readouterr().err
+    assert job.main([*common, "--sales", str(renamed),
+                     "--map", "sales.account_id=Customer Ref"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert rows["sales"] == json.loads((spark_world["out"] / output.MANIFEST).read_text())[
+        "tables"]["sales"]["rows"]
+    by_column = {(r[1], r[3], r[4]) for r in attach.rejected_rows(out)}
+    assert by_column == {(r[1], r[3], r[4]) for r in attach.rejected_rows(spark_world["out"])}
