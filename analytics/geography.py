@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 from functools import cache
 from pathlib import Path
 
@@ -15,7 +16,10 @@ import numpy as np
 import pandas as pd
 import shapely
 
-DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+DATA_ENV = "TERRITORY_ATLAS_DATA"
+DATA_DIR = Path(os.environ.get(DATA_ENV) or Path(__file__).resolve().parent.parent / "data")
+"""The shipped data: the checkout's `data/`, or `$TERRITORY_ATLAS_DATA` where the package
+runs without it beside (a Spark executor given the folder separately: docs/scale-out.md)."""
 US_ZIP_FILE = DATA_DIR / "reference" / "us_zip.parquet"
 FR_POSTAL_FILE = DATA_DIR / "reference" / "fr_postal.parquet"
 COUNTY_CELLS_FILE = DATA_DIR / "reference" / "county_cells.parquet"

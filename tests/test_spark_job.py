@@ -7,7 +7,10 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import duckdb
@@ -338,3 +341,23 @@ def test_the_job_command_maps_columns_and_exits_2_on_bad_input(spark, spark_worl
         "tables"]["sales"]["rows"]
     by_column = {(r[1], r[3], r[4]) for r in attach.rejected_rows(out)}
     assert by_column == {(r[1], r[3], r[4]) for r in attach.rejected_rows(spark_world["out"])}
+
+
+def test_the_reference_data_can_live_apart_from_the_package(tmp_path):
+    """A cluster's executors get the package and the reference data separately: the
+    job's geography reads $TERRITORY_ATLAS_DATA when set (a copy here), and places an
+    account from it as from the checkout."""
+    copy = tmp_path / "atlas-data"
+    for part in ("reference", "geo"):
+        shutil.copytree(Path("data") / part, copy / part)
+    code = ("from analytics import geography, units; import numpy as np; "
+            "print(geography.US_ZIP_FILE); "
+            "lat, lon = np.array([39.96]), np.array([-83.0]); "
+            "c = units.h3_cells(lat, lon)['h3_r8']; "
+            "print(geography.locate_county(lat, lon, np.array([True]), c)[0])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env={**os.environ,
+                                          "TERRITORY_ATLAS_DATA": str(copy)}).stdout
+    lines = out.split()
+    assert lines[0] == str(copy / "reference" / "us_zip.parquet")
+    assert lines[1] == "39049"      # Franklin County, Ohio (Columbus)
