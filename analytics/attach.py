@@ -17,6 +17,7 @@ import duckdb
 import pandas as pd
 
 from analytics.errors import InputError
+from analytics.ingest import REPORT_COLUMNS
 from analytics.spark import output
 from analytics.spark.parts import table_schema
 
@@ -110,9 +111,8 @@ def attach(store, folder: str | Path) -> dict:
 
 
 def rejected_frame(folder: str | Path) -> pd.DataFrame:
-    """The job's rejection report, as an import's (`ImportReport.frame`'s columns)."""
-    return pd.DataFrame(rejected_rows(folder),
-                        columns=["file", "row", "column", "value", "reason"])
+    """The job's rejection report, as an import's (`ingest.REPORT_COLUMNS`)."""
+    return pd.DataFrame(rejected_rows(folder), columns=REPORT_COLUMNS)
 
 
 def rejected_rows(folder: str | Path) -> list[tuple]:

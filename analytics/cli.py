@@ -1123,13 +1123,13 @@ def _cmd_attach(args) -> int:
     attach.check_output(args.folder.resolve())  # before the database file is made
     with Store(args.db, check_attached=False) as store:
         info = attach.attach(store, args.folder)
-    rejected = attach.rejected_rows(args.folder)
-    for row in rejected[:50]:
+    rejected = attach.rejected_frame(args.folder)
+    for row in rejected.head(50).itertuples(index=False):
         print("rejected: {}, row {}, column {!r}: {!r}: {}".format(*row), file=sys.stderr)
     if len(rejected) > 50:
         print(f"... and {len(rejected) - 50} more", file=sys.stderr)
     if args.report is not None:
-        args.report.write_bytes(csv_text(attach.rejected_frame(args.folder)).encode("utf-8"))
+        args.report.write_bytes(csv_text(rejected).encode("utf-8"))
         print(f"rejection report written to {args.report}", file=sys.stderr)
     print(json.dumps(info, indent=1))
     return EXIT_OK

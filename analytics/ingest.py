@@ -114,10 +114,10 @@ class ImportReport:
         return not self.rejections
 
     def frame(self) -> pd.DataFrame:
-        """The rejection report as a table (file, row, column, value, reason)."""
+        """The rejection report as a table (REPORT_COLUMNS)."""
         return pd.DataFrame(
             [(r.file, r.row, r.column, r.value, r.reason) for r in self.rejections],
-            columns=["file", "row", "column", "value", "reason"],
+            columns=REPORT_COLUMNS,
         )
 
     def summary(self) -> str:
@@ -153,6 +153,8 @@ quota or visit count). 1e308 passed the finite check, then sums overflowed to in
 the Map and Coverage pages and the exports failed."""
 
 
+REPORT_COLUMNS = ["file", "row", "column", "value", "reason"]
+"""The rejection report's columns: an import's, and the Spark job's rejected table."""
 DUPLICATE_ID = "duplicate %s: the same id is on rows %s (fix the file so each id appears once)"
 """A repeated id's reason (printf: the id's field, the rows that share it), in every engine."""
 UNKNOWN_ACCOUNT = "account %s does not exist: import it in the accounts file first"

@@ -71,6 +71,7 @@ class Store:
             raise InputError(
                 f"this file is not a Territory Atlas database ({exc})", file=str(self.path)
             ) from exc
+        self.attached_from: str | None = None  # until read below: migrations, meta
         if not read_only:
             self._migrate()
         self._check_version()
@@ -100,7 +101,7 @@ class Store:
         from analytics.attach import prepare_cursor
 
         cur = self.con.cursor()
-        prepare_cursor(cur, getattr(self, "attached_from", None))
+        prepare_cursor(cur, self.attached_from)
         return cur
 
     def _attached_from(self, check: bool) -> str | None:
@@ -109,22 +110,17 @@ class Store:
         from analytics.attach import ATTACHED_FROM
         from analytics.spark import output
 
-        if self._version() is None:
-            return None
-        row = self.con.cursor().execute("SELECT value FROM meta WHERE key = ?",
-                                        [ATTACHED_FROM]).fetchone()
-        if row is None:
-            return None
-        if check:
+        folder = self.get_meta(ATTACHED_FROM) if self._version() is not None else None
+        if folder and check:
             try:
-                output.read_manifest(Path(row[0]))
+                output.read_manifest(Path(folder))
             except InputError as exc:
                 raise InputError(
-                    f"this database reads its deals from the Spark job's output {row[0]}, "
+                    f"this database reads its deals from the Spark job's output {folder}, "
                     f"which is not usable now ({exc.message}): put the folder back, or "
                     "attach a new output with `python -m analytics attach --db "
                     f"{self.path} --from FOLDER`", file=str(self.path)) from exc
-        return row[0]
+        return folder
 
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:

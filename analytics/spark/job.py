@@ -179,7 +179,7 @@ def _own_rejections(df):
             .select("__row", "r.col", "r.value", "r.reason"))
 
 
-def _numbered(spark, df, key: str = "account_key"):
+def _numbered(df, key: str = "account_key"):
     """`key` = 1, 2, ... in `__row` order, as `load` numbers a first import's accounts:
     ranges of rows per partition, each counted, then numbered from its offset."""
     from pyspark import TaskContext
@@ -249,10 +249,12 @@ def run(spark, *, accounts: str, sales: str, out: str, reps: str | None = None,
                     .unionByName(acc_dup))
     accepted = (acc.where(F.size("rejections") == 0)
                 .join(acc_dup_keys, "account_id", "left_anti"))
-    accepted, ranged = _numbered(spark, accepted.drop("rejections"))
+    accepted, ranged = _numbered(accepted.drop("rejections"))
     account_columns = [f.name for f in parts.table_schema("accounts")]
     accepted = accepted.select("__row", "zero_coords", *account_columns).persist()
-    n, top = accepted.agg(F.count("*"), F.max("account_key")).first()
+    n, top, zeros, by_postal = accepted.agg(
+        F.count("*"), F.max("account_key"), F.count_if(F.col("zero_coords")),
+        F.count_if(F.col("placed_by") == "postal_code")).first()
     if n and top != n:  # a range recomputed differently (a lost executor): never guess
         raise RuntimeError(f"account keys were numbered 1..{top} for {n} accounts: run the "
                            "job again")
@@ -301,7 +303,7 @@ def run(spark, *, accounts: str, sales: str, out: str, reps: str | None = None,
     rejected.orderBy("file", "row", "column").coalesce(1).write.mode("overwrite").parquet(
         str(out_path / "rejected"))
 
-    rows = {"accounts": accepted.count(), "reps": reps_table.num_rows}
+    rows = {"accounts": n, "reps": reps_table.num_rows}
     rows["sales"] = spark.read.parquet(str(out_path / "sales")).count()
     rows["rejected"] = spark.read.parquet(str(out_path / "rejected")).count()
     summary = {
@@ -309,8 +311,8 @@ def run(spark, *, accounts: str, sales: str, out: str, reps: str | None = None,
         "columns": {"accounts": chosen_acc, "sales": chosen_sal, "reps": chosen_reps},
         "read": {"accounts": acc.count(), "sales": sal.count(),
                  "reps": raw_reps.count() if raw_reps is not None else 0},
-        "zero_coordinates": accepted.where("zero_coords").count(),
-        "placed_by_postal_code": accepted.where("placed_by = 'postal_code'").count(),
+        "zero_coordinates": zeros,
+        "placed_by_postal_code": by_postal,
         "seconds": round(time.perf_counter() - started, 1),
     }
     for df in (acc, sal, accepted, ranged):

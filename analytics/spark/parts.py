@@ -9,6 +9,8 @@ No pyspark here: these functions take and return Arrow tables.
 
 from __future__ import annotations
 
+from functools import cache
+
 import duckdb
 import pyarrow as pa
 
@@ -22,8 +24,10 @@ POSTAL_REASON_PREFIX = "no coordinates"
 repeated id among them), so the job drops them where it finds a repeat."""
 
 
+@cache
 def table_schema(table: str) -> pa.Schema:
-    """The Arrow schema of one of the database's tables, from its DDL (the one home)."""
+    """The Arrow schema of one of the database's tables, from its DDL (the one home);
+    worked out once per process (every partition's batch asks for it)."""
     con = duckdb.connect()
     try:
         con.execute(DDL)
