@@ -13,6 +13,15 @@ from ui.uploads import detected_columns, save_upload, temp_folder, uploaded
 
 run_through_app()  # a first request of a fresh server may come here directly
 
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def _job_rejections(folder: str, data_version: str):
+    """The attached job's rejection report and its CSV, read once per attach (not on every
+    rerun of the page)."""
+    frame = attach.rejected_frame(folder)
+    return frame, csv_text(frame).encode("utf-8")
+
+
 ctx = sidebar_context()
 st.title("Data")
 counts = ctx.store.counts(ctx.cur)
@@ -35,14 +44,14 @@ if attached:
             "newer accounts, deals or reps, run the job on them and attach its output "
             "again (docs/scale-out.md): plans, edits and settings stay. A stage history "
             "file can still be imported here.")
-    job_rejected = attach.rejected_frame(attached)
+    job_rejected, job_rejected_csv = _job_rejections(attached, ctx.data_version)
     if len(job_rejected):
         st.write(f"**{len(job_rejected):,} rows** were rejected by the job and not stored.")
         st.dataframe(job_rejected.head(1000), hide_index=True, key="job_rejections")
         st.download_button(
-            "Download the job's rejection report (CSV)",
-            csv_text(job_rejected).encode("utf-8"), file_name="rejected-rows.csv",
-            mime="text/csv", on_click="ignore", key="job_rejections_csv")
+            "Download the job's rejection report (CSV)", job_rejected_csv,
+            file_name="rejected-rows.csv", mime="text/csv", on_click="ignore",
+            key="job_rejections_csv")
 
 st.subheader("Import files")
 st.write(

@@ -12,6 +12,7 @@ from analytics import performance as pf
 from analytics.cube import AccountFilter
 from analytics.errors import InputError
 from ui.context import sidebar_context
+from ui.filters import filter_options
 from ui.page_entry import run_through_app
 from ui.plan_metrics import plan_metrics
 from ui.text import literal
@@ -178,10 +179,8 @@ if drill == "segments":
                                 "sales_cycle_days": st.column_config.NumberColumn(
                                     "sales cycle (days)", format="%.0f")})
 elif drill == "funnel":
-    segments = [r[0] for r in ctx.cur.execute(
-        "SELECT DISTINCT segment FROM accounts WHERE segment IS NOT NULL ORDER BY 1")
-        .fetchall()]
-    seg = st.selectbox("Segment", ["All segments", *segments], key="review_funnel_segment",
+    seg = st.selectbox("Segment", ["All segments", *filter_options(ctx)["segment"]],
+                       key="review_funnel_segment",
                        help="The funnel of one segment's deals, the territory's against "
                        "the team's in the same segment")
     if seg == "All segments":

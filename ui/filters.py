@@ -115,6 +115,7 @@ def write_url(ctx: Context, scope: Scope, page_values: dict[str, object]) -> Non
 # -- the filter widgets -------------------------------------------------------------------
 @st.cache_data(show_spinner=False, max_entries=8)
 def _options(db: str, version: str, plan_id: int | None, _cur) -> dict[str, list[str]]:
+    """The values each filter offers, once per database, data version and plan."""
     def distinct(sql, params=None):
         return [r[0] for r in _cur.execute(sql, params or []).fetchall() if r[0] is not None]
 
@@ -131,10 +132,16 @@ def _options(db: str, version: str, plan_id: int | None, _cur) -> dict[str, list
     }
 
 
+def filter_options(ctx: Context) -> dict[str, list[str]]:
+    """Segments, industries, products, reps, territories and regions to choose from
+    (cached: a page's rerun does not read the accounts again)."""
+    plan_id = ctx.plan.plan_id if ctx.plan is not None else None
+    return _options(ctx.db_key, ctx.data_version, plan_id, ctx.cur)
+
+
 def scope_filters(ctx: Context) -> tuple[Scope, list[str]]:
     """Draw the shared filters; return the scope and warnings about URL values left out."""
-    plan_id = ctx.plan.plan_id if ctx.plan is not None else None
-    opts = _options(ctx.db_key, ctx.data_version, plan_id, ctx.cur)
+    opts = filter_options(ctx)
     names = dict(ctx.cur.execute("SELECT rep_id, name FROM reps").fetchall())
     warnings = []
     labels = {"segment": "Segment", "industry": "Industry", "product": "Product",
